@@ -1,0 +1,75 @@
+"""Reading recorded check results back from the Dagster instance.
+
+Dagster stops downstream steps after a failed blocking check only within the same run; a later
+run that selects only downstream assets would happily use the failed version. Assets that
+consume a gated asset therefore re-read the gate results here and refuse unless every gate
+passed on exactly the version they are about to use.
+"""
+
+from collections.abc import Iterable
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from unified_ai.policies.gates import GateDecision, GateRecord, gate_decision
+
+VERSION_METADATA = "lineage/version"
+_FINAL = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+
+
+def materialization_version(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, storage_id: int | None = None
+) -> str | None:
+    """The lineage version recorded on a materialization (the latest one by default)."""
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, storage_ids=[storage_id] if storage_id is not None else None
+    )
+    records = instance.fetch_materializations(records_filter, limit=1).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    value = materialization.metadata.get(VERSION_METADATA) if materialization else None
+    return None if value is None else str(value.value)
+
+
+def gate_records(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, gates: Iterable[str]
+) -> dict[str, GateRecord | None]:
+    """The latest finished result of each named check of `asset_key`, with its target version."""
+    keys = {name: dg.AssetCheckKey(asset_key, name) for name in gates}
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(keys.values()))
+    records: dict[str, GateRecord | None] = {}
+    for name, key in keys.items():
+        record = latest.get(key)
+        if record is None or record.status not in _FINAL or record.event is None:
+            records[name] = None
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        target = evaluation.target_materialization_data
+        records[name] = GateRecord(
+            gate=name,
+            passed=evaluation.passed,
+            target_version=(
+                materialization_version(instance, asset_key, target.storage_id) if target else None
+            ),
+            description=evaluation.description,
+        )
+    return records
+
+
+def require_gates(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, version: str, gates: Iterable[str]
+) -> GateDecision:
+    """Raise a `dg.Failure` naming every unmet gate unless all passed on `version`."""
+    gates = list(gates)
+    records = gate_records(instance, asset_key, gates)
+    decision = gate_decision(version, records, gates)
+    if not decision.allowed:
+        label = "/".join(asset_key.path)
+        raise dg.Failure(
+            description=f"refusing to use {label}@{version}: " + "; ".join(decision.reasons),
+            metadata={
+                "gates": dg.MetadataValue.json({k: v and v.__dict__ for k, v in records.items()})
+            },
+        )
+    return decision

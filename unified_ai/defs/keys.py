@@ -1,0 +1,29 @@
+"""Asset keys and shared definition metadata of a model project (the names are the contract)."""
+
+import dagster as dg
+
+from unified_ai.io.manager import POLICY_VERSION_METADATA
+from unified_ai.projects.schema import ProjectConfig
+
+TRAINING_DATA = "training_data"
+TRAIN_SPLIT = "train_split"
+HOLDOUT_SPLIT = "holdout_split"
+CANDIDATE_MODEL = "candidate_model"
+EVALUATION_REPORT = "evaluation_report"
+DEPLOYED_MODEL = "deployed_model"
+
+
+def key(project: ProjectConfig, name: str) -> dg.AssetKey:
+    """`[project, name]`: every asset of a project is prefixed by the project name."""
+    return dg.AssetKey([project.name, name])
+
+
+def asset_metadata(project: ProjectConfig) -> dict[str, str]:
+    """Definition metadata every project asset carries (read by the lineage IO manager)."""
+    return {POLICY_VERSION_METADATA: project.policy_version, "unified_ai/project": project.name}
+
+
+def run_actor(context: dg.AssetExecutionContext) -> str:
+    """Who triggered the run: the actor tag, the UI user, or `dagster`."""
+    tags = context.run.tags
+    return tags.get("unified_ai/actor") or tags.get("dagster/user") or "dagster"

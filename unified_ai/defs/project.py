@@ -1,0 +1,31 @@
+"""The whole asset graph of one model project, assembled from the stage folders."""
+
+import dagster as dg
+
+from unified_ai.defs.data import assets as data_assets
+from unified_ai.defs.deployment import assets as deployment_assets
+from unified_ai.defs.evaluation import assets as evaluation_assets
+from unified_ai.defs.evaluation import checks as evaluation_checks
+from unified_ai.defs.training import assets as training_assets
+from unified_ai.projects.schema import ProjectConfig
+
+
+def training_loop_job_name(project: ProjectConfig) -> str:
+    return f"{project.name}__training_loop"
+
+
+def build_project(project: ProjectConfig) -> dg.Definitions:
+    """Assets, checks and the training-loop job of `project`."""
+    assets = [
+        *data_assets.build(project),
+        *training_assets.build(project),
+        *evaluation_assets.build(project),
+        *deployment_assets.build(project),
+    ]
+    job = dg.define_asset_job(
+        training_loop_job_name(project),
+        selection=dg.AssetSelection.key_prefixes([project.name]),
+        description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
+        tags={"unified_ai/project": project.name},
+    )
+    return dg.Definitions(assets=assets, asset_checks=evaluation_checks.build(project), jobs=[job])

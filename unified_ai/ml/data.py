@@ -1,0 +1,99 @@
+"""Loading training data and resolving a project's columns. Pure functions over pandas."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from unified_ai.ml.datasets import BUNDLED_DATASETS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from unified_ai.projects.schema import ProjectConfig
+
+
+class DataSourceError(RuntimeError):
+    """The data source is missing, unreadable or empty."""
+
+
+def resolve_source(source: str, base_dir: str | None) -> str:
+    """Return `source` with a relative local path made absolute against `base_dir`."""
+    if source.startswith("bundled:") or "://" in source or base_dir is None:
+        return source
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else Path(base_dir) / path)
+
+
+def load_source(source: str, fmt: str | None = None) -> "pd.DataFrame":
+    """Read a bundled data set, or a CSV/Parquet file from a path or fsspec URL."""
+    import pandas as pd
+
+    if source.startswith("bundled:"):
+        return BUNDLED_DATASETS[source.removeprefix("bundled:")]()
+    fmt = fmt or ("csv" if source.endswith(".csv") else "parquet")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(source)
+        return pd.read_parquet(source)
+    except FileNotFoundError:
+        raise DataSourceError(f"data source {source} does not exist") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataSourceError(f"data source {source} cannot be read as {fmt}: {first}") from None
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The resolved model inputs of a project."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def resolve_features(project: "ProjectConfig", frame: "pd.DataFrame") -> FeatureColumns:
+    """Resolve declared features, inferring types when the project uses `all_but`."""
+    import pandas as pd
+
+    spec = project.features
+    if spec.all_but is None:
+        return FeatureColumns(numeric=list(spec.numeric), categorical=list(spec.categorical))
+    excluded = {project.target, *project.segments, *spec.all_but}
+    numeric, categorical = [], []
+    for column in frame.columns:
+        if column in excluded:
+            continue
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(
+            frame[column]
+        ):
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    return FeatureColumns(numeric=numeric, categorical=categorical)
+
+
+def project_columns(project: "ProjectConfig", frame: "pd.DataFrame") -> list[str]:
+    """Columns the project keeps from its source, in a stable order, without duplicates."""
+    wanted = [project.target, *resolve_features(project, frame).all, *project.segments]
+    wanted += list(project.columns)
+    return list(dict.fromkeys(wanted))
+
+
+def select_project_columns(project: "ProjectConfig", frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Keep the project's columns that exist; missing ones are reported by validation."""
+    keep = [c for c in project_columns(project, frame) if c in frame.columns]
+    return frame[keep].reset_index(drop=True)
+
+
+def binary_target(project: "ProjectConfig", frame: "pd.DataFrame") -> "pd.Series":
+    """The target as 0/1 integers (1 = the project's positive label)."""
+    import pandas as pd
+
+    values = frame[project.target]
+    positive = project.positive_label
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
+        return (values == positive).astype("int64")
+    return (values.astype(str) == str(positive)).astype("int64")

@@ -1,0 +1,84 @@
+"""Building and fitting the sklearn pipeline a project declares."""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from unified_ai.ml.data import FeatureColumns, binary_target, resolve_features
+from unified_ai.projects.schema import ESTIMATORS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from unified_ai.projects.schema import EstimatorSpec, ProjectConfig
+
+
+class TrainingError(RuntimeError):
+    """The estimator spec cannot be built or fitted."""
+
+
+def build_estimator(spec: "EstimatorSpec") -> Any:
+    """Instantiate the estimator named in `spec` with its params."""
+    module_name, _, class_name = ESTIMATORS[spec.class_name].rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        return cls(**spec.params)
+    except TypeError as exc:
+        raise TrainingError(
+            f"estimator.params: {spec.class_name} rejects its params: {exc}"
+        ) from None
+
+
+def build_pipeline(spec: "EstimatorSpec", features: FeatureColumns) -> Any:
+    """Preprocessing (impute + scale numerics, impute + one-hot categoricals) and the model."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    transformers = []
+    if features.numeric:
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric, features.numeric))
+    if features.categorical:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        transformers.append(("categorical", categorical, features.categorical))
+    preprocess = ColumnTransformer(transformers, remainder="drop")
+    return Pipeline([("preprocess", preprocess), ("model", build_estimator(spec))])
+
+
+def model_inputs(frame: "pd.DataFrame", features: FeatureColumns) -> "pd.DataFrame":
+    """The feature columns, with categoricals as strings so encoders see one type."""
+    import numpy as np
+    import pandas as pd
+
+    inputs = frame[features.all].copy()
+    for column in features.categorical:
+        inputs[column] = inputs[column].map(lambda v: np.nan if pd.isna(v) else str(v))
+    return inputs
+
+
+def fit(project: "ProjectConfig", train: "pd.DataFrame") -> tuple[Any, FeatureColumns]:
+    """Fit the project's pipeline on `train`; returns the pipeline and its feature columns."""
+    features = resolve_features(project, train)
+    missing = [c for c in features.all if c not in train.columns]
+    if missing:
+        raise TrainingError(f"features missing from the training split: {missing}")
+    pipeline = build_pipeline(project.estimator, features)
+    try:
+        pipeline.fit(model_inputs(train, features), binary_target(project, train))
+    except (ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise TrainingError(f"{project.estimator.class_name} failed to fit: {first}") from None
+    return pipeline, features
+
+
+def predict_proba(pipeline: Any, frame: "pd.DataFrame", features: FeatureColumns) -> Any:
+    """Probability of the positive class for each row."""
+    return pipeline.predict_proba(model_inputs(frame, features))[:, 1]

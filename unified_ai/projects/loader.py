@@ -1,0 +1,80 @@
+"""Finding and validating model project files.
+
+Packaged projects live beside this module; more come from the directory named by
+`UNIFIED_AI_PROJECTS`. Every error names the file, the field and the reason on one line.
+"""
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from unified_ai.ml.data import resolve_source
+from unified_ai.projects.schema import ProjectConfig
+
+PACKAGED_DIR = Path(__file__).parent
+
+
+class ProjectConfigError(ValueError):
+    """A project file is unreadable or invalid."""
+
+
+def _field(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def format_validation_error(path: Path | str, error: ValidationError) -> str:
+    """One line: `file: field: reason[; field: reason ...]`."""
+    parts = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        parts.append(f"{_field(item['loc'])}: {message}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_project_file(path: Path | str) -> ProjectConfig:
+    """Parse and validate one project YAML file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ProjectConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ProjectConfigError(f"{path}: is not valid YAML{line}") from None
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(f"{path}: (top level): expected a mapping of project fields")
+    try:
+        project = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ProjectConfigError(format_validation_error(path, exc)) from None
+    source = resolve_source(project.data.source, str(path.parent.resolve()))
+    return project.model_copy(update={"data": project.data.model_copy(update={"source": source})})
+
+
+def project_files(extra_dir: str | None) -> list[Path]:
+    """Packaged project files, then those in `extra_dir`, each sorted by name."""
+    files = sorted(PACKAGED_DIR.glob("*.yaml"))
+    if extra_dir:
+        folder = Path(extra_dir).expanduser()
+        if not folder.is_dir():
+            raise ProjectConfigError(f"UNIFIED_AI_PROJECTS={extra_dir}: is not a directory")
+        files += sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    return files
+
+
+def load_projects(extra_dir: str | None = None) -> list[ProjectConfig]:
+    """Load every project; a duplicated project name is an error."""
+    projects: dict[str, tuple[ProjectConfig, Path]] = {}
+    for path in project_files(extra_dir):
+        project = load_project_file(path)
+        if project.name in projects:
+            other = projects[project.name][1]
+            raise ProjectConfigError(f"{path}: name: project {project.name!r} is also in {other}")
+        projects[project.name] = (project, path)
+    return [project for project, _ in projects.values()]

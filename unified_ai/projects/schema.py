@@ -1,0 +1,237 @@
+"""Pydantic schema of a model project file (one YAML per project).
+
+A project declares its data, its features, the estimator to train and the policy that gates
+promotion. Validation happens when the code location loads, so a typo never reaches a run.
+"""
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Estimators a project may name, mapped to their import path. Names are checked when the
+#: project loads; sklearn itself is imported only when a model is trained.
+ESTIMATORS: dict[str, str] = {
+    "HistGradientBoostingClassifier": "sklearn.ensemble.HistGradientBoostingClassifier",
+    "GradientBoostingClassifier": "sklearn.ensemble.GradientBoostingClassifier",
+    "RandomForestClassifier": "sklearn.ensemble.RandomForestClassifier",
+    "ExtraTreesClassifier": "sklearn.ensemble.ExtraTreesClassifier",
+    "LogisticRegression": "sklearn.linear_model.LogisticRegression",
+    "DecisionTreeClassifier": "sklearn.tree.DecisionTreeClassifier",
+}
+
+#: Metrics the evaluation computes; policies may only refer to these.
+METRICS = ("roc_auc", "f1", "accuracy", "log_loss")
+#: Metrics where a lower value is better.
+LOWER_IS_BETTER = frozenset({"log_loss"})
+
+Metric = Literal["roc_auc", "f1", "accuracy", "log_loss"]
+SegmentMetric = Literal["roc_auc", "f1", "accuracy", "true_positive_rate", "positive_rate"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSource(_Strict):
+    """Where the training data comes from.
+
+    `source` is either `bundled:<name>` (a real data set shipped inside an installed package)
+    or a CSV/Parquet path or fsspec URL. A relative path is resolved against the project file.
+    """
+
+    source: str = Field(min_length=1)
+    format: Literal["csv", "parquet"] | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _known_bundled(cls, value: str) -> str:
+        from unified_ai.ml.datasets import BUNDLED_DATASETS
+
+        if value.startswith("bundled:"):
+            name = value.removeprefix("bundled:")
+            if name not in BUNDLED_DATASETS:
+                known = ", ".join(sorted(BUNDLED_DATASETS))
+                raise ValueError(f"unknown bundled data set {name!r} (known: {known})")
+        elif not (value.endswith((".csv", ".parquet", ".pq"))):
+            raise ValueError("a path source must end in .csv or .parquet")
+        return value
+
+
+class Features(_Strict):
+    """Which columns are model inputs.
+
+    Either list `numeric` and `categorical` columns, or give `all_but` (every column except the
+    target, the segments and these), in which case types are inferred from the data.
+    """
+
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    all_but: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_style(self) -> "Features":
+        listed = self.numeric or self.categorical
+        if self.all_but is not None and listed:
+            raise ValueError("give either numeric/categorical lists or all_but, not both")
+        if self.all_but is None and not listed:
+            raise ValueError("declare at least one numeric or categorical feature, or all_but")
+        both = set(self.numeric) & set(self.categorical)
+        if both:
+            raise ValueError(f"columns listed as numeric and categorical: {sorted(both)}")
+        return self
+
+
+class ColumnRule(_Strict):
+    """Validation of one column of the training data (becomes Great Expectations checks)."""
+
+    min: float | None = None
+    max: float | None = None
+    categories: list[str | int] | None = None
+    allow_null: bool = True
+
+    @model_validator(mode="after")
+    def _range(self) -> "ColumnRule":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class EstimatorSpec(_Strict):
+    """An sklearn estimator by name, with its constructor parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    class_name: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r} (known: {', '.join(ESTIMATORS)})")
+        return value
+
+
+class SplitSpec(_Strict):
+    """Deterministic, stratified train/holdout split."""
+
+    holdout_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class QualityFloor(_Strict):
+    """Minimum quality of a candidate on the holdout; unset metrics are not gated."""
+
+    roc_auc: float | None = Field(default=None, ge=0.0, le=1.0)
+    f1: float | None = Field(default=None, ge=0.0, le=1.0)
+    accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+    log_loss: float | None = Field(default=None, ge=0.0, description="maximum allowed")
+
+    def thresholds(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ChampionRule(_Strict):
+    """How a candidate must compare with the current champion on the same holdout.
+
+    The candidate passes when its `metric` is at least the champion's plus `min_improvement`
+    minus `tolerance` (a negative-only slack that lets a statistically equal model through), and
+    when `require_significance` is set, the bootstrap interval of the difference lies above it.
+    """
+
+    metric: Metric = "roc_auc"
+    min_improvement: float = 0.0
+    tolerance: float = Field(default=0.0, ge=0.0)
+    require_significance: bool = False
+
+
+class FairnessRule(_Strict):
+    """Largest allowed gap of a per-segment metric between segments of each segment column."""
+
+    metric: SegmentMetric = "true_positive_rate"
+    max_gap: float = Field(default=0.2, ge=0.0, le=1.0)
+    min_segment_size: int = Field(default=20, ge=1)
+    #: A candidate whose gap exceeds max_gap still passes if it is no worse than the champion's
+    #: by more than this; None means the absolute bound always applies.
+    max_increase_vs_champion: float | None = Field(default=None, ge=0.0)
+
+
+class EvaluationSpec(_Strict):
+    """How evaluation is computed."""
+
+    bootstrap_samples: int = Field(default=300, ge=50, le=10_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+
+
+class Policy(_Strict):
+    """The rules that decide whether a candidate may be promoted."""
+
+    name: str | None = None
+    quality_floor: QualityFloor = QualityFloor(roc_auc=0.6)
+    beats_champion: ChampionRule = ChampionRule()
+    fairness: FairnessRule = FairnessRule()
+
+    def version(self) -> str:
+        """A stable identifier of this exact policy content: `<name>@<hash>`."""
+        body = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return f"{self.name or 'policy'}@{hashlib.sha256(body).hexdigest()[:12]}"
+
+
+class StageResources(_Strict):
+    """Container resources for one stage when running on a cluster."""
+
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+Identifier = Annotated[str, Field(pattern=_NAME.pattern)]
+
+
+class ProjectConfig(_Strict):
+    """One model project: data, features, estimator, evaluation and policy."""
+
+    name: Identifier
+    description: str = ""
+    owner: str | None = None
+    task: Literal["binary_classification"] = "binary_classification"
+    data: DataSource
+    target: str = Field(min_length=1)
+    positive_label: str | int | bool = 1
+    features: Features
+    segments: list[str] = Field(default_factory=list)
+    columns: dict[str, ColumnRule] = Field(default_factory=dict)
+    estimator: EstimatorSpec
+    split: SplitSpec = SplitSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    policy: Policy = Policy()
+    resources: dict[Literal["data", "training", "evaluation", "deployment"], StageResources] = (
+        Field(default_factory=dict)
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProjectConfig":
+        feature_cols = set(self.features.numeric) | set(self.features.categorical)
+        if self.target in feature_cols:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        """Registered model name in MLflow."""
+        return f"unified_ai.{self.name}"
+
+    @property
+    def policy_version(self) -> str:
+        """Policy identifier recorded with every decision."""
+        named = (
+            self.policy if self.policy.name else self.policy.model_copy(update={"name": self.name})
+        )
+        return named.version()

@@ -1,0 +1,84 @@
+"""The one place that reads the process environment.
+
+Everything that depends on where the code location runs (runtime, artifact root, extra
+project directory, MLflow tracking URI) is resolved here, lazily, when `load_settings()` is
+called: importing this module reads nothing.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+RUNTIME_ENV = "UNIFIED_AI_RUNTIME"
+HOME_ENV = "UNIFIED_AI_HOME"
+PROJECTS_ENV = "UNIFIED_AI_PROJECTS"
+MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+DEFAULT_HOME = ".unified_ai"
+
+
+class Runtime(str, Enum):
+    """Where runs execute."""
+
+    LOCAL = "local"
+    K8S = "k8s"
+
+
+class RuntimeConfigError(ValueError):
+    """The environment names a runtime or setting that does not exist."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved runtime settings.
+
+    Attributes:
+        runtime: The selected runtime.
+        home: Root of the artifact store and local state (a local path or an fsspec URL).
+        projects_dir: Extra directory of project YAML files, if any.
+        mlflow_tracking_uri: Where MLflow tracking and the model registry live.
+    """
+
+    runtime: Runtime
+    home: str
+    projects_dir: str | None
+    mlflow_tracking_uri: str
+
+
+def parse_runtime(value: str | None) -> Runtime:
+    """Return the runtime named by `value` (default `local`); anything else is an error."""
+    if value is None or value.strip() == "":
+        return Runtime.LOCAL
+    try:
+        return Runtime(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(r.value for r in Runtime)
+        raise RuntimeConfigError(
+            f"{RUNTIME_ENV}={value!r} is not a known runtime (choose one of: {choices})"
+        ) from None
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve settings from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    runtime = parse_runtime(env.get(RUNTIME_ENV))
+    home = env.get(HOME_ENV) or DEFAULT_HOME
+    if not _is_url(home):
+        home = str(Path(home).expanduser().resolve())
+    projects_dir = env.get(PROJECTS_ENV) or None
+    tracking_uri = env.get(MLFLOW_URI_ENV)
+    if not tracking_uri:
+        if _is_url(home):
+            raise RuntimeConfigError(
+                f"{HOME_ENV} is an object-store URL ({home}); set {MLFLOW_URI_ENV} to an MLflow "
+                "server, because a SQLite tracking database cannot live in an object store"
+            )
+        tracking_uri = f"sqlite:///{Path(home) / 'mlflow.db'}"
+    return Settings(
+        runtime=runtime, home=home, projects_dir=projects_dir, mlflow_tracking_uri=tracking_uri
+    )

