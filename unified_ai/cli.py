@@ -9,23 +9,9 @@ from pathlib import Path
 
 import click
 
-from unified_ai.defs.keys import (
-    CANDIDATE_MODEL,
-    DEPLOYED_MODEL,
-    EVALUATION_REPORT,
-    HOLDOUT_SPLIT,
-    TRAIN_SPLIT,
-    TRAINING_DATA,
-)
+from unified_ai.defs.keys import DEPLOYED_MODEL, INCIDENTS, LOOP_ASSETS
 
-ASSETS = (
-    TRAINING_DATA,
-    TRAIN_SPLIT,
-    HOLDOUT_SPLIT,
-    CANDIDATE_MODEL,
-    EVALUATION_REPORT,
-    DEPLOYED_MODEL,
-)
+ASSETS = (*LOOP_ASSETS, INCIDENTS)
 
 
 class _Context:
@@ -56,12 +42,20 @@ class _Context:
 def _run(fn):
     """Turn expected failures into a one-line error and exit code 1."""
     from unified_ai.io.store import LineageStoreError
+    from unified_ai.launch import LaunchError
+    from unified_ai.policies.rollback import RollbackError
     from unified_ai.projects.loader import ProjectConfigError
     from unified_ai.runtime import RuntimeConfigError
 
     try:
         return fn()
-    except (ProjectConfigError, RuntimeConfigError, LineageStoreError) as exc:
+    except (
+        ProjectConfigError,
+        RuntimeConfigError,
+        LineageStoreError,
+        LaunchError,
+        RollbackError,
+    ) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -106,20 +100,160 @@ def status_cmd(project: str) -> None:
         ctx = _Context()
         config = ctx.project(project)
         store = ctx.store()
-        for asset in ASSETS:
+        for asset in LOOP_ASSETS:
             version = store.current_version([config.name, asset])
             click.echo(f"{asset:<20} {version or '(not materialized)'}")
         deployed = store.current_version([config.name, DEPLOYED_MODEL])
         if deployed:
-            from unified_ai.io.formats import deserialize
-
-            manifest, files = store.read_files([config.name, DEPLOYED_MODEL], deployed)
-            payload = deserialize(manifest.kind, files, where=f"{config.name}/{DEPLOYED_MODEL}")
+            payload = store.read_value([config.name, DEPLOYED_MODEL], deployed)
             click.echo(
                 f"champion: model {payload['model_version']} ({payload['model_uri']}), "
                 f"deployed {payload['deployed_at']} by {payload['deployed_by']} under "
                 f"{payload['policy_version']}"
             )
+
+    _run(go)
+
+
+def _check_asset(asset: str) -> None:
+    if asset not in ASSETS:
+        raise click.ClickException(f"unknown asset {asset!r} (known: {', '.join(ASSETS)})")
+
+
+@main.command("history")
+@click.argument("project")
+@click.argument("asset", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
+    """Every pointer move of PROJECT's assets (or one ASSET), newest first.
+
+    Ends with the deployment ledger: which model was live from when until when.
+    """
+
+    def go():
+        ctx = _Context()
+        config = ctx.project(project)
+        store = ctx.store()
+        if asset:
+            _check_asset(asset)
+        assets = [asset] if asset else list(ASSETS)
+        moves = []
+        for name in assets:
+            current = store.current_version([config.name, name])
+            for move in store.history([config.name, name]):
+                moves.append({**move.__dict__, "asset": name, "current": move.version == current})
+        moves.sort(key=lambda m: m["at"], reverse=True)
+        ledger = _ledger(store, config.name) if DEPLOYED_MODEL in assets else []
+        if as_json:
+            click.echo(json.dumps({"moves": moves, "deployments": ledger}, indent=2))
+            return
+        if not moves:
+            click.echo(f"{config.name}: nothing materialized yet")
+            return
+        click.echo(
+            f"{'time':<29} {'asset':<18} {'version':<18} {'action':<12} {'actor':<14} "
+            f"{'run':<9} reason"
+        )
+        for m in moves:
+            version = m["version"] + ("*" if m["current"] else " ")
+            click.echo(
+                f"{m['at']:<29} {m['asset']:<18} {version:<18} {m['action']:<12} "
+                f"{(m['actor'] or '-'):<14} {(m['run_id'] or '-')[:8]:<9} {m['reason'] or ''}"
+            )
+        click.echo("(* = current version)")
+        if ledger:
+            click.echo("")
+            click.echo("what was live when (deployed_model):")
+            for row in ledger:
+                until = row["until"] or "now"
+                click.echo(
+                    f"  {row['from']} → {until:<29} deployment {row['version']} "
+                    f"model {row['model_version']} ({row['action']} by {row['actor'] or '-'})"
+                )
+
+    _run(go)
+
+
+def _ledger(store, project: str) -> list[dict]:
+    """Live intervals of deployments, oldest first."""
+    moves = store.history([project, DEPLOYED_MODEL])
+    rows = []
+    for index, move in enumerate(moves):
+        until = moves[index + 1].at if index + 1 < len(moves) else None
+        payload = store.read_value([project, DEPLOYED_MODEL], move.version)
+        rows.append(
+            {
+                "from": move.at,
+                "until": until,
+                "version": move.version,
+                "model_version": payload["model_version"],
+                "action": move.action,
+                "actor": move.actor,
+            }
+        )
+    return rows
+
+
+@main.command("lineage")
+@click.argument("project")
+@click.argument("asset")
+@click.option("--version", "version", default=None, help="A stored version (default: current).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
+def lineage_cmd(project: str, asset: str, version: str | None, as_json: bool) -> None:
+    """The upstream tree of ASSET's version: which data, split, model and report produced it."""
+    from unified_ai.io.lineage import lineage_tree, render_tree
+
+    def go():
+        ctx = _Context()
+        config = ctx.project(project)
+        _check_asset(asset)
+        store = ctx.store()
+        chosen = version or store.require_current([config.name, asset])
+        tree = lineage_tree(store, [config.name, asset], chosen)
+        if as_json:
+            click.echo(json.dumps(tree, indent=2))
+        else:
+            click.echo("\n".join(render_tree(tree)))
+
+    _run(go)
+
+
+@main.command("rollback")
+@click.argument("project")
+@click.option(
+    "--to",
+    "to_version",
+    default="",
+    help="Deployment or model version to restore "
+    "(default: the previous deployment that passed its gates).",
+)
+@click.option("--reason", required=True, help="Why; kept in the incident record.")
+@click.option("--by", "actor", default=None, help="Who is rolling back (default: $USER).")
+@click.option("--url", default=None, help="Run on this Dagster webserver instead of locally.")
+def rollback_cmd(
+    project: str, to_version: str, reason: str, actor: str | None, url: str | None
+) -> None:
+    """Restore an earlier deployment of PROJECT: pointer, MLflow alias, incident record."""
+    import os
+
+    from unified_ai.defs.rollback.jobs import ACTOR_TAG, rollback_job_name, rollback_run_config
+    from unified_ai.launch import run_job
+
+    def go():
+        config = _Context().project(project)
+        who = actor or os.environ.get("USER") or "cli"
+        result = run_job(
+            rollback_job_name(config),
+            rollback_run_config(config, reason=reason, trigger=f"cli:{who}", to_version=to_version),
+            {ACTOR_TAG: who},
+            url=url,
+        )
+        store = _Context().store() if not url else None
+        now = store.current_version([config.name, DEPLOYED_MODEL]) if store else None
+        click.echo(
+            f"rolled back {config.name} in run {result.run_id}"
+            + (f"; deployed version is now {now}" if now else "")
+        )
 
     _run(go)
 

@@ -11,11 +11,27 @@ HOLDOUT_SPLIT = "holdout_split"
 CANDIDATE_MODEL = "candidate_model"
 EVALUATION_REPORT = "evaluation_report"
 DEPLOYED_MODEL = "deployed_model"
+INCIDENTS = "incidents"
+
+#: The assets of the training loop, in order.
+LOOP_ASSETS = (
+    TRAINING_DATA,
+    TRAIN_SPLIT,
+    HOLDOUT_SPLIT,
+    CANDIDATE_MODEL,
+    EVALUATION_REPORT,
+    DEPLOYED_MODEL,
+)
 
 
 def key(project: ProjectConfig, name: str) -> dg.AssetKey:
     """`[project, name]`: every asset of a project is prefixed by the project name."""
     return dg.AssetKey([project.name, name])
+
+
+def op_name(project: ProjectConfig, name: str) -> str:
+    """The op that materializes asset `name` (used in run config)."""
+    return f"{project.name}__{name}"
 
 
 def asset_metadata(project: ProjectConfig) -> dict[str, str]:

@@ -6,6 +6,9 @@ from unified_ai.defs.data import assets as data_assets
 from unified_ai.defs.deployment import assets as deployment_assets
 from unified_ai.defs.evaluation import assets as evaluation_assets
 from unified_ai.defs.evaluation import checks as evaluation_checks
+from unified_ai.defs.keys import LOOP_ASSETS, key
+from unified_ai.defs.rollback import assets as rollback_assets
+from unified_ai.defs.rollback import jobs as rollback_jobs
 from unified_ai.defs.training import assets as training_assets
 from unified_ai.projects.schema import ProjectConfig
 
@@ -15,17 +18,22 @@ def training_loop_job_name(project: ProjectConfig) -> str:
 
 
 def build_project(project: ProjectConfig) -> dg.Definitions:
-    """Assets, checks and the training-loop job of `project`."""
+    """Assets, checks and jobs of `project`."""
     assets = [
         *data_assets.build(project),
         *training_assets.build(project),
         *evaluation_assets.build(project),
         *deployment_assets.build(project),
+        *rollback_assets.build(project),
     ]
-    job = dg.define_asset_job(
+    loop = dg.define_asset_job(
         training_loop_job_name(project),
-        selection=dg.AssetSelection.key_prefixes([project.name]),
+        selection=dg.AssetSelection.assets(*(key(project, name) for name in LOOP_ASSETS)),
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         tags={"unified_ai/project": project.name},
     )
-    return dg.Definitions(assets=assets, asset_checks=evaluation_checks.build(project), jobs=[job])
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=evaluation_checks.build(project),
+        jobs=[loop, *rollback_jobs.build(project)],
+    )

@@ -6,7 +6,8 @@ a file can only ever be decoded by the reader of the kind it was written as.
 
 import io
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from unified_ai.ml.artifacts import Report, TrainedModel
 
@@ -14,9 +15,24 @@ FRAME = "frame/parquet"
 JSON = "json"
 MODEL = "model/skops"
 REPORT = "report/json"
+#: Kinds whose decoders execute nothing from the file, so decoding may overlap verification.
+PARALLEL_VERIFY_KINDS = frozenset({FRAME, JSON, REPORT})
 
 #: Module prefixes a stored skops model may instantiate. Anything else is refused on load.
 TRUSTED_MODEL_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+#: A stored file: its bytes, or a function that writes them into a binary file.
+Payload = bytes | memoryview | Callable[[BinaryIO], None]
+
+
+def payload_bytes(payload: Payload) -> bytes:
+    """The bytes of a payload (runs a writer into memory)."""
+    if callable(payload):
+        buffer = io.BytesIO()
+        payload(buffer)
+        return buffer.getvalue()
+    return bytes(payload)
 
 
 class UnsupportedValueError(TypeError):
@@ -27,14 +43,17 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, indent=2, sort_keys=True, allow_nan=True).encode()
 
 
-def serialize(value: Any) -> tuple[str, dict[str, bytes]]:
+def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
     """Encode `value` into a kind and named files."""
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
-        buffer = io.BytesIO()
-        value.to_parquet(buffer, index=False)
-        return FRAME, {"data.parquet": buffer.getvalue()}
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(value, preserve_index=False)
+        # Written by the store straight into its staging file: no in-memory copy of the bytes.
+        return FRAME, {"data.parquet": lambda handle: pq.write_table(table, handle)}
     if isinstance(value, TrainedModel):
         import skops.io as sio
 
@@ -57,9 +76,10 @@ def serialize(value: Any) -> tuple[str, dict[str, bytes]]:
 def deserialize(kind: str, files: dict[str, bytes], *, where: str) -> Any:
     """Decode files written by `serialize`; `where` names the version in error messages."""
     if kind == FRAME:
-        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        return pd.read_parquet(io.BytesIO(files["data.parquet"]))
+        return pq.read_table(pa.BufferReader(files["data.parquet"])).to_pandas()
     if kind == JSON:
         return json.loads(files["payload.json"])
     if kind == MODEL:

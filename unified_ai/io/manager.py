@@ -12,11 +12,18 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 import unified_ai
-from unified_ai.io.formats import deserialize, serialize
+from unified_ai.io.formats import serialize
 from unified_ai.resources.storage import LineageStorage
 
 ACTOR_TAG = "unified_ai/actor"
+#: Output metadata an asset sets for versions it read from the store itself (not as inputs).
+LOADED_METADATA = "lineage/loaded"
 POLICY_VERSION_METADATA = "unified_ai/policy_version"
+
+
+def _step(context):
+    """The step execution context, or None for contexts built outside a run (benchmarks)."""
+    return getattr(context, "_step_context", None)
 
 
 def asset_label(path: list[str] | tuple[str, ...]) -> str:
@@ -31,17 +38,21 @@ class LineageIOManager(dg.ConfigurableIOManager):
         default_factory=lambda: defaultdict(dict)
     )
 
-    def _step_id(self, context) -> tuple[str, str]:
-        step = context.step_context
-        return step.run_id, step.step.key
+    def _step_id(self, context) -> tuple[str, str] | None:
+        step = _step(context)
+        return (step.run_id, step.step.key) if step is not None else None
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
         path = list(context.asset_key.path)
         store = self.storage.store()
-        run_id = context.run_id
+        step = _step(context)
+        run_id = step.run_id if step is not None else None
         upstream = self._loaded.pop(self._step_id(context), {})
+        loaded = (context.output_metadata or {}).get(LOADED_METADATA)
+        if loaded is not None:
+            upstream.update(getattr(loaded, "value", loaded))
         policy_version = (context.definition_metadata or {}).get(POLICY_VERSION_METADATA)
         kind, files = serialize(obj)
         manifest = store.write_version(
@@ -53,7 +64,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
             policy_version=policy_version,
             upstream=upstream,
         )
-        tags = context.step_context.dagster_run.tags
+        tags = step.dagster_run.tags if step is not None else {}
         store.set_current(
             path,
             manifest.version,
@@ -78,9 +89,9 @@ class LineageIOManager(dg.ConfigurableIOManager):
         path = list(context.asset_key.path)
         store = self.storage.store()
         version = store.require_current(path)
-        manifest, files = store.read_files(path, version)
-        value = deserialize(manifest.kind, files, where=f"{asset_label(path)}@{version}")
-        if context.has_asset_key and context.step_context is not None:
-            self._loaded[self._step_id(context)][asset_label(path)] = version
+        value = store.read_value(path, version)
+        step_id = self._step_id(context)
+        if step_id is not None:
+            self._loaded[step_id][asset_label(path)] = version
         context.add_input_metadata({"lineage/version": version, "lineage/path": asset_label(path)})
         return value

@@ -16,21 +16,26 @@ This module is pure: no Dagster import. The IO manager in `unified_ai.io.manager
 """
 
 import hashlib
+import io
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from unified_ai.io.formats import PARALLEL_VERIFY_KINDS, Payload, deserialize, payload_bytes
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
+_CACHING_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
 
 class LineageStoreError(RuntimeError):
@@ -58,17 +63,21 @@ def validate_version(version: str) -> str:
     return version
 
 
-def sha256_bytes(data: bytes) -> str:
+def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def content_version(files: Mapping[str, bytes]) -> str:
     """Content hash of a payload: stable over file names and bytes, 16 hex digits."""
+    return version_of_checksums({name: sha256_bytes(data) for name, data in files.items()})
+
+
+def version_of_checksums(checksums: Mapping[str, str]) -> str:
     digest = hashlib.sha256()
-    for name in sorted(files):
+    for name in sorted(checksums):
         digest.update(name.encode())
         digest.update(b"\0")
-        digest.update(sha256_bytes(files[name]).encode())
+        digest.update(checksums[name].encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
 
@@ -120,10 +129,16 @@ class PointerMove:
 class LineageStore:
     """Versioned, content-addressed storage for asset values on a local folder or fsspec URL."""
 
-    def __init__(self, root: str | os.PathLike[str]):
+    def __init__(
+        self, root: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ):
         from upath import UPath  # fsspec is only needed once a store is used
 
-        self.root = UPath(root)
+        options = dict(storage_options or {})
+        if str(root).split("://")[0] in _CACHING_PROTOCOLS:
+            # Other processes move pointers and append history: never trust a cached listing.
+            options.setdefault("use_listings_cache", False)
+        self.root = UPath(root, **options)
         self._local = self.root.protocol in ("", "file", "local")
 
     # -- paths -----------------------------------------------------------------------------
@@ -138,7 +153,7 @@ class LineageStore:
         self,
         asset_path: Sequence[str],
         kind: str,
-        files: Mapping[str, bytes],
+        files: Mapping[str, "Payload"],
         *,
         run_id: str | None = None,
         code_version: str | None = None,
@@ -148,43 +163,56 @@ class LineageStore:
     ) -> Manifest:
         """Store `files` as an immutable version and return its manifest.
 
-        Identical content maps to the same version; an existing version is never rewritten.
+        A payload is bytes, or a function that writes into a binary file (so large values are
+        encoded straight to disk, without an in-memory copy). Identical content maps to the
+        same version; an existing version is never rewritten.
         """
+        validate_asset_path(asset_path)
         for name in files:
             if name == MANIFEST or not _SEGMENT.match(name):
                 raise LineageStoreError(f"payload file name {name!r} is not allowed")
-        version = content_version(files)
-        target = self.version_dir(asset_path, version)
-        if (target / MANIFEST).exists():
-            return self.read_manifest(asset_path, version)
-        manifest = Manifest(
-            asset_key=list(asset_path),
-            version=version,
-            kind=kind,
-            files={name: sha256_bytes(data) for name, data in files.items()},
-            created_at=utc_now(),
-            run_id=run_id,
-            code_version=code_version,
-            policy_version=policy_version,
-            upstream=dict(upstream or {}),
-            metadata=dict(metadata or {}),
-        )
+
+        def manifest_for(checksums: dict[str, str]) -> Manifest:
+            return Manifest(
+                asset_key=list(asset_path),
+                version=version_of_checksums(checksums),
+                kind=kind,
+                files=checksums,
+                created_at=utc_now(),
+                run_id=run_id,
+                code_version=code_version,
+                policy_version=policy_version,
+                upstream=dict(upstream or {}),
+                metadata=dict(metadata or {}),
+            )
+
         if self._local:
-            self._write_local_version(target, files, manifest)
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            for name, data in files.items():
-                (target / name).write_bytes(data)
-            (target / MANIFEST).write_bytes(manifest.to_json())  # last: makes it visible
+            return self._write_local_version(asset_path, files, manifest_for)
+        encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+        manifest = manifest_for({name: sha256_bytes(data) for name, data in encoded.items()})
+        target = self.version_dir(asset_path, manifest.version)
+        if (target / MANIFEST).exists():
+            return self.read_manifest(asset_path, manifest.version)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, data in encoded.items():
+            (target / name).write_bytes(data)
+        (target / MANIFEST).write_bytes(manifest.to_json())  # last: makes it visible
         return manifest
 
-    def _write_local_version(self, target, files: Mapping[str, bytes], manifest: Manifest):
-        final = Path(target.path)
-        staging = final.parent / f".staging-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
+    def _write_local_version(self, asset_path, files, manifest_for) -> Manifest:
+        # Everything is written under a staging name first; the rename publishes it whole.
+        versions = Path(self.asset_dir(asset_path).path) / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        staging = versions / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir()
         try:
-            for name, data in files.items():
-                _write_synced(staging / name, data)
+            checksums = {
+                name: _write_synced(staging / name, payload) for name, payload in files.items()
+            }
+            manifest = manifest_for(checksums)
+            final = versions / manifest.version
+            if (final / MANIFEST).exists():
+                return self.read_manifest(asset_path, manifest.version)
             _write_synced(staging / MANIFEST, manifest.to_json())
             try:
                 os.rename(staging, final)
@@ -192,6 +220,8 @@ class LineageStore:
                 # Another writer stored the same content first; theirs is identical.
                 if not (final / MANIFEST).exists():
                     raise
+                return self.read_manifest(asset_path, manifest.version)
+            return manifest
         finally:
             if staging.exists():
                 for child in staging.iterdir():
@@ -210,7 +240,7 @@ class LineageStore:
         policy_version: str | None = None,
     ) -> PointerMove:
         """Point `asset_path` at an existing `version` and append the move to its history."""
-        if not (self.version_dir(asset_path, version) / MANIFEST).exists():
+        if not self.has_version(asset_path, version):
             raise LineageStoreError(
                 f"{'/'.join(asset_path)}: version {version} does not exist in the store"
             )
@@ -233,6 +263,22 @@ class LineageStore:
         self._replace(self.asset_dir(asset_path) / CURRENT, pointer)
         return move
 
+    def _names(self, folder) -> list[str]:
+        """Entry names of a folder, without building a path object per entry."""
+        if self._local:
+            return os.listdir(folder.path)
+        return [
+            entry.rstrip("/").rsplit("/", 1)[-1]
+            for entry in folder.fs.ls(folder.path, detail=False)
+        ]
+
+    def _read(self, path) -> bytes:
+        if self._local:
+            return path.read_bytes()
+        # One GET: a buffered, Etag-checked read fails if another writer replaces the object
+        # (the pointer) between requests.
+        return path.fs.cat_file(path.path)
+
     def _replace(self, path, data: bytes) -> None:
         if self._local:
             final = Path(path.path)
@@ -247,7 +293,7 @@ class LineageStore:
         pointer = self.asset_dir(asset_path) / CURRENT
         if not pointer.exists():
             return None
-        return validate_version(json.loads(pointer.read_bytes())["version"])
+        return validate_version(json.loads(self._read(pointer))["version"])
 
     def require_current(self, asset_path: Sequence[str]) -> str:
         version = self.current_version(asset_path)
@@ -263,23 +309,27 @@ class LineageStore:
             raise LineageStoreError(
                 f"{'/'.join(asset_path)}: version {version} does not exist in the store"
             )
-        return Manifest.from_json(path.read_bytes())
+        return Manifest.from_json(self._read(path))
 
     def read_files(self, asset_path: Sequence[str], version: str) -> tuple[Manifest, dict]:
         """Read a version's payload, verifying every file against its recorded checksum."""
+        manifest, files = self._read_unverified(asset_path, version)
+        self._verify(asset_path, manifest, files)
+        return manifest, files
+
+    def _read_unverified(self, asset_path, version) -> tuple[Manifest, dict[str, bytes]]:
         manifest = self.read_manifest(asset_path, version)
         folder = self.version_dir(asset_path, version)
-        files: dict[str, bytes] = {}
+        return manifest, {name: self._read(folder / name) for name in manifest.files}
+
+    def _verify(self, asset_path, manifest: Manifest, files: Mapping[str, bytes]) -> None:
         for name, expected in manifest.files.items():
-            path = folder / name
-            data = path.read_bytes()
-            if sha256_bytes(data) != expected:
+            if sha256_bytes(files[name]) != expected:
+                path = self.version_dir(asset_path, manifest.version) / name
                 raise IntegrityError(
-                    f"{'/'.join(asset_path)}@{version}: {path} does not match its checksum; "
-                    "refusing to load it"
+                    f"{'/'.join(asset_path)}@{manifest.version}: {path} does not match its "
+                    "checksum; refusing to load it"
                 )
-            files[name] = data
-        return manifest, files
 
     def versions(self, asset_path: Sequence[str]) -> list[Manifest]:
         """All complete versions of an asset, oldest first."""
@@ -287,24 +337,71 @@ class LineageStore:
         if not folder.exists():
             return []
         found = []
-        for child in folder.iterdir():
-            if _VERSION.match(child.name) and (child / MANIFEST).exists():
-                found.append(Manifest.from_json((child / MANIFEST).read_bytes()))
+        for name in self._names(folder):
+            if _VERSION.match(name) and (folder / name / MANIFEST).exists():
+                found.append(Manifest.from_json(self._read(folder / name / MANIFEST)))
         return sorted(found, key=lambda m: m.created_at)
 
     def history(self, asset_path: Sequence[str]) -> list[PointerMove]:
         """Every pointer move of an asset, oldest first."""
+        return list(reversed(list(self.history_newest_first(asset_path))))
+
+    def history_newest_first(self, asset_path: Sequence[str]) -> Iterator[PointerMove]:
+        """Pointer moves, newest first, read lazily (callers usually need only a few)."""
         folder = self.asset_dir(asset_path) / "history"
         if not folder.exists():
-            return []
-        entries = sorted(
-            (p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name
-        )
-        return [PointerMove(**json.loads(p.read_bytes())) for p in entries]
+            return
+        names = sorted((n for n in self._names(folder) if n.endswith(".json")), reverse=True)
+        for name in names:
+            yield PointerMove(**json.loads(self._read(folder / name)))
+
+    def has_version(self, asset_path: Sequence[str], version: str) -> bool:
+        return (self.version_dir(asset_path, version) / MANIFEST).exists()
+
+    def read_value(self, asset_path: Sequence[str], version: str) -> Any:
+        """Read and decode a version; its checksums are verified before it is returned.
+
+        Parquet and JSON are decoded while the checksum is computed on another thread (both
+        release the GIL); their decoders run no stored code, and a mismatch still refuses the
+        value. Models are verified before they are decoded at all.
+        """
+        where = f"{'/'.join(asset_path)}@{version}"
+        manifest, files = self._read_unverified(asset_path, version)
+        if manifest.kind not in PARALLEL_VERIFY_KINDS:
+            self._verify(asset_path, manifest, files)
+            return deserialize(manifest.kind, files, where=where)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            verified = pool.submit(self._verify, asset_path, manifest, files)
+            value = deserialize(manifest.kind, files, where=where)
+            verified.result()  # raises IntegrityError: the decoded value is discarded
+        return value
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+class _HashingWriter(io.RawIOBase):
+    """A binary file that hashes what passes through it on the way to disk."""
+
+    def __init__(self, handle: BinaryIO):
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self._handle.write(data)
+
+
+def _write_synced(path: Path, payload: Payload) -> str:
+    """Write `payload` durably to `path` and return its sha256."""
     with open(path, "wb") as handle:
-        handle.write(data)
+        if callable(payload):
+            writer = _HashingWriter(handle)
+            payload(writer)
+            checksum = writer.digest.hexdigest()
+        else:
+            handle.write(payload)
+            checksum = sha256_bytes(payload)
         handle.flush()
         os.fsync(handle.fileno())
+    return checksum

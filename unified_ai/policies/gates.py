@@ -159,6 +159,7 @@ class GateDecision:
 
     allowed: bool
     reasons: list[str]
+    records: dict[str, GateRecord] = field(default_factory=dict)
 
 
 def gate_decision(
@@ -177,4 +178,5 @@ def gate_decision(
             )
         elif not record.passed:
             reasons.append(f"gate {gate} failed: {record.description or 'no reason recorded'}")
-    return GateDecision(allowed=not reasons, reasons=reasons)
+    found = {name: record for name, record in records.items() if record is not None}
+    return GateDecision(allowed=not reasons, reasons=reasons, records=found)

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from unified_ai.definitions import build_definitions
-from unified_ai.io.formats import deserialize
 from unified_ai.io.store import LineageStore
+from unified_ai.launch import step_failure_messages
 from unified_ai.projects.loader import load_projects
 from unified_ai.runtime import load_settings
 
@@ -39,8 +39,7 @@ def current(home, project: str, asset: str):
     """(version, value) of the asset's current pointer."""
     lineage = store(home)
     version = lineage.require_current([project, asset])
-    manifest, files = lineage.read_files([project, asset], version)
-    return version, deserialize(manifest.kind, files, where=f"{project}/{asset}")
+    return version, lineage.read_value([project, asset], version)
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:
@@ -48,8 +47,4 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, st
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    return {
-        e.step_key: e.step_failure_data.error.message if e.step_failure_data.error else ""
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE"
-    }
+    return step_failure_messages(result)

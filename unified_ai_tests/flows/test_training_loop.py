@@ -200,3 +200,15 @@ def test_default_project_runs_end_to_end(home, instance):
     version, deployment = current(home, "mortgage_approval", "deployed_model")
     manifest = store(home).read_manifest(["mortgage_approval", "deployed_model"], version)
     assert deployment["policy_version"] == manifest.policy_version
+
+
+def test_report_lineage_records_the_champion_deployment_it_followed(home, projects_dir, instance):
+    write_project(projects_dir)
+    defs = project_defs(projects_dir)
+    assert run_loop(defs, instance, "small").success
+    first_deployment, _ = current(home, "small", "deployed_model")
+    assert run_loop(defs, instance, "small").success
+    version, _ = current(home, "small", "evaluation_report")
+    upstream = store(home).read_manifest(["small", "evaluation_report"], version).upstream
+    assert upstream["small/deployed_model"] == first_deployment
+    assert set(upstream) == {"small/candidate_model", "small/holdout_split", "small/deployed_model"}

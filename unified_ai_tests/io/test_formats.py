@@ -11,6 +11,7 @@ from unified_ai.io.formats import (
     MODEL,
     UnsupportedValueError,
     deserialize,
+    payload_bytes,
     serialize,
 )
 from unified_ai.ml.artifacts import Report, TrainedModel
@@ -18,7 +19,8 @@ from unified_ai.ml.artifacts import Report, TrainedModel
 
 def roundtrip(value):
     kind, files = serialize(value)
-    return kind, deserialize(kind, files, where="test")
+    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+    return kind, deserialize(kind, encoded, where="test")
 
 
 def test_frames_are_parquet():

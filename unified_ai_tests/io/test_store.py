@@ -12,10 +12,13 @@ from unified_ai.io.store import (
 )
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request, tmp_path):
     if request.param == "local":
         return LineageStore(tmp_path / "store")
+    if request.param == "s3":
+        options = request.getfixturevalue("s3_server")
+        return LineageStore(f"s3://lineage/{uuid.uuid4().hex}", options)
     return LineageStore(f"memory://unified-ai-{uuid.uuid4().hex}")
 
 
@@ -92,3 +95,20 @@ def test_version_without_manifest_is_invisible(tmp_path):
         )["kind"]
         == "json"
     )
+
+
+def test_tampered_frame_is_refused_even_when_decoded_in_parallel(tmp_path):
+    import pandas as pd
+
+    from unified_ai.io.formats import serialize
+
+    store = LineageStore(tmp_path / "store")
+    frame = pd.DataFrame({"a": range(1000)})
+    version = store.write_version(["p", "f"], *serialize(frame)).version
+    pd.testing.assert_frame_equal(store.read_value(["p", "f"], version), frame)
+    path = tmp_path / "store" / "p" / "f" / "versions" / version / "data.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=rf"p/f@{version}: .*data.parquet does not match"):
+        store.read_value(["p", "f"], version)

@@ -1,9 +1,13 @@
-"""Deployment: promote the evaluated candidate to champion, only if every gate passed."""
+"""Deployment: promote the evaluated candidate to champion, or roll back to an earlier one."""
+
+from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from unified_ai.defs.gate_records import require_gates
 from unified_ai.defs.keys import DEPLOYED_MODEL, EVALUATION_REPORT, asset_metadata, key, run_actor
+from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import utc_now
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
@@ -11,56 +15,129 @@ from unified_ai.resources.mlflow_registry import CHAMPION, MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 
 
+class DeploymentConfig(dg.Config):
+    """How to materialize `deployed_model`.
+
+    `deploy` (the default) promotes the candidate of the current evaluation report if every
+    gate passed on it. `rollback` restores an earlier deployment without recomputing anything.
+    """
+
+    action: Literal["deploy", "rollback"] = "deploy"
+    to_version: str = Field(
+        default="",
+        description="rollback: deployment or model version to restore; empty = the previous "
+        "deployment that passed its gates",
+    )
+    reason: str = Field(default="", description="rollback: why (kept in the incident)")
+    trigger: str = Field(
+        default="manual", description="rollback: who or what asked for it (person, sensor)"
+    )
+
+
+def _deploy(context, project, mlflow, lineage) -> dg.Output:
+    report_key = key(project, EVALUATION_REPORT)
+    store = lineage.store()
+    report_version = store.require_current(report_key.path)
+    # Re-check the gates ourselves: a run that selects only this asset skips the checks.
+    decision = require_gates(context.instance, report_key, report_version, GATES)
+    # Read exactly the version whose gates were just verified.
+    candidate = store.read_value(report_key.path, report_version).body["candidate"]
+    registered = candidate["mlflow"]
+    previous = mlflow.champion_version(project.model_name)
+    mlflow.set_champion(project.model_name, registered["version"])
+    manifest = {
+        "project": project.name,
+        "model_version": candidate["model_version"],
+        "model_uri": registered["model_uri"],
+        "mlflow_model_version": registered["version"],
+        "mlflow_run_id": registered["run_id"],
+        "mlflow_alias": CHAMPION,
+        "evaluation_report_version": report_version,
+        "gates": {
+            name: {"passed": record.passed, "description": record.description}
+            for name, record in decision.records.items()
+        },
+        "policy_version": project.policy_version,
+        "metrics": candidate["metrics"],
+        "deployed_at": utc_now(),
+        "deployed_by": run_actor(context),
+        "dagster_run_id": context.run_id,
+        "previous_mlflow_champion": previous,
+    }
+    return dg.Output(
+        manifest,
+        metadata={
+            LOADED_METADATA: dg.MetadataValue.json({"/".join(report_key.path): report_version}),
+            "action": "deploy",
+            "model_version": candidate["model_version"],
+            "model_uri": registered["model_uri"],
+            "evaluation_report_version": report_version,
+            "policy_version": project.policy_version,
+            "previous_mlflow_champion": previous or "none",
+        },
+    )
+
+
+def _rollback(context, project, config, mlflow, lineage) -> dg.MaterializeResult:
+    from unified_ai.defs.deployment.rollback import perform_rollback
+    from unified_ai.policies.rollback import RollbackError
+
+    try:
+        outcome = perform_rollback(
+            store=lineage.store(),
+            registry=mlflow,
+            project=project,
+            requested=config.to_version or None,
+            reason=config.reason,
+            actor=run_actor(context),
+            run_id=context.run_id,
+        )
+    except RollbackError as exc:
+        raise dg.Failure(
+            description=f"{project.name}/deployed_model: rollback refused: {exc}"
+        ) from None
+    store = lineage.store()
+    path = key(project, DEPLOYED_MODEL).path
+    # No IO-manager write: the restored version already exists; its pointer has moved.
+    return dg.MaterializeResult(
+        metadata={
+            "action": "rollback",
+            "lineage/version": outcome.rolled_back_to,
+            "lineage/path": dg.MetadataValue.path(
+                str(store.version_dir(path, outcome.rolled_back_to))
+            ),
+            "rolled_back_from": outcome.rolled_back_from,
+            "rolled_back_to": outcome.rolled_back_to,
+            "model_version": outcome.to_deployment["model_version"],
+            "model_uri": outcome.to_deployment["model_uri"],
+            "reason": config.reason,
+            "trigger": config.trigger,
+        }
+    )
+
+
 def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
     report_key = key(project, EVALUATION_REPORT)
 
     @dg.asset(
         key=key(project, DEPLOYED_MODEL),
-        ins={"evaluation_report": dg.AssetIn(key=report_key)},
+        deps=[report_key],
         group_name="deployment",
-        description="The deployment manifest of the champion: model version, evaluation report "
-        "and policy. Refuses to deploy unless every gate passed on the current report.",
+        description="The deployment manifest of the champion: model version, evaluation report, "
+        "gate results and policy. Refuses to deploy unless every gate passed on the current "
+        "report; with `action: rollback` restores an earlier deployment.",
         metadata=asset_metadata(project),
         kinds={"mlflow", "json"},
     )
     def deployed_model(
         context: dg.AssetExecutionContext,
+        config: DeploymentConfig,
         mlflow: MlflowRegistry,
         lineage: LineageStorage,
-        evaluation_report,
     ):
-        report_version = lineage.store().require_current(report_key.path)
-        # Re-check the gates ourselves: a run that selects only this asset skips the checks.
-        require_gates(context.instance, report_key, report_version, GATES)
-        candidate = evaluation_report.body["candidate"]
-        registered = candidate["mlflow"]
-        previous = mlflow.champion_version(project.model_name)
-        mlflow.set_champion(project.model_name, registered["version"])
-        manifest = {
-            "project": project.name,
-            "model_version": candidate["model_version"],
-            "model_uri": registered["model_uri"],
-            "mlflow_model_version": registered["version"],
-            "mlflow_run_id": registered["run_id"],
-            "mlflow_alias": CHAMPION,
-            "evaluation_report_version": report_version,
-            "policy_version": project.policy_version,
-            "metrics": candidate["metrics"],
-            "deployed_at": utc_now(),
-            "deployed_by": run_actor(context),
-            "dagster_run_id": context.run_id,
-            "previous_mlflow_champion": previous,
-        }
-        return dg.Output(
-            manifest,
-            metadata={
-                "model_version": candidate["model_version"],
-                "model_uri": registered["model_uri"],
-                "evaluation_report_version": report_version,
-                "policy_version": project.policy_version,
-                "previous_mlflow_champion": previous or "none",
-            },
-        )
+        if config.action == "rollback":
+            return _rollback(context, project, config, mlflow, lineage)
+        return _deploy(context, project, mlflow, lineage)
 
     return deployed_model
 

@@ -10,7 +10,7 @@ from unified_ai.defs.keys import (
     asset_metadata,
     key,
 )
-from unified_ai.io.formats import deserialize
+from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import LineageStore
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
@@ -18,8 +18,10 @@ from unified_ai.resources.storage import LineageStorage
 HTML_ATTACHMENT = "evaluation.html"
 
 
-def load_champion(store: LineageStore, project: ProjectConfig):
-    """The model the current `deployed_model` pointer names, read from the lineage store.
+def load_champion(store: LineageStore, project: ProjectConfig) -> tuple:
+    """The model the current `deployed_model` pointer names, and that deployment's version.
+
+    Returns `(None, None)` while nothing is deployed.
 
     Following the pointer (not MLflow's alias, not the newest file) means a rollback is
     honoured and the exact bytes that were evaluated and deployed are compared.
@@ -27,15 +29,12 @@ def load_champion(store: LineageStore, project: ProjectConfig):
     deployed_path = key(project, DEPLOYED_MODEL).path
     deployed_version = store.current_version(deployed_path)
     if deployed_version is None:
-        return None
-    manifest, files = store.read_files(deployed_path, deployed_version)
-    deployment = deserialize(manifest.kind, files, where=f"{project.name}/deployed_model")
-    model_path = key(project, CANDIDATE_MODEL).path
+        return None, None
+    deployment = store.read_value(deployed_path, deployed_version)
     model_version = deployment["model_version"]
-    manifest, files = store.read_files(model_path, model_version)
-    champion = deserialize(manifest.kind, files, where=f"{project.name}/candidate_model")
+    champion = store.read_value(key(project, CANDIDATE_MODEL).path, model_version)
     champion.card["lineage_version"] = model_version
-    return champion
+    return champion, deployed_version
 
 
 def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -64,7 +63,7 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
 
         store = lineage.store()
         candidate_model.card["lineage_version"] = store.require_current(model_key.path)
-        champion = load_champion(store, project)
+        champion, deployment_version = load_champion(store, project)
         body, probas = evaluate(project, holdout_split, candidate_model, champion)
         page = classification_page(
             binary_target(project, holdout_split).to_numpy(),
@@ -81,6 +80,12 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             Report(body=body, attachments={HTML_ATTACHMENT: page}),
             metadata={
+                # The champion was followed through the deployment pointer: record which one.
+                LOADED_METADATA: dg.MetadataValue.json(
+                    {"/".join(key(project, DEPLOYED_MODEL).path): deployment_version}
+                    if deployment_version
+                    else {}
+                ),
                 "summary": dg.MetadataValue.md(summary_markdown(body)),
                 **{k: dg.MetadataValue.float(v) for k, v in metrics.items() if v is not None},
                 "candidate_version": body["candidate"]["model_version"],

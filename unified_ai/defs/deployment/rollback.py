@@ -1,0 +1,128 @@
+"""Rollback mechanics: validate the target, move the MLflow alias and the deployment pointer.
+
+Everything is validated before anything changes; the alias is restored if the pointer move
+fails, so a refused or failed rollback leaves pointer, alias and history as they were.
+"""
+
+from dataclasses import dataclass
+
+from unified_ai.defs.keys import (
+    CANDIDATE_MODEL,
+    DEPLOYED_MODEL,
+    EVALUATION_REPORT,
+    HOLDOUT_SPLIT,
+    TRAIN_SPLIT,
+    TRAINING_DATA,
+)
+from unified_ai.io.store import LineageStore, LineageStoreError, validate_version
+from unified_ai.policies.rollback import DeploymentFacts, Move, RollbackError, choose_target
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.mlflow_registry import MlflowRegistry
+
+ROLLBACK = "rollback"
+_OWNED_ASSETS = (TRAINING_DATA, TRAIN_SPLIT, HOLDOUT_SPLIT, CANDIDATE_MODEL, EVALUATION_REPORT)
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    rolled_back_from: str
+    rolled_back_to: str
+    from_deployment: dict
+    to_deployment: dict
+
+
+def _facts(store: LineageStore, project: ProjectConfig, version: str) -> DeploymentFacts | None:
+    try:
+        validate_version(version)
+    except LineageStoreError:
+        return None
+    path = [project.name, DEPLOYED_MODEL]
+    if not store.has_version(path, version):
+        return None
+    payload = store.read_value(path, version)
+    gates = payload.get("gates") or {}
+    return DeploymentFacts(
+        version=version,
+        model_version=payload["model_version"],
+        gates_passed=bool(gates) and all(g.get("passed") for g in gates.values()),
+    )
+
+
+def resolve_target(
+    store: LineageStore, project: ProjectConfig, requested: str | None
+) -> DeploymentFacts:
+    """The deployment a rollback would restore; raises `RollbackError` with the reason."""
+    path = [project.name, DEPLOYED_MODEL]
+
+    def deployment_of_model(model_version: str) -> str | None:
+        for manifest in reversed(store.versions(path)):
+            if store.read_value(path, manifest.version)["model_version"] == model_version:
+                return manifest.version
+        return None
+
+    def owner_of(version: str) -> str | None:
+        try:
+            validate_version(version)
+        except LineageStoreError:
+            return None
+        for asset in _OWNED_ASSETS:
+            if store.has_version([project.name, asset], version):
+                return f"{project.name}/{asset}"
+        return None
+
+    return choose_target(
+        current=store.current_version(path),
+        history_newest_first=(
+            Move(m.version, m.previous, m.action) for m in store.history_newest_first(path)
+        ),
+        deployment=lambda v: _facts(store, project, v),
+        deployment_of_model=deployment_of_model,
+        owner_of=owner_of,
+        requested=requested or None,
+    )
+
+
+def perform_rollback(
+    *,
+    store: LineageStore,
+    registry: MlflowRegistry,
+    project: ProjectConfig,
+    requested: str | None,
+    reason: str,
+    actor: str,
+    run_id: str | None,
+) -> RollbackOutcome:
+    """Roll the deployment back: MLflow alias, then pointer and history.
+
+    O(1) in the number of stored versions when a version is given; otherwise a few reads of
+    the newest history entries.
+    """
+    if not reason.strip():
+        raise RollbackError("a rollback needs a reason")
+    path = [project.name, DEPLOYED_MODEL]
+    current = store.current_version(path)
+    target = resolve_target(store, project, requested)
+    from_payload = store.read_value(path, current)
+    to_payload = store.read_value(path, target.version)
+    previous_alias = registry.champion_version(project.model_name)
+    registry.set_champion(project.model_name, to_payload["mlflow_model_version"])
+    try:
+        store.set_current(
+            path,
+            target.version,
+            action=ROLLBACK,
+            run_id=run_id,
+            actor=actor,
+            reason=reason,
+            policy_version=project.policy_version,
+        )
+    except BaseException:
+        if previous_alias is not None:
+            registry.set_champion(project.model_name, previous_alias)
+        raise
+    return RollbackOutcome(
+        rolled_back_from=current,
+        rolled_back_to=target.version,
+        from_deployment=from_payload,
+        to_deployment=to_payload,
+    )

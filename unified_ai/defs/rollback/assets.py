@@ -1,0 +1,81 @@
+"""Incidents: the record every rollback leaves behind."""
+
+import dagster as dg
+
+from unified_ai.defs.keys import DEPLOYED_MODEL, EVALUATION_REPORT, INCIDENTS, asset_metadata, key
+from unified_ai.io.store import LineageStore, utc_now
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.storage import LineageStorage
+
+
+def deployment_summary(store: LineageStore, project: ProjectConfig, version: str) -> dict:
+    """A deployment with its full evaluation report body, as it was when deployed."""
+    payload = store.read_value([project.name, DEPLOYED_MODEL], version)
+    report_version = payload["evaluation_report_version"]
+    report = store.read_value([project.name, EVALUATION_REPORT], report_version)
+    return {
+        "deployment_version": version,
+        "model_version": payload["model_version"],
+        "model_uri": payload["model_uri"],
+        "deployed_at": payload["deployed_at"],
+        "deployed_by": payload["deployed_by"],
+        "evaluation_report_version": report_version,
+        "evaluation_report_path": str(
+            store.version_dir([project.name, EVALUATION_REPORT], report_version)
+        ),
+        "evaluation_report": report.body,
+        "gates": payload.get("gates"),
+    }
+
+
+def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
+    deployed_key = key(project, DEPLOYED_MODEL)
+
+    @dg.asset(
+        key=key(project, INCIDENTS),
+        deps=[deployed_key],
+        group_name="rollback",
+        description="One record per rollback: both deployments with their evaluation reports, "
+        "the reason, who or what triggered it, and live metrics when present. Materialized only "
+        "by runs that roll back.",
+        metadata=asset_metadata(project),
+        kinds={"json"},
+        output_required=False,
+    )
+    def incidents(context: dg.AssetExecutionContext, lineage: LineageStorage):
+        store = lineage.store()
+        latest = next(store.history_newest_first(deployed_key.path), None)
+        if latest is None or latest.action != "rollback" or latest.run_id != context.run_id:
+            context.log.info("no rollback happened in this run, so there is no incident")
+            return
+        event = context.instance.get_latest_materialization_event(deployed_key)
+        metadata = event.asset_materialization.metadata if event else {}
+        trigger = metadata.get("trigger")
+        record = {
+            "project": project.name,
+            "kind": "rollback",
+            "opened_at": utc_now(),
+            "reason": latest.reason,
+            "trigger": trigger.value if trigger else "manual",
+            "actor": latest.actor,
+            "dagster_run_id": context.run_id,
+            "policy_version": project.policy_version,
+            "rolled_back_from": deployment_summary(store, project, latest.previous),
+            "rolled_back_to": deployment_summary(store, project, latest.version),
+            "live_metrics": None,
+        }
+        yield dg.Output(
+            record,
+            metadata={
+                "reason": latest.reason or "",
+                "trigger": record["trigger"],
+                "rolled_back_from": latest.previous,
+                "rolled_back_to": latest.version,
+            },
+        )
+
+    return incidents
+
+
+def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    return [build_incidents(project)]

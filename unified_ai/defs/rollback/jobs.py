@@ -1,0 +1,56 @@
+"""The rollback job of a project, and the run request other automations use to launch it."""
+
+import dagster as dg
+
+from unified_ai.defs.keys import DEPLOYED_MODEL, INCIDENTS, key, op_name
+from unified_ai.projects.schema import ProjectConfig
+
+ACTOR_TAG = "unified_ai/actor"
+
+
+def rollback_job_name(project: ProjectConfig) -> str:
+    return f"{project.name}__rollback"
+
+
+def rollback_run_config(
+    project: ProjectConfig, *, reason: str, trigger: str = "manual", to_version: str = ""
+) -> dict:
+    """Run config for the rollback job (what the UI launchpad shows, typed)."""
+    config = {"action": "rollback", "to_version": to_version, "reason": reason, "trigger": trigger}
+    return {"ops": {op_name(project, DEPLOYED_MODEL): {"config": config}}}
+
+
+def rollback_run_request(
+    project: ProjectConfig,
+    *,
+    reason: str,
+    trigger: str,
+    to_version: str = "",
+    run_key: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.RunRequest:
+    """The Python API for automations (sensors): a request to roll `project` back."""
+    return dg.RunRequest(
+        run_key=run_key,
+        job_name=rollback_job_name(project),
+        run_config=rollback_run_config(
+            project, reason=reason, trigger=trigger, to_version=to_version
+        ),
+        tags={ACTOR_TAG: trigger, **(tags or {})},
+    )
+
+
+def build_rollback_job(project: ProjectConfig):
+    return dg.define_asset_job(
+        rollback_job_name(project),
+        selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL), key(project, INCIDENTS)),
+        description=f"{project.name}: restore an earlier deployment (no recompute), move the "
+        "MLflow champion alias back and record an incident. Set `reason` (required) and "
+        "optionally `to_version` in the config.",
+        config=rollback_run_config(project, reason=""),
+        tags={"unified_ai/project": project.name, "unified_ai/action": "rollback"},
+    )
+
+
+def build(project: ProjectConfig) -> list:
+    return [build_rollback_job(project)]
