@@ -9,9 +9,20 @@ from pathlib import Path
 
 import click
 
-from unified_ai.defs.keys import DEPLOYED_MODEL, INCIDENTS, LOOP_ASSETS
+from unified_ai.defs.keys import (
+    DEPLOYED_MODEL,
+    DRIFT_REPORT,
+    GROUND_TRUTH,
+    INCIDENTS,
+    LIVE_PERFORMANCE,
+    LOOP_ASSETS,
+    PREDICTIONS,
+    PRODUCTION_BATCH,
+)
 
 ASSETS = (*LOOP_ASSETS, INCIDENTS)
+MONITORING_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH, LIVE_PERFORMANCE)
+ALL_ASSETS = (*ASSETS, *MONITORING_ASSETS)
 
 
 class _Context:
@@ -116,8 +127,8 @@ def status_cmd(project: str) -> None:
 
 
 def _check_asset(asset: str) -> None:
-    if asset not in ASSETS:
-        raise click.ClickException(f"unknown asset {asset!r} (known: {', '.join(ASSETS)})")
+    if asset not in ALL_ASSETS:
+        raise click.ClickException(f"unknown asset {asset!r} (known: {', '.join(ALL_ASSETS)})")
 
 
 @main.command("history")
@@ -254,6 +265,158 @@ def rollback_cmd(
             f"rolled back {config.name} in run {result.run_id}"
             + (f"; deployed version is now {now}" if now else "")
         )
+
+    _run(go)
+
+
+PENDING_LABELS = ".pending_labels"
+
+
+def _write_atomic(frame, folder, name: str) -> None:
+    """Write a CSV under a hidden temporary name, then rename: sensors never see half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{name}.tmp"
+    with temporary.open("w") as handle:
+        frame.to_csv(handle, index=False)
+    temporary.rename(folder / name)
+
+
+@main.command("simulate")
+@click.argument("project")
+@click.option("--batches", default=0, show_default=True, help="How many batches to write.")
+@click.option("--rows", default=200, show_default=True, help="Rows per batch.")
+@click.option(
+    "--drift",
+    "drift",
+    multiple=True,
+    help="shift:COL=SIGMAS, scale:COL=FACTOR, mix:COL=VALUE, flip:SHARE (repeatable).",
+)
+@click.option(
+    "--labels",
+    is_flag=True,
+    help="Deliver the ground truth of batches written earlier (as it arrives in life).",
+)
+@click.option("--seed", default=None, type=int, help="Random seed (default: time-based).")
+def simulate_cmd(
+    project: str, batches: int, rows: int, drift: tuple[str, ...], labels: bool, seed: int | None
+) -> None:
+    """Write production batches into PROJECT's inbox from rows the model never trained on."""
+    import time
+
+    from unified_ai.defs.keys import HOLDOUT_SPLIT
+    from unified_ai.ml.simulate import DriftSpecError, make_batch, parse_drift
+    from unified_ai.resources.inbox import Inbox
+
+    def go():
+        if not batches and not labels:
+            raise click.ClickException("nothing to do: give --batches N and/or --labels")
+        ctx = _Context()
+        config = ctx.project(project)
+        inbox = Inbox(root=f"{ctx.settings.home.rstrip('/')}/inbox").folder(config)
+        try:
+            spec = parse_drift(list(drift), config)
+        except DriftSpecError as exc:
+            raise click.ClickException(str(exc)) from None
+        written = []
+        if batches:
+            store = ctx.store()
+            holdout = store.current_version([config.name, HOLDOUT_SPLIT])
+            if holdout is None:
+                raise click.ClickException(
+                    f"{config.name} has no holdout split yet: run {config.name}__training_loop "
+                    "first (batches are drawn from rows the model never trained on)"
+                )
+            pool = store.read_value([config.name, HOLDOUT_SPLIT], holdout)
+            base = seed if seed is not None else time.time_ns() % 2**31
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+            for index in range(batches):
+                name = f"batch-{stamp}-{time.time_ns() % 10**9:09d}-{index:03d}.csv"
+                features, truth = make_batch(config, pool, rows, spec, base + index, name)
+                _write_atomic(truth, inbox / PENDING_LABELS, name)
+                _write_atomic(features, inbox, name)
+                written.append(name)
+            click.echo(f"wrote {len(written)} batch(es) of {rows} rows to {inbox}")
+        if labels:
+            pending = inbox / PENDING_LABELS
+            names = sorted(p.name for p in pending.iterdir()) if pending.exists() else []
+            names = [n for n in names if n not in written and not n.startswith(".")]
+            target = inbox / "labels"
+            target.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                (pending / name).rename(target / name)
+            click.echo(f"delivered labels for {len(names)} earlier batch(es) to {target}")
+
+    _run(go)
+
+
+@main.command("impact")
+@click.argument("project")
+@click.argument("asset")
+@click.option("--version", "version", required=True, help="The suspect version.")
+@click.option("--pause", is_flag=True, help="Pause the automations that would consume it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: bool) -> None:
+    """Blast radius of ASSET@VERSION: everything built from it, what is live, what acts next."""
+    from unified_ai.defs.monitoring.sensors import CONSUMES, sensor_names
+    from unified_ai.io.lineage import downstream_of, stored_paths
+    from unified_ai.resources.automations import Automations
+
+    def go():
+        ctx = _Context()
+        config = ctx.project(project)
+        _check_asset(asset)
+        store = ctx.store()
+        paths = stored_paths(store, config.name, list(ALL_ASSETS))
+        rows = downstream_of(store, paths, [config.name, asset], version)
+        touched = {asset} | {row["asset"].split("/")[1] for row in rows}
+        names = sensor_names(config)
+        automations = sorted(names[role] for role, uses in CONSUMES.items() if uses & touched)
+        switches = Automations(root=f"{ctx.settings.home.rstrip('/')}/automations/paused")
+        if pause:
+            for sensor in automations:
+                switches.pause(sensor, f"impact analysis of {config.name}/{asset}@{version}")
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"built_from_it": rows, "automations": automations, "paused": pause}, indent=2
+                )
+            )
+            return
+        click.echo(f"{config.name}/{asset}@{version} was used to build {len(rows)} version(s):")
+        for row in rows:
+            live = (
+                "  <- LIVE"
+                if row["current"] and row["asset"].endswith(DEPLOYED_MODEL)
+                else ("  (current)" if row["current"] else "")
+            )
+            click.echo(f"  {row['asset']}@{row['version']}  from {row['built_from']}{live}")
+        click.echo("automations that would consume it next: " + (", ".join(automations) or "none"))
+        if pause and automations:
+            click.echo(f"paused them; resume with: unified-ai resume {config.name}")
+
+    _run(go)
+
+
+@main.command("resume")
+@click.argument("project")
+@click.argument("sensors", nargs=-1)
+def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
+    """Resume PROJECT's paused automations (all, or the SENSORS named)."""
+    from unified_ai.defs.monitoring.sensors import sensor_names
+    from unified_ai.resources.automations import Automations
+
+    def go():
+        ctx = _Context()
+        config = ctx.project(project)
+        known = set(sensor_names(config).values())
+        unknown = set(sensors) - known
+        if unknown:
+            raise click.ClickException(
+                f"unknown sensor(s) {sorted(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        switches = Automations(root=f"{ctx.settings.home.rstrip('/')}/automations/paused")
+        resumed = [s for s in (sensors or sorted(known)) if switches.resume(s)]
+        click.echo(f"resumed: {', '.join(resumed) or 'nothing was paused'}")
 
     _run(go)
 

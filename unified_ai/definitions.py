@@ -12,13 +12,20 @@ from unified_ai.runtime import Runtime, Settings
 def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
     from unified_ai.io.manager import LineageIOManager
+    from unified_ai.resources.automations import Automations
+    from unified_ai.resources.inbox import Inbox
     from unified_ai.resources.mlflow_registry import MlflowRegistry
+    from unified_ai.resources.notifications import Notifier
     from unified_ai.resources.storage import LineageStorage
 
-    storage = LineageStorage(root=f"{settings.home.rstrip('/')}/store")
-    artifacts = f"{settings.home.rstrip('/')}/mlflow-artifacts"
+    home = settings.home.rstrip("/")
+    storage = LineageStorage(root=f"{home}/store")
+    artifacts = f"{home}/mlflow-artifacts"
     return {
         "lineage": storage,
+        "inbox": Inbox(root=f"{home}/inbox"),
+        "notifier": Notifier(outbox=f"{home}/notifications/outbox"),
+        "automations": Automations(root=f"{home}/automations/paused"),
         "io_manager": LineageIOManager(storage=storage),
         "mlflow": MlflowRegistry(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifacts

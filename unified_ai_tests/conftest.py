@@ -47,11 +47,15 @@ policy:
   quality_floor: {{roc_auc: {floor}}}
   beats_champion: {{metric: roc_auc, tolerance: 0.02}}
   fairness: {{metric: true_positive_rate, max_gap: 0.3, min_segment_size: 20}}
-"""
+{policy_extra}"""
 
 
 def write_project(
-    folder: Path, name: str = "small", floor: float = 0.6, source: str | None = None
+    folder: Path,
+    name: str = "small",
+    floor: float = 0.6,
+    source: str | None = None,
+    policy_extra: str = "",
 ) -> Path:
     """Write a small project (and its CSV unless `source` is given) into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +63,8 @@ def write_project(
         make_frame().to_csv(folder / f"{name}.csv", index=False)
         source = f"{name}.csv"
     path = folder / f"{name}.yaml"
-    path.write_text(textwrap.dedent(SMALL_PROJECT.format(name=name, source=source, floor=floor)))
+    text = SMALL_PROJECT.format(name=name, source=source, floor=floor, policy_extra=policy_extra)
+    path.write_text(textwrap.dedent(text))
     return path
 
 

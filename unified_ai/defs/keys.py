@@ -12,6 +12,11 @@ CANDIDATE_MODEL = "candidate_model"
 EVALUATION_REPORT = "evaluation_report"
 DEPLOYED_MODEL = "deployed_model"
 INCIDENTS = "incidents"
+PRODUCTION_BATCH = "production_batch"
+PREDICTIONS = "predictions"
+DRIFT_REPORT = "drift_report"
+GROUND_TRUTH = "ground_truth"
+LIVE_PERFORMANCE = "live_performance"
 
 #: The assets of the training loop, in order.
 LOOP_ASSETS = (
@@ -27,6 +32,15 @@ LOOP_ASSETS = (
 def key(project: ProjectConfig, name: str) -> dg.AssetKey:
     """`[project, name]`: every asset of a project is prefixed by the project name."""
     return dg.AssetKey([project.name, name])
+
+
+def training_loop_job_name(project: ProjectConfig) -> str:
+    return f"{project.name}__training_loop"
+
+
+def batches_partitions(project: ProjectConfig) -> dg.DynamicPartitionsDefinition:
+    """One partition per production batch file of the project."""
+    return dg.DynamicPartitionsDefinition(name=f"{project.name}__batches")
 
 
 def op_name(project: ProjectConfig, name: str) -> str:

@@ -6,25 +6,25 @@ from unified_ai.defs.data import assets as data_assets
 from unified_ai.defs.deployment import assets as deployment_assets
 from unified_ai.defs.evaluation import assets as evaluation_assets
 from unified_ai.defs.evaluation import checks as evaluation_checks
-from unified_ai.defs.keys import LOOP_ASSETS, key
+from unified_ai.defs.keys import LOOP_ASSETS, key, training_loop_job_name
+from unified_ai.defs.monitoring import assets as monitoring_assets
+from unified_ai.defs.monitoring import jobs as monitoring_jobs
+from unified_ai.defs.monitoring import sensors as monitoring_sensors
 from unified_ai.defs.rollback import assets as rollback_assets
 from unified_ai.defs.rollback import jobs as rollback_jobs
 from unified_ai.defs.training import assets as training_assets
 from unified_ai.projects.schema import ProjectConfig
 
 
-def training_loop_job_name(project: ProjectConfig) -> str:
-    return f"{project.name}__training_loop"
-
-
 def build_project(project: ProjectConfig) -> dg.Definitions:
-    """Assets, checks and jobs of `project`."""
+    """Assets, checks, jobs and sensors of `project`."""
     assets = [
         *data_assets.build(project),
         *training_assets.build(project),
         *evaluation_assets.build(project),
         *deployment_assets.build(project),
         *rollback_assets.build(project),
+        *monitoring_assets.build(project),
     ]
     loop = dg.define_asset_job(
         training_loop_job_name(project),
@@ -32,8 +32,10 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         tags={"unified_ai/project": project.name},
     )
+    jobs = [loop, *rollback_jobs.build(project), *monitoring_jobs.build(project)]
     return dg.Definitions(
         assets=assets,
         asset_checks=evaluation_checks.build(project),
-        jobs=[loop, *rollback_jobs.build(project)],
+        jobs=jobs,
+        sensors=monitoring_sensors.build(project, {job.name: job for job in jobs}),
     )

@@ -38,3 +38,53 @@ def render_tree(tree: dict[str, Any]) -> list[str]:
 
 def _label(node: dict[str, Any]) -> str:
     return f"{node['asset']}@{node['version']}  ({node['created_at']}, run {node['run_id']})"
+
+
+def stored_paths(store: LineageStore, project: str, assets: list[str]) -> list[list[str]]:
+    """Every stored asset path of a project: each asset, and each partition of it."""
+    paths = []
+    for asset in assets:
+        base = [project, asset]
+        if (store.asset_dir(base) / "versions").exists():
+            paths.append(base)
+        partitions = store.asset_dir(base) / "partitions"
+        if partitions.exists():
+            paths += [[*base, "partitions", name] for name in sorted(store.names(partitions))]
+    return paths
+
+
+def downstream_of(
+    store: LineageStore, paths: list[list[str]], asset_path: list[str], version: str
+) -> list[dict[str, Any]]:
+    """Every stored version built, directly or transitively, from `asset_path@version`.
+
+    Returns one row per version: asset, version, whether it is current, created time and the
+    upstream it was built from, in dependency order (nearest first).
+    """
+    store.read_manifest(asset_path, version)  # the starting point must exist
+    children: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
+    for path in paths:
+        current = store.current_version(path)
+        for manifest in store.versions(path):
+            for label, upstream_version in manifest.upstream.items():
+                children.setdefault((label, upstream_version), []).append(
+                    ("/".join(path), manifest.version, (manifest, current))
+                )
+    found, queue, seen = [], [("/".join(asset_path), version)], set()
+    while queue:
+        node = queue.pop(0)
+        for label, child_version, (manifest, current) in children.get(node, []):
+            if (label, child_version) in seen:
+                continue
+            seen.add((label, child_version))
+            found.append(
+                {
+                    "asset": label,
+                    "version": child_version,
+                    "current": child_version == current,
+                    "created_at": manifest.created_at,
+                    "built_from": f"{node[0]}@{node[1]}",
+                }
+            )
+            queue.append((label, child_version))
+    return found

@@ -26,6 +26,12 @@ def _step(context):
     return getattr(context, "_step_context", None)
 
 
+def storage_path(asset_key: dg.AssetKey, partition: str | None = None) -> list[str]:
+    """Where an asset (or one partition of it) lives in the lineage store."""
+    path = list(asset_key.path)
+    return [*path, "partitions", partition] if partition is not None else path
+
+
 def asset_label(path: list[str] | tuple[str, ...]) -> str:
     return "/".join(path)
 
@@ -45,7 +51,9 @@ class LineageIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
-        path = list(context.asset_key.path)
+        path = storage_path(
+            context.asset_key, context.asset_partition_key if context.has_asset_partitions else None
+        )
         store = self.storage.store()
         step = _step(context)
         run_id = step.run_id if step is not None else None
@@ -86,7 +94,8 @@ class LineageIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext):
-        path = list(context.asset_key.path)
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        path = storage_path(context.asset_key, partition)
         store = self.storage.store()
         version = store.require_current(path)
         value = store.read_value(path, version)

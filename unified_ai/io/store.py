@@ -263,7 +263,7 @@ class LineageStore:
         self._replace(self.asset_dir(asset_path) / CURRENT, pointer)
         return move
 
-    def _names(self, folder) -> list[str]:
+    def names(self, folder) -> list[str]:
         """Entry names of a folder, without building a path object per entry."""
         if self._local:
             return os.listdir(folder.path)
@@ -337,7 +337,7 @@ class LineageStore:
         if not folder.exists():
             return []
         found = []
-        for name in self._names(folder):
+        for name in self.names(folder):
             if _VERSION.match(name) and (folder / name / MANIFEST).exists():
                 found.append(Manifest.from_json(self._read(folder / name / MANIFEST)))
         return sorted(found, key=lambda m: m.created_at)
@@ -351,7 +351,7 @@ class LineageStore:
         folder = self.asset_dir(asset_path) / "history"
         if not folder.exists():
             return
-        names = sorted((n for n in self._names(folder) if n.endswith(".json")), reverse=True)
+        names = sorted((n for n in self.names(folder) if n.endswith(".json")), reverse=True)
         for name in names:
             yield PointerMove(**json.loads(self._read(folder / name)))
 

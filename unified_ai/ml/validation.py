@@ -84,6 +84,29 @@ def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[
     return {"schema": schema, "target_is_binary": target, "declared_values": declared}
 
 
+def batch_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> list[Any]:
+    """Expectations a production batch must meet to be scored.
+
+    The model's inputs are there, typed as in training, within declared ranges and categories;
+    no target is needed.
+    """
+    import great_expectations as gx
+
+    e = gx.expectations
+    features = resolve_features(project, frame)
+    needed = [*features.all, *project.segments, "_row_id"]
+    expectations: list[Any] = [e.ExpectColumnToExist(column=c) for c in dict.fromkeys(needed)]
+    expectations.append(e.ExpectColumnValuesToBeUnique(column="_row_id"))
+    expectations += [
+        e.ExpectColumnValuesToBeInTypeList(column=c, type_list=_NUMERIC_TYPES)
+        for c in features.numeric
+    ]
+    declared = build_expectations(project, frame)["declared_values"]
+    keep = set(needed)
+    expectations += [x for x in declared if x.column in keep]
+    return expectations
+
+
 def _failure_text(result: Any) -> str:
     config = result.expectation_config
     column = config.kwargs.get("column")
@@ -118,6 +141,22 @@ def validate(project: "ProjectConfig", frame: "pd.DataFrame") -> list[Validation
         ]
         return outcomes
 
+    suites = build_expectations(project, frame)
+    return outcomes + _run_suites(project.name, frame, suites)
+
+
+def validate_batch(project: "ProjectConfig", frame: "pd.DataFrame") -> ValidationOutcome:
+    """One validation of a production batch; an empty batch fails it."""
+    if len(frame) == 0:
+        return ValidationOutcome(name="batch_is_valid", passed=False, failures=["no rows"])
+    suites = {"batch_is_valid": batch_expectations(project, frame)}
+    return _run_suites(project.name, frame, suites)[0]
+
+
+def _run_suites(
+    name: str, frame: "pd.DataFrame", suites: dict[str, list[Any]]
+) -> list[ValidationOutcome]:
+    """Run each named suite on `frame` with an ephemeral, offline GX context."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -135,24 +174,28 @@ def validate(project: "ProjectConfig", frame: "pd.DataFrame") -> list[Validation
     )
     batch = (
         context.data_sources.add_pandas("unified_ai")
-        .add_dataframe_asset(project.name)
+        .add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe("whole")
     )
-    for name, expectations in build_expectations(project, frame).items():
+    outcomes = []
+    for suite_name, expectations in suites.items():
         if not expectations:
-            outcomes.append(ValidationOutcome(name=name, passed=True, expectations=0))
+            outcomes.append(ValidationOutcome(name=suite_name, passed=True, expectations=0))
             continue
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{project.name}.{name}"))
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}.{suite_name}"))
         for expectation in expectations:
             suite.add_expectation(expectation)
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{project.name}.{name}", data=batch, suite=suite)
+            gx.ValidationDefinition(name=f"{name}.{suite_name}", data=batch, suite=suite)
         )
         result = definition.run(batch_parameters={"dataframe": frame})
         failures = [_failure_text(r) for r in result.results if not r.success]
         outcomes.append(
             ValidationOutcome(
-                name=name, passed=not failures, failures=failures, expectations=len(expectations)
+                name=suite_name,
+                passed=not failures,
+                failures=failures,
+                expectations=len(expectations),
             )
         )
     return outcomes

@@ -169,18 +169,95 @@ class EvaluationSpec(_Strict):
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
 
 
+class DriftTrigger(_Strict):
+    """Retrain when too many feature columns drift away from the training reference."""
+
+    enabled: bool = True
+    psi_threshold: float = Field(default=0.2, gt=0.0, description="a column drifts above this")
+    max_drifted_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0)
+
+
+class PerformanceTrigger(_Strict):
+    """Retrain when the live metric of the deployed model falls below the floor."""
+
+    enabled: bool = True
+    metric: Literal["roc_auc", "f1", "accuracy"] = "roc_auc"
+    floor: float = Field(default=0.65, ge=0.0, le=1.0)
+    window_batches: int = Field(default=5, ge=1)
+    min_labels: int = Field(default=50, ge=1)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0)
+
+
+class RollbackTrigger(_Strict):
+    """Roll back by itself when a fresh deployment does clearly worse live than its predecessor.
+
+    Within `bake_window_hours` after a deployment, if the deployment's live metric is below the
+    previous deployment's live metric by more than `margin`, and the upper end of its bootstrap
+    interval is below the previous value too, the system rolls back and opens an incident.
+    """
+
+    enabled: bool = True
+    bake_window_hours: float = Field(default=24.0, gt=0.0)
+    margin: float = Field(default=0.05, ge=0.0)
+    cooldown_minutes: float = Field(default=30.0, ge=0.0)
+
+
+class Triggers(_Strict):
+    drift: DriftTrigger = DriftTrigger()
+    performance: PerformanceTrigger = PerformanceTrigger()
+    rollback: RollbackTrigger = RollbackTrigger()
+
+
+NotificationEvent = Literal["gate_failed", "retrain", "rollback", "quarantine"]
+
+
+class Channel(_Strict):
+    """Where notifications go: a Slack-compatible webhook, or Slack via a bot token."""
+
+    type: Literal["webhook", "slack"]
+    url: str | None = None
+    slack_channel: str | None = None
+    token_env: str | None = Field(default=None, description="env var holding the Slack token")
+    events: list[NotificationEvent] = Field(
+        default_factory=lambda: ["gate_failed", "retrain", "rollback", "quarantine"]
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Channel":
+        if self.type == "webhook" and not self.url:
+            raise ValueError("a webhook channel needs a url")
+        if self.type == "slack" and not (self.slack_channel and self.token_env):
+            raise ValueError("a slack channel needs slack_channel and token_env")
+        return self
+
+
 class Policy(_Strict):
-    """The rules that decide whether a candidate may be promoted."""
+    """The rules that decide whether a candidate may be promoted, and what runs by itself."""
 
     name: str | None = None
     quality_floor: QualityFloor = QualityFloor(roc_auc=0.6)
     beats_champion: ChampionRule = ChampionRule()
     fairness: FairnessRule = FairnessRule()
+    triggers: Triggers = Triggers()
+    notifications: list[Channel] = Field(default_factory=list)
 
     def version(self) -> str:
         """A stable identifier of this exact policy content: `<name>@<hash>`."""
         body = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return f"{self.name or 'policy'}@{hashlib.sha256(body).hexdigest()[:12]}"
+
+
+class Monitoring(_Strict):
+    """Where production batches and their labels arrive."""
+
+    inbox: str | None = Field(
+        default=None,
+        description="folder or fsspec URL; default: $UNIFIED_AI_HOME/inbox/<project>",
+    )
+    drift_report_rows: int = Field(
+        default=20_000, ge=100, description="rows sampled for the Evidently HTML page"
+    )
 
 
 class StageResources(_Strict):
@@ -212,6 +289,7 @@ class ProjectConfig(_Strict):
     split: SplitSpec = SplitSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     policy: Policy = Policy()
+    monitoring: Monitoring = Monitoring()
     resources: dict[Literal["data", "training", "evaluation", "deployment"], StageResources] = (
         Field(default_factory=dict)
     )

@@ -36,10 +36,11 @@ def store(home) -> LineageStore:
 
 
 def current(home, project: str, asset: str):
-    """(version, value) of the asset's current pointer."""
+    """(version, value) of the asset's current pointer; `asset` may be `name/partitions/key`."""
     lineage = store(home)
-    version = lineage.require_current([project, asset])
-    return version, lineage.read_value([project, asset], version)
+    path = [project, *asset.split("/")]
+    version = lineage.require_current(path)
+    return version, lineage.read_value(path, version)
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:

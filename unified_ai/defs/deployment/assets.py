@@ -12,6 +12,7 @@ from unified_ai.io.store import utc_now
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import CHAMPION, MlflowRegistry
+from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 
 
@@ -78,7 +79,7 @@ def _deploy(context, project, mlflow, lineage) -> dg.Output:
     )
 
 
-def _rollback(context, project, config, mlflow, lineage) -> dg.MaterializeResult:
+def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.MaterializeResult:
     from unified_ai.defs.deployment.rollback import perform_rollback
     from unified_ai.policies.rollback import RollbackError
 
@@ -96,6 +97,14 @@ def _rollback(context, project, config, mlflow, lineage) -> dg.MaterializeResult
         raise dg.Failure(
             description=f"{project.name}/deployed_model: rollback refused: {exc}"
         ) from None
+    notifier.notify(
+        project.policy.notifications,
+        project=project.name,
+        event="rollback",
+        summary=f"rolled back ({config.trigger}): {config.reason}",
+        evidence={"from": outcome.rolled_back_from, "to": outcome.rolled_back_to},
+        run_id=context.run_id,
+    )
     store = lineage.store()
     path = key(project, DEPLOYED_MODEL).path
     # No IO-manager write: the restored version already exists; its pointer has moved.
@@ -134,9 +143,10 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
         config: DeploymentConfig,
         mlflow: MlflowRegistry,
         lineage: LineageStorage,
+        notifier: Notifier,
     ):
         if config.action == "rollback":
-            return _rollback(context, project, config, mlflow, lineage)
+            return _rollback(context, project, config, mlflow, lineage, notifier)
         return _deploy(context, project, mlflow, lineage)
 
     return deployed_model

@@ -5,6 +5,7 @@ import dagster as dg
 from unified_ai.defs.keys import EVALUATION_REPORT, key
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.notifications import Notifier
 
 GATE_DESCRIPTIONS = {
     "quality_floor": "The candidate meets every metric floor of the policy on the holdout.",
@@ -24,8 +25,20 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         blocking=True,
         description=GATE_DESCRIPTIONS[gate],
     )
-    def gate_check(evaluation_report) -> dg.AssetCheckResult:
+    def gate_check(
+        context: dg.AssetCheckExecutionContext, notifier: Notifier, evaluation_report
+    ) -> dg.AssetCheckResult:
         result = decide(evaluation_report.body, project.policy)
+        if not result.passed:
+            notifier.notify(
+                project.policy.notifications,
+                project=project.name,
+                event="gate_failed",
+                summary=f"{gate} failed for candidate "
+                f"{evaluation_report.body['candidate']['model_version']}: {result.reason}",
+                evidence={"gate": gate, "policy_version": project.policy_version},
+                run_id=context.run.run_id,
+            )
         return dg.AssetCheckResult(
             passed=result.passed,
             severity=dg.AssetCheckSeverity.ERROR,

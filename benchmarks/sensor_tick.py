@@ -1,0 +1,99 @@
+"""Sensor tick time with 10,000 past events vs 10.
+
+Target: at most 1.5x. The drift trigger reads only materializations after its cursor; the batch
+sensor lists the inbox (names only) and registers only files newer than its cursor.
+
+    python benchmarks/sensor_tick.py [--events 10000] [--repeat 5]
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from unified_ai.definitions import build_definitions
+from unified_ai.defs.keys import DRIFT_REPORT, key
+from unified_ai.projects.loader import load_projects
+from unified_ai.runtime import load_settings
+
+PROJECT = "mortgage_approval"
+
+
+def seed(instance, inbox: Path, events: int, project) -> None:
+    (inbox / "processed").mkdir(parents=True, exist_ok=True)
+    for index in range(10):
+        (inbox / f"new-{index:02d}.csv").write_text("x\n1\n")
+    for index in range(events):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=key(project, DRIFT_REPORT),
+                metadata={"drifted_share": 0.0, "drifted_columns": "none", "batch": f"b{index}"},
+            )
+        )
+        # Handled batches sit in processed/, as the batch runs leave them.
+        (inbox / "processed" / f"old-{index:06d}.csv").write_text("x\n1\n")
+
+
+def tick_seconds(defs, instance, name: str, cursor: str | None, repeat: int) -> float:
+    sensor = defs.get_sensor_def(name)
+    times = []
+    for _ in range(repeat):
+        with dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources=defs.resources,
+            sensor_name=name,
+        ) as context:
+            start = time.perf_counter()
+            sensor(context)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(events: int, repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        settings = load_settings({"UNIFIED_AI_HOME": tmp})
+        projects = load_projects()
+        project = next(p for p in projects if p.name == PROJECT)
+        defs = build_definitions(settings, projects)
+        inbox = Path(tmp) / "inbox" / PROJECT
+        seed(instance, inbox, events, project)
+        # Cursors as the daemon would leave them after the past events.
+        records = instance.fetch_materializations(key(project, DRIFT_REPORT), limit=1).records
+        drift_cursor = json.dumps({"storage_id": records[0].storage_id - 1})
+        newest = max(p.stat().st_mtime for p in inbox.glob("*.csv"))
+        batch_cursor = json.dumps({"mtime": newest, "names": []})
+        return {
+            "drift": tick_seconds(
+                defs, instance, f"{PROJECT}__drift_trigger", drift_cursor, repeat
+            ),
+            "batches": tick_seconds(
+                defs, instance, f"{PROJECT}__batch_sensor", batch_cursor, repeat
+            ),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    small = measure(10, args.repeat)
+    large = measure(args.events, args.repeat)
+    print(f"| sensor | 10 past events (ms) | {args.events:,} past events (ms) | ratio |")
+    print("|---|---|---|---|")
+    worst = 0.0
+    for name in small:
+        ratio = large[name] / small[name]
+        worst = max(worst, ratio)
+        print(f"| {name} | {small[name] * 1000:.1f} | {large[name] * 1000:.1f} | {ratio:.2f} |")
+    print(f"\nworst ratio {worst:.2f}x (target <= 1.5x: {'met' if worst <= 1.5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

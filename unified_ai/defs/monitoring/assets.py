@@ -1,0 +1,362 @@
+"""Monitoring: production batches → predictions and drift; labels → ground truth → live metrics.
+
+Batches are dynamic partitions (one per file in the project's inbox). A batch that breaks the
+schema is stored and flagged as quarantined by a blocking check: never scored, never lost.
+"""
+
+import dagster as dg
+
+from unified_ai.defs.keys import (
+    CANDIDATE_MODEL,
+    DEPLOYED_MODEL,
+    DRIFT_REPORT,
+    GROUND_TRUTH,
+    LIVE_PERFORMANCE,
+    PREDICTIONS,
+    PRODUCTION_BATCH,
+    TRAIN_SPLIT,
+    asset_metadata,
+    batches_partitions,
+    key,
+)
+from unified_ai.io.manager import LOADED_METADATA, storage_path
+from unified_ai.io.store import LineageStore
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.inbox import Inbox
+from unified_ai.resources.notifications import Notifier
+from unified_ai.resources.storage import LineageStorage
+
+BATCH_CHECK = "batch_is_valid"
+LABELS_CHECK = "labels_match_predictions"
+DRIFT_HTML = "drift.html"
+
+
+def _label(path: list[str]) -> str:
+    return "/".join(path)
+
+
+def deployed_model_of(store: LineageStore, project: ProjectConfig):
+    """(deployment version, its payload, the deployed TrainedModel) following the pointer."""
+    deployment = store.current_version(key(project, DEPLOYED_MODEL).path)
+    if deployment is None:
+        raise dg.Failure(
+            description=f"{project.name}/predictions: no model is deployed yet; run the "
+            f"{project.name}__training_loop job first"
+        )
+    payload = store.read_value(key(project, DEPLOYED_MODEL).path, deployment)
+    model = store.read_value(key(project, CANDIDATE_MODEL).path, payload["model_version"])
+    return deployment, payload, model
+
+
+def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
+    asset_key = key(project, PRODUCTION_BATCH)
+
+    @dg.asset(
+        key=asset_key,
+        partitions_def=batches_partitions(project),
+        group_name="monitoring",
+        description="One file of production rows from the project's inbox, validated before it "
+        "is scored. A batch that fails validation is kept and quarantined.",
+        metadata=asset_metadata(project),
+        kinds={"pandas", "great_expectations"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                BATCH_CHECK,
+                asset=asset_key,
+                blocking=True,
+                description="The batch has the model's inputs with training types and declared "
+                "values, and unique row ids.",
+            )
+        ],
+    )
+    def production_batch(context: dg.AssetExecutionContext, inbox: Inbox, notifier: Notifier):
+        from unified_ai.ml.validation import validate_batch
+        from unified_ai.resources.inbox import PROCESSED, QUARANTINE, InboxError
+
+        batch = context.partition_key
+        folder = inbox.folder(project)
+        try:
+            frame = inbox.read(folder, batch)
+        except InboxError as exc:
+            inbox.archive(folder, batch, QUARANTINE)
+            notifier.notify(
+                project.policy.notifications,
+                project=project.name,
+                event="quarantine",
+                summary=f"batch {batch} is unreadable and was not scored: {exc}",
+                evidence={"batch": batch},
+                run_id=context.run_id,
+            )
+            yield dg.AssetCheckResult(
+                check_name=BATCH_CHECK,
+                passed=False,
+                description=str(exc),
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
+            raise dg.Failure(
+                description=f"{project.name}/production_batch[{batch}]: {exc}"
+            ) from None
+        outcome = validate_batch(project, frame)
+        yield dg.Output(
+            frame,
+            metadata={
+                "dagster/row_count": len(frame),
+                "quarantined": not outcome.passed,
+                "reason": outcome.describe()[:1000],
+            },
+        )
+        # The rows are in the lineage store now: the file leaves the waiting list, kept.
+        inbox.archive(folder, batch, PROCESSED if outcome.passed else QUARANTINE)
+        if not outcome.passed:
+            notifier.notify(
+                project.policy.notifications,
+                project=project.name,
+                event="quarantine",
+                summary=f"batch {batch} was quarantined (kept, not scored): {outcome.describe()}",
+                evidence={"batch": batch, "rows": len(frame)},
+                run_id=context.run_id,
+            )
+        yield dg.AssetCheckResult(
+            check_name=BATCH_CHECK,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.describe()[:2000],
+            metadata={"failures": dg.MetadataValue.json(outcome.failures)},
+        )
+
+    return production_batch
+
+
+def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(project, PREDICTIONS),
+        ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
+        partitions_def=batches_partitions(project),
+        group_name="monitoring",
+        description="The batch scored by the currently deployed model (its version recorded).",
+        metadata=asset_metadata(project),
+        kinds={"pandas", "scikitlearn"},
+    )
+    def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
+        from unified_ai.ml.data import FeatureColumns
+        from unified_ai.ml.live import DEPLOYMENT
+        from unified_ai.ml.training import predict_proba
+
+        store = lineage.store()
+        deployment, payload, model = deployed_model_of(store, project)
+        proba = predict_proba(
+            model.pipeline, production_batch, FeatureColumns(**model.card["features"])
+        )
+        keep = ["_row_id", *[c for c in project.segments if c in production_batch.columns]]
+        scored = production_batch[keep].copy()
+        scored["proba"] = proba
+        scored["prediction"] = (proba >= project.evaluation.threshold).astype(int)
+        scored[DEPLOYMENT] = deployment
+        scored["model_version"] = payload["model_version"]
+        return dg.Output(
+            scored,
+            metadata={
+                LOADED_METADATA: dg.MetadataValue.json(
+                    {
+                        _label(key(project, DEPLOYED_MODEL).path): deployment,
+                        _label(key(project, CANDIDATE_MODEL).path): payload["model_version"],
+                    }
+                ),
+                "deployment_version": deployment,
+                "model_version": payload["model_version"],
+                "dagster/row_count": len(scored),
+                "positive_rate": float(scored["prediction"].mean()),
+            },
+        )
+
+    return predictions
+
+
+def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(project, DRIFT_REPORT),
+        ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
+        partitions_def=batches_partitions(project),
+        group_name="monitoring",
+        description="Per-column drift (PSI, KS) of the batch against the training reference, "
+        "the share of drifted columns, and an Evidently page built from a sample.",
+        metadata=asset_metadata(project),
+        kinds={"evidently", "json"},
+    )
+    def drift_report(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
+        from unified_ai.ml.artifacts import Report
+        from unified_ai.ml.data import resolve_features
+        from unified_ai.ml.drift import drift_page, drift_scores
+
+        store = lineage.store()
+        reference_path = key(project, TRAIN_SPLIT).path
+        reference_version = store.require_current(reference_path)
+        reference = store.read_value(reference_path, reference_version)
+        features = resolve_features(project, reference)
+        rule = project.policy.triggers.drift
+        body = drift_scores(
+            reference, production_batch, features.numeric, features.categorical, rule.psi_threshold
+        )
+        body.update({"batch": context.partition_key, "reference_version": reference_version})
+        page = drift_page(
+            reference,
+            production_batch,
+            features.all,
+            project.monitoring.drift_report_rows,
+            seed=project.split.seed,
+        )
+        return dg.Output(
+            Report(body=body, attachments={DRIFT_HTML: page}),
+            metadata={
+                LOADED_METADATA: dg.MetadataValue.json({_label(reference_path): reference_version}),
+                "drifted_share": float(body["drifted_share"]),
+                "drifted_columns": ", ".join(body["drifted_columns"]) or "none",
+                "batch": context.partition_key,
+                "html_report": DRIFT_HTML,
+            },
+        )
+
+    return drift_report
+
+
+def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
+    asset_key = key(project, GROUND_TRUTH)
+
+    @dg.asset(
+        key=asset_key,
+        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
+        partitions_def=batches_partitions(project),
+        group_name="monitoring",
+        description="Labels that arrived later for a batch, joined to its predictions.",
+        metadata=asset_metadata(project),
+        kinds={"pandas"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                LABELS_CHECK,
+                asset=asset_key,
+                description="Every label row matches a scored row of the batch.",
+            )
+        ],
+    )
+    def ground_truth(context: dg.AssetExecutionContext, inbox: Inbox, predictions):
+        from unified_ai.ml.data import binary_target
+        from unified_ai.resources.inbox import PROCESSED, InboxError
+
+        batch = context.partition_key
+        folder = inbox.labels_folder(project)
+        try:
+            labels = inbox.read(folder, batch)
+        except InboxError as exc:
+            raise dg.Failure(description=f"{project.name}/ground_truth[{batch}]: {exc}") from None
+        missing = [c for c in ("_row_id", project.target) if c not in labels.columns]
+        if missing:
+            raise dg.Failure(
+                description=f"{project.name}/ground_truth[{batch}]: label file lacks columns "
+                f"{missing}"
+            )
+        labels = labels.assign(label=binary_target(project, labels))[["_row_id", "label"]]
+        joined = predictions.merge(labels, on="_row_id", how="inner")
+        unmatched = int(len(labels) - len(joined))
+        yield dg.Output(
+            joined,
+            metadata={"dagster/row_count": len(joined), "unmatched_label_rows": unmatched},
+        )
+        inbox.archive(folder, batch, PROCESSED)
+        yield dg.AssetCheckResult(
+            check_name=LABELS_CHECK,
+            passed=unmatched == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{unmatched} of {len(labels)} label rows match no scored row of batch {batch}"
+                if unmatched
+                else f"all {len(labels)} label rows matched"
+            ),
+        )
+
+    return ground_truth
+
+
+def labeled_batches(store: LineageStore, project: ProjectConfig):
+    """(batch, labeled predictions) for every batch with ground truth, oldest first."""
+    base = storage_path(key(project, GROUND_TRUTH))
+    folder = store.asset_dir(base) / "partitions"
+    if not folder.exists():
+        return [], {}
+    found = []
+    for batch in store.names(folder):
+        version = store.current_version([*base, "partitions", batch])
+        if version is not None:
+            manifest = store.read_manifest([*base, "partitions", batch], version)
+            found.append((manifest.created_at, batch, version))
+    found.sort()
+    loaded = {}
+    batches = []
+    for _, batch, version in found:
+        path = [*base, "partitions", batch]
+        batches.append((batch, store.read_value(path, version)))
+        loaded[_label(path)] = version
+    return batches, loaded
+
+
+def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(project, LIVE_PERFORMANCE),
+        deps=[key(project, GROUND_TRUTH)],
+        group_name="monitoring",
+        description="The deployed model's live metrics over the policy window of labeled "
+        "batches, per segment, next to its predecessor's (read by the trigger sensors).",
+        metadata=asset_metadata(project),
+        kinds={"json"},
+    )
+    def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):
+        from unified_ai.ml.live import live_report
+
+        store = lineage.store()
+        rule = project.policy.triggers.performance
+        deployment = store.require_current(key(project, DEPLOYED_MODEL).path)
+        payload = store.read_value(key(project, DEPLOYED_MODEL).path, deployment)
+        batches, loaded = labeled_batches(store, project)
+        report = live_report(
+            batches,
+            deployment,
+            metric=rule.metric,
+            window=rule.window_batches,
+            threshold=project.evaluation.threshold,
+            segments=project.segments,
+            min_segment_size=project.policy.fairness.min_segment_size,
+        )
+        report["current"]["deployed_at"] = payload["deployed_at"]
+        current, previous = report["current"], report["previous"] or {}
+
+        def number(value):
+            return dg.MetadataValue.float(value) if value is not None else "none"
+
+        return dg.Output(
+            report,
+            metadata={
+                LOADED_METADATA: dg.MetadataValue.json(
+                    {**loaded, _label(key(project, DEPLOYED_MODEL).path): deployment}
+                ),
+                "metric": rule.metric,
+                "deployment_version": deployment,
+                "deployed_at": payload["deployed_at"],
+                "value": number(current["value"]),
+                "ci_low": number(current["ci_low"]),
+                "ci_high": number(current["ci_high"]),
+                "labeled_rows": current["labeled_rows"],
+                "previous_deployment": previous.get("deployment") or "none",
+                "previous_value": number(previous.get("value")),
+            },
+        )
+
+    return live_performance
+
+
+def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    return [
+        build_production_batch(project),
+        build_predictions(project),
+        build_drift_report(project),
+        build_ground_truth(project),
+        build_live_performance(project),
+    ]

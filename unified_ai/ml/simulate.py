@@ -1,0 +1,101 @@
+"""Realistic production batches for demos and tests.
+
+Rows the model never trained on, with optional drift, and their labels written later, as they
+arrive in life.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from unified_ai.projects.schema import ProjectConfig
+
+ROW_ID = "_row_id"
+_SPEC = re.compile(
+    r"^(shift|scale):([A-Za-z0-9_]+)=(-?[0-9.]+)$|^mix:([A-Za-z0-9_]+)=(.+)$"
+    r"|^flip:([0-9.]+)$"
+)
+
+
+class DriftSpecError(ValueError):
+    """A drift spec that cannot be parsed."""
+
+
+@dataclass
+class DriftSpec:
+    """What to change in simulated batches.
+
+    `shift:col=2.0` adds 2 standard deviations to a numeric column; `scale:col=1.5` multiplies
+    it; `mix:col=value` makes half of the rows take that category; `flip:0.3` flips 30 % of the
+    labels (concept drift: the inputs look the same, the truth changed).
+    """
+
+    shift: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+    mix: dict[str, str] = field(default_factory=dict)
+    flip: float = 0.0
+
+
+def parse_drift(specs: list[str], project: "ProjectConfig") -> DriftSpec:
+    """Parse `--drift` values; columns must be features of the project."""
+    spec = DriftSpec()
+    for text in specs:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            match = _SPEC.match(part)
+            if not match:
+                raise DriftSpecError(
+                    f"--drift {part!r}: expected shift:COL=N, scale:COL=N, mix:COL=VALUE or flip:P"
+                )
+            kind, column, number, mix_column, mix_value, flip = match.groups()
+            if kind in ("shift", "scale"):
+                if column not in project.features.numeric:
+                    raise DriftSpecError(f"--drift {part!r}: {column} is not a numeric feature")
+                getattr(spec, kind)[column] = float(number)
+            elif mix_column:
+                if mix_column not in [*project.features.categorical, *project.segments]:
+                    raise DriftSpecError(
+                        f"--drift {part!r}: {mix_column} is not a categorical column"
+                    )
+                spec.mix[mix_column] = mix_value
+            else:
+                spec.flip = float(flip)
+                if not 0 <= spec.flip <= 1:
+                    raise DriftSpecError(f"--drift {part!r}: flip must be between 0 and 1")
+    return spec
+
+
+def make_batch(
+    project: "ProjectConfig",
+    pool: "pd.DataFrame",
+    rows: int,
+    drift: DriftSpec,
+    seed: int,
+    batch: str,
+) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """(features without the target, labels) for one batch, sampled from `pool`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sample = pool.sample(n=rows, replace=len(pool) < rows, random_state=seed).reset_index(drop=True)
+    for column, sigmas in drift.shift.items():
+        sample[column] = sample[column] + sigmas * float(pool[column].std() or 1.0)
+    for column, factor in drift.scale.items():
+        sample[column] = sample[column] * factor
+    for column, value in drift.mix.items():
+        chosen = rng.random(rows) < 0.5
+        sample[column] = sample[column].astype(object)
+        sample.loc[chosen, column] = value
+    sample[ROW_ID] = [f"{batch}:{i}" for i in range(rows)]
+    labels = sample[[ROW_ID, project.target]].copy()
+    if drift.flip:
+        flip = rng.random(rows) < drift.flip
+        values = labels[project.target].to_numpy().copy()
+        distinct = sorted(pool[project.target].dropna().unique().tolist())
+        if len(distinct) == 2:
+            values[flip] = np.where(values[flip] == distinct[0], distinct[1], distinct[0])
+        labels[project.target] = values
+    features = sample.drop(columns=[project.target])
+    return features, labels

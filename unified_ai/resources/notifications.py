@@ -1,0 +1,149 @@
+"""Notifications for failed gates, triggered retrains, automatic rollbacks and quarantines.
+
+Dagster does not alert on failed checks by itself, so this is ours.
+
+A channel that is down never fails the caller: the message is retried a few times, then kept
+in an outbox under `UNIFIED_AI_HOME` and sent before the next message.
+"""
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from unified_ai.projects.schema import Channel, NotificationEvent
+
+log = logging.getLogger("unified_ai.notifications")
+_TITLES = {
+    "gate_failed": "evaluation gate failed",
+    "retrain": "retraining triggered",
+    "rollback": "automatic rollback",
+    "quarantine": "batch quarantined",
+}
+
+
+def format_message(
+    project: str, event: str, summary: str, evidence: dict[str, Any], link: str | None
+) -> dict[str, Any]:
+    """A Slack-compatible payload (`text`) that also carries the structured fields."""
+    lines = [f"*{project}: {_TITLES.get(event, event)}*", summary]
+    lines += [f"• {k}: {v}" for k, v in evidence.items()]
+    if link:
+        lines.append(link)
+    return {
+        "text": "\n".join(lines),
+        "project": project,
+        "event": event,
+        "summary": summary,
+        "evidence": evidence,
+        "link": link,
+    }
+
+
+class Notifier(dg.ConfigurableResource):
+    """Posts messages to the channels a project's policy configures.
+
+    Attributes:
+        outbox: Folder for messages that could not be delivered yet.
+        webserver_url: Base URL of the Dagster UI, for links to runs.
+        attempts: Delivery attempts per message before it goes to the outbox.
+        timeout_seconds: Per-request timeout.
+    """
+
+    outbox: str
+    webserver_url: str = "http://127.0.0.1:3000"
+    attempts: int = 3
+    timeout_seconds: float = 3.0
+
+    def run_link(self, run_id: str | None) -> str | None:
+        return f"{self.webserver_url.rstrip('/')}/runs/{run_id}" if run_id else None
+
+    def notify(
+        self,
+        channels: list[Channel],
+        *,
+        project: str,
+        event: NotificationEvent,
+        summary: str,
+        evidence: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Send to every channel subscribed to `event`; returns how many deliveries succeeded."""
+        targets = [c for c in channels if event in c.events]
+        if not targets:
+            return 0
+        self.flush_outbox()
+        message = format_message(project, event, summary, evidence or {}, self.run_link(run_id))
+        delivered = 0
+        for channel in targets:
+            if self._deliver(channel, message):
+                delivered += 1
+            else:
+                self._park(channel, message)
+        return delivered
+
+    def flush_outbox(self) -> int:
+        """Retry parked messages; returns how many were delivered."""
+        folder = Path(self.outbox)
+        if not folder.is_dir():
+            return 0
+        delivered = 0
+        for path in sorted(folder.glob("*.json")):
+            parked = json.loads(path.read_text())
+            if self._deliver(Channel(**parked["channel"]), parked["message"], attempts=1):
+                path.unlink()
+                delivered += 1
+        return delivered
+
+    def _park(self, channel: Channel, message: dict) -> None:
+        folder = Path(self.outbox)
+        folder.mkdir(parents=True, exist_ok=True)
+        body = json.dumps({"channel": channel.model_dump(), "message": message})
+        (folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json").write_text(body)
+        log.warning("notification to %s parked in %s", _where(channel), folder)
+
+    def _deliver(self, channel: Channel, message: dict, attempts: int | None = None) -> bool:
+        for attempt in range(attempts or self.attempts):
+            try:
+                if channel.type == "webhook":
+                    self._post_webhook(channel.url, message)
+                else:
+                    self._post_slack(channel, message)
+                return True
+            except Exception as exc:  # a channel that is down must never fail the caller
+                log.warning(
+                    "notification to %s failed (attempt %d): %s", _where(channel), attempt + 1, exc
+                )
+                time.sleep(min(0.2 * 2**attempt, 1.0))
+        return False
+
+    def _post_webhook(self, url: str, message: dict) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(message).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"HTTP {response.status}")
+
+    def _post_slack(self, channel: Channel, message: dict) -> None:
+        from dagster_slack import SlackResource
+
+        token = os.environ.get(channel.token_env or "")
+        if not token:
+            raise RuntimeError(f"environment variable {channel.token_env} is not set")
+        client = SlackResource(token=token).get_client()
+        client.chat_postMessage(channel=channel.slack_channel, text=message["text"])
+
+
+def _where(channel: Channel) -> str:
+    return channel.url if channel.type == "webhook" else f"slack {channel.slack_channel}"

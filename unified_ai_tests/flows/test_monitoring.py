@@ -1,0 +1,245 @@
+"""The event-driven loop with a real instance and real sensors (evaluated tick by tick)."""
+
+import os
+import time
+
+import pytest
+
+from unified_ai_tests.conftest import write_project
+from unified_ai_tests.flows.helpers import current, project_defs, run_loop, step_failures, store
+from unified_ai_tests.flows.monitoring_helpers import Receiver, SensorDriver, simulate
+
+BATCHES = "small__batch_sensor"
+LABELS = "small__labels_sensor"
+DRIFT = "small__drift_trigger"
+PERFORMANCE = "small__performance_trigger"
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def loop(home, projects_dir, instance, monkeypatch, receiver):
+    extra = f"""\
+  triggers:
+    drift: {{max_drifted_share: 0.3, cooldown_minutes: 60}}
+    performance: {{floor: 0.6, window_batches: 3, min_labels: 50}}
+    rollback: {{bake_window_hours: 24, margin: 0.05}}
+  notifications:
+    - {{type: webhook, url: "{receiver.url}"}}
+"""
+    write_project(projects_dir, policy_extra=extra)
+    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
+    defs = project_defs(projects_dir)
+    assert run_loop(defs, instance, "small").success
+    return defs, SensorDriver(defs, instance)
+
+
+def inbox(home):
+    return home / "inbox" / "small"
+
+
+def score_new_batches(driver) -> list:
+    tick = driver.tick(BATCHES)
+    runs = [driver.launch(request, "small__score_batch") for request in tick.requests]
+    return runs
+
+
+def test_clean_batch_is_scored_once_and_drift_is_skipped(home, loop):
+    _, driver = loop
+    simulate("small", "--batches", "1", "--rows", "300", "--seed", "1")
+    [run] = score_new_batches(driver)
+    assert run.success, step_failures(run)
+    batch = run.dagster_run.tags["dagster/partition"]
+    _, predictions = current(home, "small", f"predictions/partitions/{batch}")
+    deployment = store(home).current_version(["small", "deployed_model"])
+    assert set(predictions["deployment_version"]) == {deployment}
+    assert len(predictions) == 300
+
+    _, drift = current(home, "small", f"drift_report/partitions/{batch}")
+    assert drift.body["drifted_share"] <= 0.3
+    assert "<html" in drift.attachments["drift.html"].lower()
+    assert "within" in driver.tick(DRIFT).skip
+
+    # The handled file moved to processed/, kept; delivered again, it is not processed twice.
+    assert driver.tick(BATCHES).skip.startswith("no new batch files")
+    processed = inbox(home) / "processed" / batch
+    assert processed.exists() and not (inbox(home) / batch).exists()
+    again = inbox(home) / batch
+    again.write_text(processed.read_text())
+    os.utime(again, (time.time() + 5, time.time() + 5))
+    assert driver.tick(BATCHES).requests == []
+
+
+def test_drift_triggers_exactly_one_retrain_then_cooldown(home, loop, receiver):
+    _, driver = loop
+    simulate(
+        "small",
+        "--batches",
+        "1",
+        "--rows",
+        "300",
+        "--seed",
+        "2",
+        "--drift",
+        "shift:x1=3,shift:x2=-3",
+        "--drift",
+        "mix:colour=blue",
+    )
+    assert all(run.success for run in score_new_batches(driver))
+    tick = driver.tick(DRIFT)
+    assert len(tick.requests) == 1
+    request = tick.requests[0]
+    assert request.tags["unified_ai/trigger"] == "drift"
+    assert float(request.tags["unified_ai/evidence.drifted_share"]) > 0.3
+    assert "x1" in request.tags["unified_ai/evidence.drifted_columns"]
+    assert request.tags["unified_ai/evidence.batch"].startswith("batch-")
+    retrain = driver.launch(request, "small__training_loop")
+    assert retrain.success, step_failures(retrain)
+    assert [m["event"] for m in receiver.messages] == ["retrain"]
+
+    simulate(
+        "small",
+        "--batches",
+        "1",
+        "--rows",
+        "300",
+        "--seed",
+        "3",
+        "--drift",
+        "shift:x1=3,shift:x2=-3",
+    )
+    assert all(run.success for run in score_new_batches(driver))
+    second = driver.tick(DRIFT)
+    assert second.requests == []
+    assert "cooldown ends in" in second.skip
+
+
+def test_malformed_batches_are_kept_quarantined_and_the_loop_goes_on(home, loop, receiver):
+    _, driver = loop
+    folder = inbox(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    good = simulate("small", "--batches", "1", "--rows", "100", "--seed", "4")
+    assert "wrote 1 batch" in good
+    (folder / "broken-1.csv").write_text("x1,colour,region,_row_id\n1.0,red,north,a\n")
+    (folder / "empty-1.csv").write_text("")
+    (folder / "bad name.csv").write_text("x")
+    runs = score_new_batches(driver)
+    by_batch = {r.dagster_run.tags["dagster/partition"]: r for r in runs}
+    assert set(by_batch) - {"broken-1.csv", "empty-1.csv"} and "bad name.csv" not in by_batch
+
+    broken = by_batch["broken-1.csv"]
+    assert not broken.success
+    check = broken.get_asset_check_evaluations()[0]
+    assert not check.passed and "x2" in check.description
+    assert (
+        store(home).current_version(["small", "production_batch", "partitions", "broken-1.csv"])
+        is not None
+    )  # kept
+    assert (
+        store(home).current_version(["small", "predictions", "partitions", "broken-1.csv"]) is None
+    )  # never scored
+
+    empty = by_batch["empty-1.csv"]
+    assert "empty-1.csv cannot be read" in step_failures(empty)["small__production_batch"]
+    for name in ("broken-1.csv", "empty-1.csv"):
+        assert (folder / "quarantine" / name).exists()
+    assert (folder / "bad name.csv").exists()
+    good_runs = [r for b, r in by_batch.items() if b.startswith("batch-")]
+    assert all(r.success for r in good_runs)
+    quarantines = [m for m in receiver.messages if m["event"] == "quarantine"]
+    assert {m["evidence"]["batch"] for m in quarantines} == {"broken-1.csv", "empty-1.csv"}
+
+
+def test_labels_for_unknown_batches_are_kept_and_explained(home, loop):
+    _, driver = loop
+    labels = inbox(home) / "labels"
+    labels.mkdir(parents=True)
+    (labels / "ghost.csv").write_text("_row_id,label\nghost.csv:0,1\n")
+    tick = driver.tick(LABELS)
+    assert tick.requests == []
+    assert "labels for unknown batches: ghost.csv (files kept)" in tick.skip
+    assert (labels / "ghost.csv").exists()
+
+
+def test_degradation_after_a_fresh_deployment_rolls_back_by_itself(home, loop, instance):
+    defs, driver = loop
+    v1 = store(home).current_version(["small", "deployed_model"])
+
+    def batches_with_labels(*drift):
+        simulate("small", "--batches", "2", "--rows", "200", *drift)
+        assert all(run.success for run in score_new_batches(driver))
+        simulate("small", "--labels")
+        tick = driver.tick(LABELS)
+        assert len(tick.requests) == 2
+        for request in tick.requests:
+            run = driver.launch(request, "small__ingest_labels")
+            assert run.success, step_failures(run)
+
+    batches_with_labels()
+    healthy = driver.tick(PERFORMANCE)
+    assert healthy.requests == [] and "no live comparison" in healthy.skip
+
+    assert run_loop(defs, instance, "small").success  # a fresh deployment, v2
+    v2 = store(home).current_version(["small", "deployed_model"])
+    assert v2 != v1
+    batches_with_labels("--drift", "flip:0.7")  # the world changed under v2
+    _, live = current(home, "small", "live_performance")
+    assert live["current"]["deployment"] == v2 and live["previous"]["deployment"] == v1
+    assert live["current"]["value"] < live["previous"]["value"] - 0.05
+
+    tick = driver.tick(PERFORMANCE)
+    [request] = tick.requests
+    assert request.job_name == "small__rollback"
+    assert request.tags["unified_ai/trigger"] == "live_degradation"
+    rollback = driver.launch(request)
+    assert rollback.success, step_failures(rollback)
+    assert store(home).current_version(["small", "deployed_model"]) == v1
+    _, incident = current(home, "small", "incidents")
+    assert incident["trigger"] == "performance_trigger"
+    assert "below the previous deployment" in incident["reason"]
+    # Same evidence again: within the cooldown, no second rollback.
+    assert driver.tick(PERFORMANCE).requests == []
+
+
+def test_impact_lists_what_a_dataset_version_built_and_pauses_automations(home, loop):
+    from click.testing import CliRunner
+
+    from unified_ai.cli import main
+
+    _, driver = loop
+    simulate("small", "--batches", "1", "--rows", "100", "--seed", "9")
+    [run] = score_new_batches(driver)
+    assert run.success
+    batch = run.dagster_run.tags["dagster/partition"]
+    lineage = store(home)
+    split = lineage.current_version(["small", "train_split"])
+    deployment = lineage.current_version(["small", "deployed_model"])
+
+    result = CliRunner().invoke(
+        main, ["impact", "small", "train_split", "--version", split, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.output)
+    built = {(row["asset"], row["version"]) for row in report["built_from_it"]}
+    assert ("small/candidate_model", lineage.current_version(["small", "candidate_model"])) in built
+    assert ("small/deployed_model", deployment) in built
+    assert any(a == f"small/predictions/partitions/{batch}" for a, _ in built)
+    assert any(a == f"small/drift_report/partitions/{batch}" for a, _ in built)
+    assert not any(a.startswith("small/training_data") for a, _ in built)
+    assert set(report["automations"]) == {BATCHES, LABELS, DRIFT, PERFORMANCE}
+
+    text = CliRunner().invoke(
+        main, ["impact", "small", "train_split", "--version", split, "--pause"]
+    )
+    assert f"small/deployed_model@{deployment}" in text.output and "<- LIVE" in text.output
+    assert "resume with: unified-ai resume small" in text.output
+    assert "paused at" in driver.tick(BATCHES).skip
+    assert "resumed: " in CliRunner().invoke(main, ["resume", "small"]).output
+    assert "paused" not in (driver.tick(BATCHES).skip or "")

@@ -1,0 +1,52 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from unified_ai.ml.drift import categorical_drift, drift_scores, numeric_drift
+
+
+@pytest.fixture
+def reference():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "a": rng.normal(size=5000),
+            "b": rng.normal(size=5000),
+            "c": rng.choice(["x", "y", "z"], size=5000),
+        }
+    )
+
+
+def test_same_distribution_does_not_drift(reference):
+    rng = np.random.default_rng(1)
+    current = pd.DataFrame(
+        {
+            "a": rng.normal(size=2000),
+            "b": rng.normal(size=2000),
+            "c": rng.choice(["x", "y", "z"], size=2000),
+        }
+    )
+    result = drift_scores(reference, current, ["a", "b"], ["c"], psi_threshold=0.2)
+    assert result["drifted_columns"] == [] and result["drifted_share"] == 0.0
+    assert result["columns"]["a"]["psi"] < 0.05
+
+
+def test_shifted_column_and_new_category_drift(reference):
+    rng = np.random.default_rng(2)
+    current = pd.DataFrame(
+        {
+            "a": rng.normal(2, 1, size=2000),
+            "b": rng.normal(size=2000),
+            "c": rng.choice(["x", "w"], size=2000),
+        }
+    )
+    result = drift_scores(reference, current, ["a", "b"], ["c"], psi_threshold=0.2)
+    assert result["drifted_columns"] == ["a", "c"]
+    assert result["drifted_share"] == pytest.approx(2 / 3)
+    assert result["columns"]["a"]["ks"] > 0.5 and result["columns"]["a"]["ks_pvalue"] < 1e-6
+
+
+def test_missing_values_are_ignored_and_all_missing_is_not_drift():
+    scores = numeric_drift(np.array([1.0, 2.0, np.nan]), np.array([np.nan, np.nan]))
+    assert scores == {"psi": None, "ks": None, "ks_pvalue": None}
+    assert categorical_drift(pd.Series(["a", None]), pd.Series(["a", None]))["psi"] == 0.0
