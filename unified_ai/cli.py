@@ -11,6 +11,7 @@ import click
 
 from unified_ai.defs.keys import (
     DEPLOYED_MODEL,
+    DEPLOYMENT_APPROVAL,
     DRIFT_REPORT,
     GROUND_TRUTH,
     INCIDENTS,
@@ -20,7 +21,7 @@ from unified_ai.defs.keys import (
     PRODUCTION_BATCH,
 )
 
-ASSETS = (*LOOP_ASSETS, INCIDENTS)
+ASSETS = (*LOOP_ASSETS, DEPLOYMENT_APPROVAL, INCIDENTS)
 MONITORING_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH, LIVE_PERFORMANCE)
 ALL_ASSETS = (*ASSETS, *MONITORING_ASSETS)
 
@@ -421,6 +422,66 @@ def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
     _run(go)
 
 
+def _decide(
+    project: str, version: str, decision: str, approver: str | None, comment: str, url: str | None
+) -> None:
+    import os
+
+    from unified_ai.defs.approval.jobs import approval_run_config
+    from unified_ai.defs.keys import approve_job_name
+    from unified_ai.defs.rollback.jobs import ACTOR_TAG
+    from unified_ai.launch import run_job
+
+    def go():
+        config = _Context().project(project)
+        who = approver or os.environ.get("USER") or ""
+        result = run_job(
+            approve_job_name(config),
+            approval_run_config(
+                config, model_version=version, decision=decision, approver=who, comment=comment
+            ),
+            {ACTOR_TAG: who},
+            url=url,
+        )
+        verb = "approval" if decision == "approve" else "rejection"
+        click.echo(
+            f"recorded {verb} of {config.name} model {version} by {who} (run {result.run_id})"
+        )
+        if decision == "approve":
+            click.echo(
+                "it deploys once policy's approvals are met (approval sensor), or run "
+                f"{config.name}__deploy"
+            )
+
+    _run(go)
+
+
+@main.command("approve")
+@click.argument("project")
+@click.option("--version", "version", required=True, help="The candidate_model version.")
+@click.option("--by", "approver", default=None, help="Who approves (default: $USER).")
+@click.option("--comment", default="", help="Why.")
+@click.option("--url", default=None, help="Run on this Dagster webserver instead of locally.")
+def approve_cmd(
+    project: str, version: str, approver: str | None, comment: str, url: str | None
+) -> None:
+    """Approve PROJECT's evaluated candidate VERSION for deployment."""
+    _decide(project, version, "approve", approver, comment, url)
+
+
+@main.command("reject")
+@click.argument("project")
+@click.option("--version", "version", required=True, help="The candidate_model version.")
+@click.option("--by", "approver", default=None, help="Who rejects (default: $USER).")
+@click.option("--reason", required=True, help="Why; kept in the audit trail.")
+@click.option("--url", default=None, help="Run on this Dagster webserver instead of locally.")
+def reject_cmd(
+    project: str, version: str, approver: str | None, reason: str, url: str | None
+) -> None:
+    """Reject PROJECT's candidate VERSION: it will not be deployed."""
+    _decide(project, version, "reject", approver, reason, url)
+
+
 @main.group("policy")
 def policy_group() -> None:
     """Validate project and policy files."""
@@ -448,6 +509,85 @@ def policy_check(paths: tuple[Path, ...]) -> None:
                 click.echo(f"{path}: ok ({project.name}, {project.policy_version})")
         if failures:
             sys.exit(1)
+
+    _run(go)
+
+
+@policy_group.command("dry-run")
+@click.argument("project")
+@click.option(
+    "--policy",
+    "policy_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A project file, or a YAML mapping of policy fields.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
+    """Replay PROJECT's recorded evaluations and approvals under a new policy."""
+    from datetime import datetime
+
+    import yaml
+    from pydantic import ValidationError
+
+    from unified_ai.defs.approval.assets import approval_records
+    from unified_ai.defs.keys import EVALUATION_REPORT
+    from unified_ai.policies.dry_run import replay
+    from unified_ai.projects.loader import ProjectConfigError, format_validation_error
+    from unified_ai.projects.schema import Policy
+
+    def go():
+        ctx = _Context()
+        config = ctx.project(project)
+        try:
+            raw = yaml.safe_load(policy_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ProjectConfigError(f"{policy_file}: cannot be read as YAML: {exc}") from None
+        raw = raw.get("policy", raw) if isinstance(raw, dict) else raw
+        try:
+            policy = Policy.model_validate(raw)
+        except ValidationError as exc:
+            raise ProjectConfigError(format_validation_error(policy_file, exc)) from None
+        store = ctx.store()
+        report_path = [config.name, EVALUATION_REPORT]
+        reports = [
+            (m.version, m.created_at, store.read_value(report_path, m.version).body)
+            for m in store.versions(report_path)
+        ]
+        promoted = {}
+        for move in store.history([config.name, DEPLOYED_MODEL]):
+            if move.action == "materialize":
+                payload = store.read_value([config.name, DEPLOYED_MODEL], move.version)
+                promoted.setdefault(
+                    payload["evaluation_report_version"], datetime.fromisoformat(move.at)
+                )
+        results = replay(policy, reports, promoted, approval_records(store, config))
+        if as_json:
+            click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+            return
+        if not results:
+            click.echo(f"{config.name}: no recorded evaluations to replay")
+            return
+        click.echo(
+            f"replaying {len(results)} evaluation(s) of {config.name} under "
+            f"{policy.version()} (recorded under {config.policy_version}):"
+        )
+        for r in results:
+            then = "promoted" if r.promoted_then else "not promoted"
+            now = "allowed" if r.allowed_now else "BLOCKED"
+            mark = "  <- differs" if r.changed else ""
+            click.echo(
+                f"  report {r.report_version} model {r.model_version} ({r.evaluated_at}): "
+                f"{then} then, {now} now{mark}"
+            )
+            for reason in r.reasons:
+                click.echo(f"      {reason}")
+        blocked = sum(r.promoted_then and not r.allowed_now for r in results)
+        freed = sum(not r.promoted_then and r.allowed_now for r in results)
+        click.echo(
+            f"{blocked} past promotion(s) would have been blocked; {freed} evaluation(s) "
+            "not promoted would have been allowed"
+        )
 
     _run(go)
 

@@ -11,6 +11,7 @@ from unified_ai.runtime import Runtime, Settings
 
 def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
+    from unified_ai.defs.approval.assets import Identity
     from unified_ai.io.manager import LineageIOManager
     from unified_ai.resources.automations import Automations
     from unified_ai.resources.inbox import Inbox
@@ -26,6 +27,7 @@ def build_resources(settings: Settings) -> dict:
         "inbox": Inbox(root=f"{home}/inbox"),
         "notifier": Notifier(outbox=f"{home}/notifications/outbox"),
         "automations": Automations(root=f"{home}/automations/paused"),
+        "identity": Identity(tag=settings.identity_tag),
         "io_manager": LineageIOManager(storage=storage),
         "mlflow": MlflowRegistry(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifacts

@@ -15,6 +15,7 @@ RUNTIME_ENV = "UNIFIED_AI_RUNTIME"
 HOME_ENV = "UNIFIED_AI_HOME"
 PROJECTS_ENV = "UNIFIED_AI_PROJECTS"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+IDENTITY_TAG_ENV = "UNIFIED_AI_IDENTITY_TAG"
 DEFAULT_HOME = ".unified_ai"
 
 
@@ -38,12 +39,14 @@ class Settings:
         home: Root of the artifact store and local state (a local path or an fsspec URL).
         projects_dir: Extra directory of project YAML files, if any.
         mlflow_tracking_uri: Where MLflow tracking and the model registry live.
+        identity_tag: Run tag carrying an authenticated user name, if a proxy sets one.
     """
 
     runtime: Runtime
     home: str
     projects_dir: str | None
     mlflow_tracking_uri: str
+    identity_tag: str = ""
 
 
 def parse_runtime(value: str | None) -> Runtime:
@@ -80,5 +83,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
         tracking_uri = f"sqlite:///{Path(home) / 'mlflow.db'}"
     return Settings(
-        runtime=runtime, home=home, projects_dir=projects_dir, mlflow_tracking_uri=tracking_uri
+        runtime=runtime,
+        home=home,
+        projects_dir=projects_dir,
+        mlflow_tracking_uri=tracking_uri,
+        identity_tag=env.get(IDENTITY_TAG_ENV, ""),
     )

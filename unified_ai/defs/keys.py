@@ -12,6 +12,7 @@ CANDIDATE_MODEL = "candidate_model"
 EVALUATION_REPORT = "evaluation_report"
 DEPLOYED_MODEL = "deployed_model"
 INCIDENTS = "incidents"
+DEPLOYMENT_APPROVAL = "deployment_approval"
 PRODUCTION_BATCH = "production_batch"
 PREDICTIONS = "predictions"
 DRIFT_REPORT = "drift_report"
@@ -36,6 +37,14 @@ def key(project: ProjectConfig, name: str) -> dg.AssetKey:
 
 def training_loop_job_name(project: ProjectConfig) -> str:
     return f"{project.name}__training_loop"
+
+
+def approve_job_name(project: ProjectConfig) -> str:
+    return f"{project.name}__approve"
+
+
+def deploy_job_name(project: ProjectConfig) -> str:
+    return f"{project.name}__deploy"
 
 
 def batches_partitions(project: ProjectConfig) -> dg.DynamicPartitionsDefinition:

@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+from unified_ai.defs.approval import assets as approval_assets
+from unified_ai.defs.approval import jobs as approval_jobs
+from unified_ai.defs.approval import sensors as approval_sensors
 from unified_ai.defs.data import assets as data_assets
 from unified_ai.defs.deployment import assets as deployment_assets
 from unified_ai.defs.evaluation import assets as evaluation_assets
@@ -22,6 +25,7 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         *data_assets.build(project),
         *training_assets.build(project),
         *evaluation_assets.build(project),
+        *approval_assets.build(project),
         *deployment_assets.build(project),
         *rollback_assets.build(project),
         *monitoring_assets.build(project),
@@ -32,10 +36,18 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         tags={"unified_ai/project": project.name},
     )
-    jobs = [loop, *rollback_jobs.build(project), *monitoring_jobs.build(project)]
+    jobs = [
+        loop,
+        *approval_jobs.build(project),
+        *rollback_jobs.build(project),
+        *monitoring_jobs.build(project),
+    ]
     return dg.Definitions(
         assets=assets,
         asset_checks=evaluation_checks.build(project),
         jobs=jobs,
-        sensors=monitoring_sensors.build(project, {job.name: job for job in jobs}),
+        sensors=[
+            *approval_sensors.build(project),
+            *monitoring_sensors.build(project, {job.name: job for job in jobs}),
+        ],
     )

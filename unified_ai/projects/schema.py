@@ -232,6 +232,56 @@ class Channel(_Strict):
         return self
 
 
+class AutoApprove(_Strict):
+    """When policy approves by itself (mode `auto`).
+
+    The candidate's `metric` beats the champion's by at least `min_improvement` and no
+    segment gap grows by more than `max_gap_increase`; the first model of a project is
+    auto-approved only if `first_model` is set.
+    """
+
+    metric: Metric = "roc_auc"
+    min_improvement: float = 0.0
+    max_gap_increase: float = Field(default=0.0, ge=0.0)
+    first_model: bool = True
+
+
+class DeploymentWindow(_Strict):
+    """Deployments only inside these hours (UTC) on these weekdays."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+    start: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(default="23:59", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ApprovalPolicy(_Strict):
+    """Whether a person must approve a deployment, who may, and how.
+
+    `mode`: `never` (gates alone decide), `required` (always a person), `auto` (policy
+    approves when `auto_approve` holds, otherwise a person). `approvers` lists names and
+    `group:<name>` entries resolved through `groups`; empty means anyone. With `four_eyes`,
+    whoever triggered the training cannot approve its model.
+    """
+
+    mode: Literal["never", "required", "auto"] = "never"
+    approvers: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    four_eyes: bool = True
+    required_approvals: int = Field(default=1, ge=1)
+    expires_after_hours: float = Field(default=72.0, gt=0.0)
+    auto_approve: AutoApprove = AutoApprove()
+    deployment_windows: list[DeploymentWindow] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> "ApprovalPolicy":
+        for entry in self.approvers:
+            if entry.startswith("group:") and entry.removeprefix("group:") not in self.groups:
+                raise ValueError(f"approvers: {entry!r} names a group that is not in groups")
+        return self
+
+
 class Policy(_Strict):
     """The rules that decide whether a candidate may be promoted, and what runs by itself."""
 
@@ -239,6 +289,7 @@ class Policy(_Strict):
     quality_floor: QualityFloor = QualityFloor(roc_auc=0.6)
     beats_champion: ChampionRule = ChampionRule()
     fairness: FairnessRule = FairnessRule()
+    approval: ApprovalPolicy = ApprovalPolicy()
     triggers: Triggers = Triggers()
     notifications: list[Channel] = Field(default_factory=list)
 

@@ -141,10 +141,9 @@ def test_deployment_refuses_a_report_whose_gates_never_ran(home, projects_dir, i
     write_project(projects_dir)
     defs = project_defs(projects_dir)
     report = dg.AssetKey(["small", "evaluation_report"])
-    upstream = (
-        dg.AssetSelection.assets(*(["small", name] for name in ASSETS[:-1]))
-        - dg.AssetSelection.checks_for_assets(report)
-    )
+    upstream = dg.AssetSelection.assets(
+        *(["small", name] for name in ASSETS[:-1])
+    ) - dg.AssetSelection.checks_for_assets(report)
     assert materialize(defs, instance, upstream).success
     assert store(home).current_version(report.path) is not None
     alone = materialize(defs, instance, dg.AssetSelection.assets(["small", "deployed_model"]))

@@ -6,7 +6,15 @@ import dagster as dg
 from pydantic import Field
 
 from unified_ai.defs.gate_records import require_gates
-from unified_ai.defs.keys import DEPLOYED_MODEL, EVALUATION_REPORT, asset_metadata, key, run_actor
+from unified_ai.defs.keys import (
+    DEPLOYED_MODEL,
+    DEPLOYMENT_APPROVAL,
+    EVALUATION_REPORT,
+    asset_metadata,
+    key,
+    run_actor,
+    training_loop_job_name,
+)
 from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import utc_now
 from unified_ai.policies.gates import GATES
@@ -35,14 +43,37 @@ class DeploymentConfig(dg.Config):
     )
 
 
-def _deploy(context, project, mlflow, lineage) -> dg.Output:
+def _deploy(context, project, mlflow, lineage):
+    """Yield the deployment manifest, or nothing while the loop waits for an approval."""
+    from datetime import datetime, timezone
+
+    from unified_ai.defs.approval.assets import approval_records
+    from unified_ai.policies.approval import deployment_approval_decision
+
     report_key = key(project, EVALUATION_REPORT)
     store = lineage.store()
     report_version = store.require_current(report_key.path)
     # Re-check the gates ourselves: a run that selects only this asset skips the checks.
     decision = require_gates(context.instance, report_key, report_version, GATES)
     # Read exactly the version whose gates were just verified.
-    candidate = store.read_value(report_key.path, report_version).body["candidate"]
+    report = store.read_value(report_key.path, report_version).body
+    candidate = report["candidate"]
+    approval = deployment_approval_decision(
+        project.policy.approval,
+        report,
+        approval_records(store, project),
+        report_version=report_version,
+        now=datetime.now(timezone.utc),
+    )
+    if not approval.allowed:
+        if context.job_name == training_loop_job_name(project):
+            # The loop has done its part; the approval sensor deploys once a person approves.
+            context.log.info(f"{project.name}: not deployed yet: {approval.reason}")
+            return
+        raise dg.Failure(
+            description=f"{project.name}/deployed_model: refusing to deploy model "
+            f"{candidate['model_version']}: {approval.reason}"
+        )
     registered = candidate["mlflow"]
     previous = mlflow.champion_version(project.model_name)
     mlflow.set_champion(project.model_name, registered["version"])
@@ -58,6 +89,7 @@ def _deploy(context, project, mlflow, lineage) -> dg.Output:
             name: {"passed": record.passed, "description": record.description}
             for name, record in decision.records.items()
         },
+        "approval": {"reason": approval.reason, "approvers": approval.approvers},
         "policy_version": project.policy_version,
         "metrics": candidate["metrics"],
         "deployed_at": utc_now(),
@@ -65,7 +97,7 @@ def _deploy(context, project, mlflow, lineage) -> dg.Output:
         "dagster_run_id": context.run_id,
         "previous_mlflow_champion": previous,
     }
-    return dg.Output(
+    yield dg.Output(
         manifest,
         metadata={
             LOADED_METADATA: dg.MetadataValue.json({"/".join(report_key.path): report_version}),
@@ -73,6 +105,8 @@ def _deploy(context, project, mlflow, lineage) -> dg.Output:
             "model_version": candidate["model_version"],
             "model_uri": registered["model_uri"],
             "evaluation_report_version": report_version,
+            "approval": approval.reason,
+            "approvers": ", ".join(approval.approvers) or "none needed",
             "policy_version": project.policy_version,
             "previous_mlflow_champion": previous or "none",
         },
@@ -130,8 +164,9 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key(project, DEPLOYED_MODEL),
-        deps=[report_key],
+        deps=[report_key, key(project, DEPLOYMENT_APPROVAL)],
         group_name="deployment",
+        output_required=False,
         description="The deployment manifest of the champion: model version, evaluation report, "
         "gate results and policy. Refuses to deploy unless every gate passed on the current "
         "report; with `action: rollback` restores an earlier deployment.",
@@ -146,8 +181,9 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
         notifier: Notifier,
     ):
         if config.action == "rollback":
-            return _rollback(context, project, config, mlflow, lineage, notifier)
-        return _deploy(context, project, mlflow, lineage)
+            yield _rollback(context, project, config, mlflow, lineage, notifier)
+        else:
+            yield from _deploy(context, project, mlflow, lineage)
 
     return deployed_model
 

@@ -1,0 +1,43 @@
+"""Jobs a person launches: record an approval; deploy an approved candidate."""
+
+import dagster as dg
+
+from unified_ai.defs.keys import (
+    DEPLOYED_MODEL,
+    DEPLOYMENT_APPROVAL,
+    approve_job_name,
+    deploy_job_name,
+    key,
+    op_name,
+)
+from unified_ai.projects.schema import ProjectConfig
+
+
+def approval_run_config(
+    project: ProjectConfig, *, model_version: str, decision: str, approver: str, comment: str
+) -> dict:
+    config = {
+        "model_version": model_version,
+        "decision": decision,
+        "approver": approver,
+        "comment": comment,
+    }
+    return {"ops": {op_name(project, DEPLOYMENT_APPROVAL): {"config": config}}}
+
+
+def build(project: ProjectConfig) -> list:
+    approve = dg.define_asset_job(
+        approve_job_name(project),
+        selection=dg.AssetSelection.assets(key(project, DEPLOYMENT_APPROVAL)),
+        description=f"{project.name}: approve or reject the evaluated candidate (set "
+        "model_version, decision, approver, comment).",
+        tags={"unified_ai/project": project.name},
+    )
+    deploy = dg.define_asset_job(
+        deploy_job_name(project),
+        selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL)),
+        description=f"{project.name}: deploy the evaluated candidate if its gates passed and "
+        "policy's approval is met.",
+        tags={"unified_ai/project": project.name},
+    )
+    return [approve, deploy]
