@@ -18,6 +18,7 @@ def build_resources(settings: Settings) -> dict:
     from unified_ai.resources.mlflow_registry import MlflowRegistry
     from unified_ai.resources.notifications import Notifier
     from unified_ai.resources.storage import LineageStorage
+    from unified_ai.resources.training_runner import TrainingRunner
 
     home = settings.home.rstrip("/")
     storage = LineageStorage(root=f"{home}/store")
@@ -28,6 +29,9 @@ def build_resources(settings: Settings) -> dict:
         "notifier": Notifier(outbox=f"{home}/notifications/outbox"),
         "automations": Automations(root=f"{home}/automations/paused"),
         "identity": Identity(tag=settings.identity_tag),
+        "training_runner": TrainingRunner(
+            mode="k8s" if settings.runtime is Runtime.K8S else "subprocess"
+        ),
         "io_manager": LineageIOManager(storage=storage),
         "mlflow": MlflowRegistry(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifacts

@@ -66,10 +66,27 @@ def _is_url(value: str) -> bool:
     return "://" in value
 
 
+def _require_cluster_config(env: Mapping[str, str]) -> None:
+    """Pods share nothing local: the store and MLflow must be services every pod reaches."""
+    if not env.get(HOME_ENV):
+        raise RuntimeConfigError(
+            f"{RUNTIME_ENV}=k8s needs {HOME_ENV}: an object-store URL (s3://, gs://, ...) or a "
+            "volume mounted in every pod, because each step runs in its own pod"
+        )
+    uri = env.get(MLFLOW_URI_ENV, "")
+    if not uri or uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri:
+        raise RuntimeConfigError(
+            f"{RUNTIME_ENV}=k8s needs {MLFLOW_URI_ENV} pointing at an MLflow tracking server "
+            f"(got {uri or 'nothing'}): a SQLite or file store cannot be shared between pods"
+        )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
     runtime = parse_runtime(env.get(RUNTIME_ENV))
+    if runtime is Runtime.K8S:
+        _require_cluster_config(env)
     home = env.get(HOME_ENV) or DEFAULT_HOME
     if not _is_url(home):
         home = str(Path(home).expanduser().resolve())

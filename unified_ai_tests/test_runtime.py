@@ -45,3 +45,24 @@ def test_environment_overrides(tmp_path):
 def test_object_store_home_requires_an_mlflow_server():
     with pytest.raises(RuntimeConfigError, match="MLFLOW_TRACKING_URI"):
         load_settings({"UNIFIED_AI_HOME": "s3://bucket/unified"})
+
+
+def test_k8s_runtime_requires_shared_store_and_mlflow_server():
+    with pytest.raises(RuntimeConfigError, match="UNIFIED_AI_RUNTIME=k8s needs UNIFIED_AI_HOME"):
+        load_settings({"UNIFIED_AI_RUNTIME": "k8s"})
+    with pytest.raises(RuntimeConfigError, match=r"needs MLFLOW_TRACKING_URI.*sqlite"):
+        load_settings(
+            {
+                "UNIFIED_AI_RUNTIME": "k8s",
+                "UNIFIED_AI_HOME": "s3://bucket/ua",
+                "MLFLOW_TRACKING_URI": "sqlite:///x.db",
+            }
+        )
+    settings = load_settings(
+        {
+            "UNIFIED_AI_RUNTIME": "k8s",
+            "UNIFIED_AI_HOME": "s3://bucket/ua",
+            "MLFLOW_TRACKING_URI": "http://mlflow.mlops:5000",
+        }
+    )
+    assert settings.runtime is Runtime.K8S

@@ -53,8 +53,13 @@ def load_project_file(path: Path | str) -> ProjectConfig:
         project = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ProjectConfigError(format_validation_error(path, exc)) from None
-    source = resolve_source(project.data.source, str(path.parent.resolve()))
-    return project.model_copy(update={"data": project.data.model_copy(update={"source": source})})
+    base = str(path.parent.resolve())
+    source = resolve_source(project.data.source, base)
+    update = {"data": project.data.model_copy(update={"source": source})}
+    if project.training.script:
+        script = resolve_source(project.training.script, base)
+        update["training"] = project.training.model_copy(update={"script": script})
+    return project.model_copy(update=update)
 
 
 def project_files(extra_dir: str | None) -> list[Path]:

@@ -161,6 +161,20 @@ class FairnessRule(_Strict):
     max_increase_vs_champion: float | None = Field(default=None, ge=0.0)
 
 
+class TrainingSpec(_Strict):
+    """Where training runs.
+
+    `in_process` fits inside the Dagster step. `pipes` runs a training script as an external
+    process through Dagster Pipes: a subprocess locally, its own pod (with the `training`
+    stage's resources) on Kubernetes. The default script, `unified_ai.ml.external_train`,
+    trains the project's estimator; `script` names another one (relative to the project file).
+    """
+
+    runner: Literal["in_process", "pipes"] = "in_process"
+    script: str | None = None
+    image: str | None = Field(default=None, description="pod image (k8s); default: the code's")
+
+
 class EvaluationSpec(_Strict):
     """How evaluation is computed."""
 
@@ -311,16 +325,46 @@ class Monitoring(_Strict):
     )
 
 
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+
+
+def _quantities(values: dict[str, str]) -> dict[str, str]:
+    for resource, amount in values.items():
+        if not _QUANTITY.match(str(amount)):
+            raise ValueError(
+                f"{resource}: {amount!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)"
+            )
+    return values
+
+
+class Toleration(_Strict):
+    """A Kubernetes toleration (camelCase keys, as in a pod spec)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+
+
 class StageResources(_Strict):
-    """Container resources for one stage when running on a cluster."""
+    """Container resources and placement for one stage when running on a cluster."""
 
     requests: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _check_quantities(cls, value: dict[str, str]) -> dict[str, str]:
+        return _quantities(value)
 
 
 Identifier = Annotated[str, Field(pattern=_NAME.pattern)]
+Stage = Literal["data", "training", "evaluation", "deployment", "monitoring"]
 
 
 class ProjectConfig(_Strict):
@@ -338,12 +382,11 @@ class ProjectConfig(_Strict):
     columns: dict[str, ColumnRule] = Field(default_factory=dict)
     estimator: EstimatorSpec
     split: SplitSpec = SplitSpec()
+    training: TrainingSpec = TrainingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     policy: Policy = Policy()
     monitoring: Monitoring = Monitoring()
-    resources: dict[Literal["data", "training", "evaluation", "deployment"], StageResources] = (
-        Field(default_factory=dict)
-    )
+    resources: dict[Stage, StageResources] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProjectConfig":

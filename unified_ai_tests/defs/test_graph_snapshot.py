@@ -38,6 +38,25 @@ def test_local_graph_snapshot(snapshot, tmp_path):
     assert describe_graph(defs) == snapshot
 
 
+def test_k8s_graph_snapshot(snapshot):
+    settings = load_settings(
+        {
+            "UNIFIED_AI_RUNTIME": "k8s",
+            "UNIFIED_AI_HOME": "s3://bucket/unified-ai",
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        }
+    )
+    defs = build_definitions(settings, load_projects())
+    graph = describe_graph(defs)
+    graph["executor"] = defs.executor.name
+    graph["op_tags"] = {
+        key.to_user_string(): dict(defs.resolve_assets_def(key).op.tags)
+        for key in sorted(defs.resolve_asset_graph().get_all_asset_keys())
+        if defs.resolve_assets_def(key).op.tags
+    }
+    assert graph == snapshot
+
+
 def test_every_gate_is_blocking(tmp_path):
     settings = load_settings({"UNIFIED_AI_HOME": str(tmp_path)})
     graph = build_definitions(settings, load_projects()).resolve_asset_graph()

@@ -98,6 +98,7 @@ def test_drift_triggers_exactly_one_retrain_then_cooldown(home, loop, receiver):
     assert float(request.tags["unified_ai/evidence.drifted_share"]) > 0.3
     assert "x1" in request.tags["unified_ai/evidence.drifted_columns"]
     assert request.tags["unified_ai/evidence.batch"].startswith("batch-")
+    assert request.tags["unified_ai/policy_version"].startswith("small@")
     retrain = driver.launch(request, "small__training_loop")
     assert retrain.success, step_failures(retrain)
     assert [m["event"] for m in receiver.messages] == ["retrain"]

@@ -10,6 +10,7 @@ from unified_ai.defs.keys import (
     asset_metadata,
     key,
 )
+from unified_ai.defs.placement import stage_op_tags
 from unified_ai.ml.validation import VALIDATIONS
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
@@ -37,6 +38,7 @@ def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
         "with Great Expectations checks generated from the project file.",
         metadata=asset_metadata(project),
         kinds={"pandas", "great_expectations"},
+        op_tags=stage_op_tags(project, "data"),
         check_specs=[
             dg.AssetCheckSpec(
                 name, asset=asset_key, blocking=True, description=VALIDATION_DESCRIPTIONS[name]
@@ -119,6 +121,7 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
             )
         ],
         name=f"{project.name}__splits",
+        op_tags=stage_op_tags(project, "data"),
     )
     def splits(context: dg.AssetExecutionContext, lineage: LineageStorage, training_data):
         from unified_ai.ml.split import overlapping_rows, split_frame

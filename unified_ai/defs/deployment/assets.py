@@ -15,6 +15,7 @@ from unified_ai.defs.keys import (
     run_actor,
     training_loop_job_name,
 )
+from unified_ai.defs.placement import stage_op_tags
 from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import utc_now
 from unified_ai.policies.gates import GATES
@@ -172,6 +173,7 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
         "report; with `action: rollback` restores an earlier deployment.",
         metadata=asset_metadata(project),
         kinds={"mlflow", "json"},
+        op_tags=stage_op_tags(project, "deployment"),
     )
     def deployed_model(
         context: dg.AssetExecutionContext,

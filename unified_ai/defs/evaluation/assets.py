@@ -10,6 +10,7 @@ from unified_ai.defs.keys import (
     asset_metadata,
     key,
 )
+from unified_ai.defs.placement import stage_op_tags
 from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import LineageStore
 from unified_ai.projects.schema import ProjectConfig
@@ -52,6 +53,7 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         "HTML page stored beside the report.",
         metadata=asset_metadata(project),
         kinds={"evidently", "json"},
+        op_tags=stage_op_tags(project, "evaluation"),
     )
     def evaluation_report(
         context: dg.AssetExecutionContext, lineage: LineageStorage, candidate_model, holdout_split

@@ -19,6 +19,7 @@ from unified_ai.defs.keys import (
     batches_partitions,
     key,
 )
+from unified_ai.defs.placement import stage_op_tags
 from unified_ai.io.manager import LOADED_METADATA, storage_path
 from unified_ai.io.store import LineageStore
 from unified_ai.projects.schema import ProjectConfig
@@ -58,6 +59,7 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
         description="One file of production rows from the project's inbox, validated before it "
         "is scored. A batch that fails validation is kept and quarantined.",
         metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas", "great_expectations"},
         check_specs=[
             dg.AssetCheckSpec(
@@ -135,6 +137,7 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         group_name="monitoring",
         description="The batch scored by the currently deployed model (its version recorded).",
         metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas", "scikitlearn"},
     )
     def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
@@ -181,6 +184,7 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         description="Per-column drift (PSI, KS) of the batch against the training reference, "
         "the share of drifted columns, and an Evidently page built from a sample.",
         metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
         kinds={"evidently", "json"},
     )
     def drift_report(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
@@ -229,6 +233,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         group_name="monitoring",
         description="Labels that arrived later for a batch, joined to its predictions.",
         metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
         check_specs=[
             dg.AssetCheckSpec(
@@ -306,6 +311,7 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         description="The deployed model's live metrics over the policy window of labeled "
         "batches, per segment, next to its predecessor's (read by the trigger sensors).",
         metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
         kinds={"json"},
     )
     def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):

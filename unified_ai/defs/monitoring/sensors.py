@@ -195,8 +195,9 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _evidence_tags(kind: str, evidence: dict[str, str]) -> dict[str, str]:
-    tags = {"unified_ai/trigger": kind}
+def _evidence_tags(project: ProjectConfig, kind: str, evidence: dict[str, str]) -> dict[str, str]:
+    """What triggered a run, the evidence, and the policy that decided, as run tags."""
+    tags = {"unified_ai/trigger": kind, "unified_ai/policy_version": project.policy_version}
     tags.update({f"unified_ai/evidence.{k}": str(v)[:250] for k, v in evidence.items()})
     return tags
 
@@ -261,7 +262,10 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
             run_requests=[
                 dg.RunRequest(
                     run_key=f"drift:{newest.storage_id}",
-                    tags={ACTOR_TAG: "drift_trigger", **_evidence_tags("drift", decision.evidence)},
+                    tags={
+                        ACTOR_TAG: "drift_trigger",
+                        **_evidence_tags(project, "drift", decision.evidence),
+                    },
                 )
             ],
             cursor=json.dumps(cursor),
@@ -312,7 +316,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         )
         if rollback.act:
             cursor["last_rollback"] = now.isoformat()
-            tags = _evidence_tags("live_degradation", rollback.evidence)
+            tags = _evidence_tags(project, "live_degradation", rollback.evidence)
             return dg.SensorResult(
                 run_requests=[
                     rollback_run_request(
@@ -349,7 +353,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
                     job_name=training_loop_job_name(project),
                     tags={
                         ACTOR_TAG: "performance_trigger",
-                        **_evidence_tags("live_below_floor", retrain.evidence),
+                        **_evidence_tags(project, "live_below_floor", retrain.evidence),
                     },
                 )
             ],

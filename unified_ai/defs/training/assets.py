@@ -3,44 +3,98 @@
 import dagster as dg
 
 from unified_ai.defs.keys import CANDIDATE_MODEL, TRAIN_SPLIT, asset_metadata, key, run_actor
+from unified_ai.defs.placement import TRAINING_POOL, stage_op_tags
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.resources.training_runner import TrainingRunner
+
+
+def _fit_in_process(project: ProjectConfig, train_split):
+    from unified_ai.ml.data import binary_target
+    from unified_ai.ml.evaluation import classification_metrics
+    from unified_ai.ml.training import TrainingError, fit, predict_proba
+
+    try:
+        pipeline, features = fit(project, train_split)
+    except TrainingError as exc:
+        raise dg.Failure(description=f"{project.name}/candidate_model: {exc}") from None
+    metrics = classification_metrics(
+        binary_target(project, train_split).to_numpy(),
+        predict_proba(pipeline, train_split, features),
+        project.evaluation.threshold,
+    )
+    return pipeline, features, {f"train_{k}": v for k, v in metrics.items() if v is not None}
+
+
+def _fit_with_pipes(context, project: ProjectConfig, runner, store, data_version: str):
+    """Train in an external process (Pipes); the model comes back through the store."""
+    import uuid
+
+    from unified_ai.defs.placement import pipes_pod_spec
+    from unified_ai.io.formats import load_model_bytes
+    from unified_ai.ml.data import FeatureColumns
+
+    data_path = key(project, TRAIN_SPLIT).path
+    incoming = store.asset_dir([project.name, CANDIDATE_MODEL]) / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    model_file = incoming / f"{uuid.uuid4().hex}.skops"
+    extras = {
+        "project": project.model_dump(mode="json", by_alias=True),
+        "data_uri": str(store.version_dir(data_path, data_version) / "data.parquet"),
+        "model_uri": str(model_file),
+    }
+    invocation = runner.run(context, project, extras, base_pod_spec=pipes_pod_spec(project))
+    reported = {}
+    for result in invocation.get_results():
+        reported.update({k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()})
+    if not model_file.exists():
+        raise dg.Failure(
+            description=f"{project.name}/candidate_model: the training script wrote no model "
+            f"to {model_file}"
+        )
+    data = model_file.read_bytes()
+    model_file.unlink()
+    pipeline = load_model_bytes(data, where=f"{project.name}/candidate_model (pipes)")
+    features = FeatureColumns(**reported.pop("features"))
+    metrics = {k: float(v) for k, v in reported.items() if k.startswith("train_")}
+    return pipeline, features, metrics
 
 
 def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
     train_key = key(project, TRAIN_SPLIT)
+    runner_label = project.training.runner
+    where = "in an external process (Dagster Pipes)" if runner_label == "pipes" else "in the step"
 
     @dg.asset(
         key=key(project, CANDIDATE_MODEL),
         ins={"train_split": dg.AssetIn(key=train_key)},
         group_name="training",
-        description=f"A {project.estimator.class_name} pipeline trained on the train split, "
-        "logged to MLflow and registered as a new model version.",
+        description=f"A {project.estimator.class_name} pipeline trained on the train split "
+        f"{where}, logged to MLflow and registered as a new model version.",
         metadata=asset_metadata(project),
         kinds={"scikitlearn", "mlflow"},
+        op_tags=stage_op_tags(project, "training"),
+        # One training at a time per pool limit (dagster.yaml / the cluster's instance).
+        pool=TRAINING_POOL,
     )
     def candidate_model(
         context: dg.AssetExecutionContext,
         mlflow: MlflowRegistry,
         lineage: LineageStorage,
+        training_runner: TrainingRunner,
         train_split,
     ):
         from unified_ai.ml.artifacts import TrainedModel
-        from unified_ai.ml.data import binary_target
-        from unified_ai.ml.evaluation import classification_metrics
-        from unified_ai.ml.training import TrainingError, fit, predict_proba
 
-        data_version = lineage.store().require_current(train_key.path)
-        try:
-            pipeline, features = fit(project, train_split)
-        except TrainingError as exc:
-            raise dg.Failure(description=f"{project.name}/candidate_model: {exc}") from None
-        y = binary_target(project, train_split).to_numpy()
-        metrics = classification_metrics(
-            y, predict_proba(pipeline, train_split, features), project.evaluation.threshold
-        )
-        training_metrics = {f"train_{k}": v for k, v in metrics.items() if v is not None}
+        store = lineage.store()
+        data_version = store.require_current(train_key.path)
+        if runner_label == "pipes":
+            pipeline, features, training_metrics = _fit_with_pipes(
+                context, project, training_runner, store, data_version
+            )
+        else:
+            pipeline, features, training_metrics = _fit_in_process(project, train_split)
         actor = run_actor(context)
         registered = mlflow.log_and_register(
             model_name=project.model_name,
@@ -53,6 +107,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
                 "unified_ai.data_version": data_version,
                 "unified_ai.dagster_run_id": context.run_id,
                 "unified_ai.trained_by": actor,
+                "unified_ai.training_runner": runner_label,
                 "unified_ai.policy_version": project.policy_version,
             },
         )
@@ -64,6 +119,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             "target": project.target,
             "positive_label": project.positive_label,
             "training_metrics": training_metrics,
+            "training_runner": runner_label,
             "train_split_version": data_version,
             "trained_by": actor,
             "dagster_run_id": context.run_id,
@@ -75,6 +131,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
                 "estimator": project.estimator.class_name,
                 "params": dg.MetadataValue.json(project.estimator.params),
                 **{k: dg.MetadataValue.float(v) for k, v in training_metrics.items()},
+                "training_runner": runner_label,
                 "data_version": data_version,
                 "mlflow_run_id": registered["run_id"],
                 "mlflow_model_version": registered["version"],
