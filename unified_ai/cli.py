@@ -151,9 +151,10 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
         assets = [asset] if asset else list(ASSETS)
         moves = []
         for name in assets:
-            current = store.current_version([config.name, name])
-            for move in store.history([config.name, name]):
-                moves.append({**move.__dict__, "asset": name, "current": move.version == current})
+            history = store.history([config.name, name])
+            for index, move in enumerate(history):
+                # The newest move is the one that made its version current.
+                moves.append({**move.__dict__, "asset": name, "current": index == len(history) - 1})
         moves.sort(key=lambda m: m["at"], reverse=True)
         ledger = _ledger(store, config.name) if DEPLOYED_MODEL in assets else []
         if as_json:
@@ -163,14 +164,14 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
             click.echo(f"{config.name}: nothing materialized yet")
             return
         click.echo(
-            f"{'time':<29} {'asset':<18} {'version':<18} {'action':<12} {'actor':<14} "
+            f"{'time':<29} {'asset':<19} {'version':<18} {'action':<12} {'actor':<20} "
             f"{'run':<9} reason"
         )
         for m in moves:
             version = m["version"] + ("*" if m["current"] else " ")
             click.echo(
-                f"{m['at']:<29} {m['asset']:<18} {version:<18} {m['action']:<12} "
-                f"{(m['actor'] or '-'):<14} {(m['run_id'] or '-')[:8]:<9} {m['reason'] or ''}"
+                f"{m['at']:<29} {m['asset']:<19} {version:<18} {m['action']:<12} "
+                f"{(m['actor'] or '-'):<20} {(m['run_id'] or '-')[:8]:<9} {m['reason'] or ''}"
             )
         click.echo("(* = current version)")
         if ledger:

@@ -4,6 +4,7 @@ Locally the run executes in this process on the instance in `DAGSTER_HOME` (it s
 UI); with `--url` it is submitted to a running webserver and awaited.
 """
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -34,7 +35,9 @@ class LaunchResult:
 
 
 def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+    line = next((line.strip() for line in text.splitlines() if line.strip()), text)
+    # A remote error reads "dagster._core.definitions.events.Failure: <description>".
+    return re.sub(r"^[\w.]+\.Failure: ", "", line)
 
 
 def step_failure_messages(result) -> dict[str, str]:

@@ -161,6 +161,7 @@ def test_rollback_against_a_running_webserver(home, two_deployments, dagster_hom
         refused = invoke("rollback", "small", "--to", v1, "--reason", "again", "--url", url)
         assert refused.exit_code == 1
         assert "is already the deployed version" in refused.output
+        assert "dagster._core" not in refused.output  # one line, in the product's words
     finally:
         os.killpg(webserver.pid, signal.SIGTERM)
         webserver.wait(timeout=30)

@@ -34,7 +34,8 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         training_loop_job_name(project),
         selection=dg.AssetSelection.assets(*(key(project, name) for name in LOOP_ASSETS)),
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
-        tags={"unified_ai/project": project.name},
+        # Only training loops are limited (dagster.yaml / Helm): one per project at a time.
+        tags={"unified_ai/project": project.name, "unified_ai/training_loop": project.name},
     )
     jobs = [
         loop,

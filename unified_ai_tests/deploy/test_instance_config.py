@@ -16,6 +16,6 @@ def test_local_dagster_yaml_loads_with_queue_and_pool_limits(tmp_path, monkeypat
         assert config.pool_config.default_pool_limit == 1
         assert config.run_queue_config.max_concurrent_runs == 4
         [limit] = config.run_queue_config.tag_concurrency_limits
-        assert limit["key"] == "unified_ai/project" and limit["limit"] == 1
+        assert limit["key"] == "unified_ai/training_loop" and limit["limit"] == 1
         assert instance.run_retries_enabled
         assert not instance.telemetry_enabled
