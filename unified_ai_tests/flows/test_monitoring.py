@@ -3,6 +3,7 @@
 import os
 import time
 
+import dagster as dg
 import pytest
 
 from unified_ai_tests.conftest import write_project
@@ -205,6 +206,24 @@ def test_degradation_after_a_fresh_deployment_rolls_back_by_itself(home, loop, i
     assert "below the previous deployment" in incident["reason"]
     # Same evidence again: within the cooldown, no second rollback.
     assert driver.tick(PERFORMANCE).requests == []
+    # Live numbers computed for v2 before the rollback landed are stale, not a reason to act.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["small", "live_performance"]),
+            metadata={
+                "metric": "roc_auc",
+                "deployment_version": v2,
+                "value": 0.3,
+                "labeled_rows": 1000,
+                "previous_deployment": v1,
+                "previous_value": 0.9,
+                "deployed_at": live["current"]["deployed_at"],
+            },
+        )
+    )
+    stale = driver.tick(PERFORMANCE)
+    assert stale.requests == []
+    assert stale.skip == f"live performance of deployment {v2} is stale: {v1} is deployed now"
 
 
 def test_impact_lists_what_a_dataset_version_built_and_pauses_automations(home, loop):

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from unified_ai.defs.keys import (
+    DEPLOYED_MODEL,
     DRIFT_REPORT,
     LIVE_PERFORMANCE,
     batches_partitions,
@@ -309,6 +310,22 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             previous_deployment=_value(metadata, "previous_deployment"),
             previous_value=_value(metadata, "previous_value"),
         )
+        deployed = context.instance.get_latest_materialization_event(key(project, DEPLOYED_MODEL))
+        live_now = (
+            _value(deployed.asset_materialization.metadata, "lineage/version")
+            if (deployed and deployed.asset_materialization)
+            else None
+        )
+        if live.deployment != live_now:
+            # Computed before the deployment changed (a rollback or a new deployment landed
+            # since): it is evidence about a model that is no longer live.
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(
+                    f"live performance of deployment {live.deployment} is stale: "
+                    f"{live_now or 'nothing'} is deployed now"
+                ),
+                cursor=json.dumps(cursor),
+            )
         now = datetime.now(timezone.utc)
         triggers = project.policy.triggers
         rollback = rollback_decision(
