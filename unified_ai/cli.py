@@ -48,7 +48,7 @@ class _Context:
     def store(self):
         from unified_ai.io.store import LineageStore
 
-        return LineageStore(f"{self.settings.home.rstrip('/')}/store")
+        return LineageStore(self.settings.store_root)
 
 
 def _run(fn):
@@ -314,7 +314,7 @@ def simulate_cmd(
             raise click.ClickException("nothing to do: give --batches N and/or --labels")
         ctx = _Context()
         config = ctx.project(project)
-        inbox = Inbox(root=f"{ctx.settings.home.rstrip('/')}/inbox").folder(config)
+        inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
         try:
             spec = parse_drift(list(drift), config)
         except DriftSpecError as exc:
@@ -373,7 +373,7 @@ def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: boo
         touched = {asset} | {row["asset"].split("/")[1] for row in rows}
         names = sensor_names(config)
         automations = sorted(names[role] for role, uses in CONSUMES.items() if uses & touched)
-        switches = Automations(root=f"{ctx.settings.home.rstrip('/')}/automations/paused")
+        switches = Automations(root=ctx.settings.paused_root)
         if pause:
             for sensor in automations:
                 switches.pause(sensor, f"impact analysis of {config.name}/{asset}@{version}")
@@ -416,7 +416,7 @@ def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
             raise click.ClickException(
                 f"unknown sensor(s) {sorted(unknown)} (known: {', '.join(sorted(known))})"
             )
-        switches = Automations(root=f"{ctx.settings.home.rstrip('/')}/automations/paused")
+        switches = Automations(root=ctx.settings.paused_root)
         resumed = [s for s in (sensors or sorted(known)) if switches.resume(s)]
         click.echo(f"resumed: {', '.join(resumed) or 'nothing was paused'}")
 

@@ -20,21 +20,19 @@ def build_resources(settings: Settings) -> dict:
     from unified_ai.resources.storage import LineageStorage
     from unified_ai.resources.training_runner import TrainingRunner
 
-    home = settings.home.rstrip("/")
-    storage = LineageStorage(root=f"{home}/store")
-    artifacts = f"{home}/mlflow-artifacts"
+    storage = LineageStorage(root=settings.store_root)
     return {
         "lineage": storage,
-        "inbox": Inbox(root=f"{home}/inbox"),
-        "notifier": Notifier(outbox=f"{home}/notifications/outbox"),
-        "automations": Automations(root=f"{home}/automations/paused"),
+        "inbox": Inbox(root=settings.inbox_root),
+        "notifier": Notifier(outbox=settings.outbox_root),
+        "automations": Automations(root=settings.paused_root),
         "identity": Identity(tag=settings.identity_tag),
         "training_runner": TrainingRunner(
             mode="k8s" if settings.runtime is Runtime.K8S else "subprocess"
         ),
         "io_manager": LineageIOManager(storage=storage),
         "mlflow": MlflowRegistry(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifacts
+            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
         ),
     }
 

@@ -48,6 +48,30 @@ class Settings:
     mlflow_tracking_uri: str
     identity_tag: str = ""
 
+    # The layout of UNIFIED_AI_HOME, in one place for the code location and the CLI.
+    def _under(self, *parts: str) -> str:
+        return "/".join([self.home.rstrip("/"), *parts])
+
+    @property
+    def store_root(self) -> str:
+        return self._under("store")
+
+    @property
+    def inbox_root(self) -> str:
+        return self._under("inbox")
+
+    @property
+    def paused_root(self) -> str:
+        return self._under("automations", "paused")
+
+    @property
+    def outbox_root(self) -> str:
+        return self._under("notifications", "outbox")
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return self._under("mlflow-artifacts")
+
 
 def parse_runtime(value: str | None) -> Runtime:
     """Return the runtime named by `value` (default `local`); anything else is an error."""
