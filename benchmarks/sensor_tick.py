@@ -1,7 +1,8 @@
 """Sensor tick time with 10,000 past events vs 10.
 
 Target: at most 1.5x. The drift trigger reads only materializations after its cursor; the batch
-sensor lists the inbox (names only) and registers only files newer than its cursor.
+sensor lists only the files still waiting in the inbox (handled ones sit in processed/) and
+checks each against the registered partitions, whatever its modification time.
 
     python benchmarks/sensor_tick.py [--events 10000] [--repeat 5]
 """

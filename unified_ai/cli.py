@@ -48,11 +48,12 @@ class _Context:
     def store(self):
         from unified_ai.io.store import LineageStore
 
-        return LineageStore(self.settings.store_root)
+        return LineageStore(self.settings.store_root, signing_key=self.settings.signing_key or None)
 
 
 def _run(fn):
     """Turn expected failures into a one-line error and exit code 1."""
+    from unified_ai.io.formats import UnsupportedValueError
     from unified_ai.io.store import LineageStoreError
     from unified_ai.launch import LaunchError
     from unified_ai.policies.rollback import RollbackError
@@ -67,6 +68,7 @@ def _run(fn):
         LineageStoreError,
         LaunchError,
         RollbackError,
+        UnsupportedValueError,
     ) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -152,9 +154,14 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
         moves = []
         for name in assets:
             history = store.history([config.name, name])
+            live = store.current_version([config.name, name])
             for index, move in enumerate(history):
-                # The newest move is the one that made its version current.
-                moves.append({**move.__dict__, "asset": name, "current": index == len(history) - 1})
+                # The newest move made its version current; `store verify` reports a pointer
+                # that disagrees, and no entry is marked live then.
+                newest = index == len(history) - 1
+                moves.append(
+                    {**move.__dict__, "asset": name, "current": newest and move.version == live}
+                )
         moves.sort(key=lambda m: m["at"], reverse=True)
         ledger = _ledger(store, config.name) if DEPLOYED_MODEL in assets else []
         if as_json:
@@ -528,22 +535,18 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
     """Replay PROJECT's recorded evaluations and approvals under a new policy."""
     from datetime import datetime
 
-    import yaml
     from pydantic import ValidationError
 
     from unified_ai.defs.approval.assets import approval_records
     from unified_ai.defs.keys import EVALUATION_REPORT
     from unified_ai.policies.dry_run import replay
-    from unified_ai.projects.loader import ProjectConfigError, format_validation_error
+    from unified_ai.projects.loader import ProjectConfigError, format_validation_error, read_yaml
     from unified_ai.projects.schema import Policy
 
     def go():
         ctx = _Context()
         config = ctx.project(project)
-        try:
-            raw = yaml.safe_load(policy_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ProjectConfigError(f"{policy_file}: cannot be read as YAML: {exc}") from None
+        raw = read_yaml(policy_file)  # one-line errors; duplicate keys refused
         raw = raw.get("policy", raw) if isinstance(raw, dict) else raw
         try:
             policy = Policy.model_validate(raw)
@@ -589,6 +592,57 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
             f"{blocked} past promotion(s) would have been blocked; {freed} evaluation(s) "
             "not promoted would have been allowed"
         )
+
+    _run(go)
+
+
+@main.group("store")
+def store_group() -> None:
+    """Inspect the lineage store."""
+
+
+@store_group.command("verify")
+@click.argument("project", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def store_verify(project: str | None, as_json: bool) -> None:
+    """Check every checksum, pointer and history chain (of PROJECT, or the whole store).
+
+    Prints each problem on one line (asset@version, path, reason) and exits 1 if there is any.
+    Staging folders left by writers that died are removed.
+    """
+
+    def go():
+        ctx = _Context()
+        store = ctx.store()
+        prefix = [project] if project else []
+        if project and not store.asset_paths(prefix) and project not in ctx.projects():
+            ctx.project(project)  # raises: unknown project, with the known ones
+        report = store.verify(prefix)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "assets": report.assets,
+                        "versions": report.versions,
+                        "problems": [p.__dict__ for p in report.problems],
+                        "cleaned": report.cleaned,
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            scope = project or "the store"
+            for path in report.cleaned:
+                click.echo(f"removed stale staging folder {path}")
+            for p in report.problems:
+                click.echo(p.problem, err=True)  # one line: asset@version, path and reason
+            verdict = f"{len(report.problems)} problem(s)" if report.problems else "no problems"
+            click.echo(
+                f"checked {report.assets} asset(s) and {report.versions} version(s) of {scope}: "
+                f"{verdict}"
+            )
+        if report.problems:
+            sys.exit(1)
 
     _run(go)
 

@@ -6,7 +6,7 @@ are bound here, once, for the selected runtime.
 
 import dagster as dg
 
-from unified_ai.runtime import Runtime, Settings
+from unified_ai.runtime import SIGNING_KEY_ENV, Runtime, Settings
 
 
 def build_resources(settings: Settings) -> dict:
@@ -20,7 +20,10 @@ def build_resources(settings: Settings) -> dict:
     from unified_ai.resources.storage import LineageStorage
     from unified_ai.resources.training_runner import TrainingRunner
 
-    storage = LineageStorage(root=settings.store_root)
+    # The key was read and checked in `runtime`; binding the variable's name (not its value)
+    # keeps the key out of the resource config Dagster shows in the UI and stores with runs.
+    signing_key = dg.EnvVar(SIGNING_KEY_ENV) if settings.signing_key else ""
+    storage = LineageStorage(root=settings.store_root, signing_key=signing_key)
     return {
         "lineage": storage,
         "inbox": Inbox(root=settings.inbox_root),

@@ -1,13 +1,13 @@
 """The one place that reads the process environment.
 
 Everything that depends on where the code location runs (runtime, artifact root, extra
-project directory, MLflow tracking URI) is resolved here, lazily, when `load_settings()` is
-called: importing this module reads nothing.
+project directory, MLflow tracking URI, the store's signing key) is resolved here, lazily,
+when `load_settings()` is called: importing this module reads nothing.
 """
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -16,6 +16,9 @@ HOME_ENV = "UNIFIED_AI_HOME"
 PROJECTS_ENV = "UNIFIED_AI_PROJECTS"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 IDENTITY_TAG_ENV = "UNIFIED_AI_IDENTITY_TAG"
+SIGNING_KEY_ENV = "UNIFIED_AI_SIGNING_KEY"
+#: A shorter key is too easy to guess for an HMAC that guards a shared store.
+MIN_SIGNING_KEY_LENGTH = 16
 DEFAULT_HOME = ".unified_ai"
 
 
@@ -40,6 +43,8 @@ class Settings:
         projects_dir: Extra directory of project YAML files, if any.
         mlflow_tracking_uri: Where MLflow tracking and the model registry live.
         identity_tag: Run tag carrying an authenticated user name, if a proxy sets one.
+        signing_key: HMAC key for the lineage store's manifests, pointers and history ("" =
+            unsigned). Kept out of `repr` so it never reaches a log line.
     """
 
     runtime: Runtime
@@ -47,6 +52,7 @@ class Settings:
     projects_dir: str | None
     mlflow_tracking_uri: str
     identity_tag: str = ""
+    signing_key: str = field(default="", repr=False)
 
     # The layout of UNIFIED_AI_HOME, in one place for the code location and the CLI.
     def _under(self, *parts: str) -> str:
@@ -105,6 +111,17 @@ def _require_cluster_config(env: Mapping[str, str]) -> None:
         )
 
 
+def _signing_key(env: Mapping[str, str]) -> str:
+    key = env.get(SIGNING_KEY_ENV, "")
+    if key and len(key.strip()) < MIN_SIGNING_KEY_LENGTH:
+        # The message never echoes the key itself.
+        raise RuntimeConfigError(
+            f"{SIGNING_KEY_ENV} is set but shorter than {MIN_SIGNING_KEY_LENGTH} characters; use "
+            "a long random secret (e.g. the output of `openssl rand -hex 32`)"
+        )
+    return key
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
@@ -129,4 +146,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         projects_dir=projects_dir,
         mlflow_tracking_uri=tracking_uri,
         identity_tag=env.get(IDENTITY_TAG_ENV, ""),
+        signing_key=_signing_key(env),
     )

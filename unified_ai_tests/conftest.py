@@ -76,6 +76,7 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("UNIFIED_AI_PROJECTS", raising=False)
     monkeypatch.delenv("UNIFIED_AI_RUNTIME", raising=False)
+    monkeypatch.delenv("UNIFIED_AI_SIGNING_KEY", raising=False)
     return folder
 
 

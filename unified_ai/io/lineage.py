@@ -2,15 +2,29 @@
 
 from typing import Any
 
-from unified_ai.io.store import LineageStore
+from unified_ai.io.store import IntegrityError, LineageStore
 
 
 def lineage_tree(store: LineageStore, asset_path: list[str], version: str) -> dict[str, Any]:
     """`{asset, version, created_at, run_id, policy_version, upstream: [subtrees]}`."""
+    return _subtree(store, list(asset_path), version, ())
+
+
+def _subtree(
+    store: LineageStore, asset_path: list[str], version: str, below: tuple[str, ...]
+) -> dict[str, Any]:
+    node = f"{'/'.join(asset_path)}@{version}"
+    if node in below:
+        # Content hashes cannot form a cycle; an edited manifest can. Refuse it in one line
+        # instead of recursing until the interpreter gives up.
+        raise IntegrityError(
+            f"{node}: its lineage leads back to itself ({' -> '.join([*below, node])}); a "
+            "manifest was edited"
+        )
     manifest = store.read_manifest(asset_path, version)
     upstream = []
     for label, upstream_version in sorted(manifest.upstream.items()):
-        upstream.append(lineage_tree(store, label.split("/"), upstream_version))
+        upstream.append(_subtree(store, label.split("/"), upstream_version, (*below, node)))
     return {
         "asset": "/".join(asset_path),
         "version": version,
@@ -49,7 +63,9 @@ def stored_paths(store: LineageStore, project: str, assets: list[str]) -> list[l
             paths.append(base)
         partitions = store.asset_dir(base) / "partitions"
         if partitions.exists():
-            paths += [[*base, "partitions", name] for name in sorted(store.names(partitions))]
+            # Hidden names are the store's own bookkeeping (locks, temporary files).
+            names = sorted(n for n in store.names(partitions) if not n.startswith("."))
+            paths += [[*base, "partitions", name] for name in names]
     return paths
 
 

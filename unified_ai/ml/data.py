@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from unified_ai.ml.datasets import BUNDLED_DATASETS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
     from unified_ai.projects.schema import ProjectConfig
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
 
 class DataSourceError(RuntimeError):
     """The data source is missing, unreadable or empty."""
+
+
+class CsvShapeError(ValueError):
+    """A CSV row has more fields than the header."""
 
 
 def resolve_source(source: str, base_dir: str | None) -> str:
@@ -33,13 +39,68 @@ def load_source(source: str, fmt: str | None = None) -> "pd.DataFrame":
     fmt = fmt or ("csv" if source.endswith(".csv") else "parquet")
     try:
         if fmt == "csv":
-            return pd.read_csv(source)
+            return read_csv_checked(source)
         return pd.read_parquet(source)
     except FileNotFoundError:
         raise DataSourceError(f"data source {source} does not exist") from None
+    except CsvShapeError as exc:
+        raise DataSourceError(f"data source {source}: {exc}") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataSourceError(f"data source {source} cannot be read as {fmt}: {first}") from None
+
+
+def _too_many_fields(text: "Iterable[str]") -> str | None:
+    """`line N has M fields, header has K` for the first row longer than the header."""
+    import csv
+
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return None
+    for row in reader:
+        if len(row) > len(header):
+            return f"line {reader.line_num} has {len(row)} fields, header has {len(header)}"
+    return None
+
+
+def read_csv_checked(source: "str | bytes") -> "pd.DataFrame":
+    """Read a CSV (a path or URL, or its bytes); a row with more fields than the header is an error.
+
+    When the first rows carry one field too many (a trailing comma), pandas silently takes the
+    first column as the index and shifts every value under the wrong name; with
+    `index_col=False` it silently drops the extra field instead. Neither is acceptable, so the
+    file is refused with the first offending line. A longer row further down already makes
+    pandas fail; an implicit index is the sign of the first case. Only then is the file scanned
+    a second time: a well-formed file is read once.
+
+    Raises:
+        CsvShapeError: a row is longer than the header.
+    """
+    import io
+
+    import pandas as pd
+
+    def longer_row() -> str | None:
+        if isinstance(source, bytes):
+            opened = io.StringIO(source.decode("utf-8-sig", errors="replace"), newline="")
+        else:
+            import fsspec
+
+            opened = fsspec.open(source, "rt", encoding="utf-8-sig", errors="replace", newline="")
+        with opened as text:
+            return _too_many_fields(text)
+
+    try:
+        frame = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except pd.errors.ParserError:
+        problem = longer_row()
+        if problem is None:
+            raise  # another tokenizing problem: pandas' own words
+        raise CsvShapeError(problem) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise CsvShapeError(longer_row() or "rows have more fields than the header")
+    return frame
 
 
 @dataclass(frozen=True)
@@ -97,3 +158,12 @@ def binary_target(project: "ProjectConfig", frame: "pd.DataFrame") -> "pd.Series
     if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
         return (values == positive).astype("int64")
     return (values.astype(str) == str(positive)).astype("int64")
+
+
+def target_classes(project: "ProjectConfig", frame: "pd.DataFrame") -> list:
+    """The distinct target values of `frame` (training data), as plain Python values, sorted."""
+    values = frame[project.target].dropna().unique().tolist()
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types: any stable order will do
+        return sorted(values, key=repr)

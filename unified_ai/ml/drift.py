@@ -101,3 +101,16 @@ def drift_page(
 
     snapshot = Report([DataDriftPreset()]).run(sample(current), sample(reference))
     return snapshot.get_html_str(as_iframe=False)
+
+
+def page_reason(drifted_columns: list[str], *, batch_number: int | None, every: int) -> str | None:
+    """Why a batch gets an Evidently page, or None when it does not.
+
+    A batch in which any column drifted always gets one (someone will look); otherwise every
+    `every`-th batch does, when `every` is set.
+    """
+    if drifted_columns:
+        return f"{len(drifted_columns)} column(s) drifted"
+    if every and batch_number is not None and batch_number % every == 0:
+        return f"batch {batch_number} (every {every})"
+    return None

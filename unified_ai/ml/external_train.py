@@ -10,9 +10,9 @@ training metrics back. It imports no Dagster orchestration code: only `dagster_p
 def main() -> None:
     import fsspec
     import pandas as pd
-    import skops.io as sio
     from dagster_pipes import open_dagster_pipes
 
+    from unified_ai.io.formats import dump_model
     from unified_ai.ml.data import binary_target
     from unified_ai.ml.evaluation import classification_metrics
     from unified_ai.ml.training import fit, predict_proba
@@ -31,8 +31,11 @@ def main() -> None:
             predict_proba(pipeline, train, features),
             project.evaluation.threshold,
         )
+        # Encoded (and checked against the types the step will accept) before anything is
+        # written, so a pipeline the step would refuse fails here, naming its types.
+        data = dump_model(pipeline)
         with fsspec.open(extras["model_uri"], "wb", **options) as handle:
-            handle.write(sio.dumps(pipeline))
+            handle.write(data)
         pipes.report_asset_materialization(
             metadata={
                 **{f"train_{k}": v for k, v in metrics.items() if v is not None},

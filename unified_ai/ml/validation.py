@@ -4,6 +4,7 @@ Expectations are grouped into a few named validations, each of which becomes one
 asset check, so the UI shows a readable pass/fail per concern with GX's details as metadata.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +151,39 @@ def validate_batch(project: "ProjectConfig", frame: "pd.DataFrame") -> Validatio
     if len(frame) == 0:
         return ValidationOutcome(name="batch_is_valid", passed=False, failures=["no rows"])
     suites = {"batch_is_valid": batch_expectations(project, frame)}
-    return _run_suites(project.name, frame, suites)[0]
+    outcome = _run_suites(project.name, frame, suites)[0]
+    # GX's type and range expectations let +inf/-inf through unless a range is declared; the
+    # model cannot score them, so they quarantine the batch like any other invalid input.
+    infinite = non_finite_failures(frame, resolve_features(project, frame).numeric)
+    return ValidationOutcome(
+        name=outcome.name,
+        passed=outcome.passed and not infinite,
+        failures=[*outcome.failures, *infinite],
+        expectations=outcome.expectations + 1,
+    )
+
+
+def non_finite_failures(frame: "pd.DataFrame", columns: list[str]) -> list[str]:
+    """One failure per numeric column of `columns` holding +inf or -inf (missing is not)."""
+    import numpy as np
+    import pandas as pd
+
+    failures = []
+    for column in columns:
+        if column not in frame.columns:
+            continue  # reported by the column-exists expectation
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue  # reported by the type expectation
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        infinite = np.isinf(numbers)
+        if infinite.any():
+            sample = sorted({float(v) for v in numbers[infinite]})
+            failures.append(
+                f"expect_column_values_to_be_finite({column}): {int(infinite.sum())} non-finite "
+                f"values, e.g. {sample}"
+            )
+    return failures
 
 
 def _run_suites(
@@ -199,3 +232,95 @@ def _run_suites(
             )
         )
     return outcomes
+
+
+_NOT_A_CLASS = object()
+_EXAMPLES = 5
+
+
+def _as_class(value: Any, classes: Sequence[Any]) -> Any:
+    """The training class `value` stands for, or `_NOT_A_CLASS`.
+
+    Types must agree: a boolean is not the class 1 and `yes` is not the class 1; a number
+    written as text (`"1"` in a column that also holds words) is that number.
+    """
+    import numbers
+
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, str):
+        text = value.strip()
+        for cls in classes:
+            if isinstance(cls, str) and cls == text:
+                return cls
+        numeric = [c for c in classes if isinstance(c, numbers.Number) and not _is_bool(c)]
+        if numeric and text:
+            try:
+                number = float(text)
+            except ValueError:
+                return _NOT_A_CLASS
+            return next((c for c in numeric if c == number), _NOT_A_CLASS)
+        return _NOT_A_CLASS
+    if pd.isna(value):
+        return _NOT_A_CLASS
+    if _is_bool(value):
+        return next((c for c in classes if _is_bool(c) and bool(c) == bool(value)), _NOT_A_CLASS)
+    if isinstance(value, numbers.Number | np.number):
+        return next(
+            (
+                c
+                for c in classes
+                if isinstance(c, numbers.Number) and not _is_bool(c) and c == value
+            ),
+            _NOT_A_CLASS,
+        )
+    return _NOT_A_CLASS
+
+
+def _is_bool(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, bool | np.bool_)
+
+
+def _shown(value: Any) -> Any:
+    """A label as it reads in a message: blanks named, numpy scalars as plain numbers."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, str):
+        return value if value.strip() else "<blank>"
+    if pd.isna(value):
+        return "<blank>"
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_labels(values: "pd.Series", classes: Sequence[Any]) -> tuple["pd.Series", str | None]:
+    """The labels as the training classes, or why they cannot be used.
+
+    A label counts only when it is one of `classes` (the target's distinct values in training).
+    Blanks, `yes`/`no` where the classes are 0/1 and any other value are refused rather than
+    coerced: a blank turned into 0 would skew the live metrics that drive rollbacks.
+
+    Returns:
+        The labels mapped onto the class values (typed as in training), and None; or the
+        unusable labels and a one-line reason naming how many rows fail and a few of the values.
+    """
+    import pandas as pd
+
+    mapped, bad, examples = [], 0, []
+    for value in values.tolist():
+        cls = _as_class(value, classes)
+        if cls is _NOT_A_CLASS:
+            bad += 1
+            shown = _shown(value)
+            if len(examples) < _EXAMPLES and shown not in examples:
+                examples.append(shown)
+        mapped.append(cls)
+    if bad:
+        return values, (
+            f"{bad} of {len(values)} rows hold values that are not the training classes "
+            f"{list(classes)}, e.g. {examples}"
+        )
+    return pd.Series(mapped, index=values.index, name=values.name).infer_objects(), None

@@ -1,16 +1,31 @@
 """Human approval as policy: who may approve what, when it counts, when policy approves.
 
-Pure functions over recorded approvals and evaluation reports.
+Pure functions over recorded approvals and evaluation reports. People are compared by
+`normalize_identity`, so `alice`, `Alice`, `alice` with a zero-width space inside and its
+fullwidth spelling are one person; records and messages keep each name as it was given.
 """
 
+import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from unified_ai.projects.schema import LOWER_IS_BETTER, ApprovalPolicy
+from unified_ai.projects.schema import LOWER_IS_BETTER, ApprovalPolicy, DeploymentWindow
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: Invisible ("default ignorable") characters outside category Cf: the combining grapheme
+#: joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors.
+_IGNORABLE = frozenset(
+    {
+        0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -33,8 +48,28 @@ class ApprovalDecision:
     approvers: list[str] = field(default_factory=list)
 
 
+def normalize_identity(name: str) -> str:
+    """The form in which two spellings of one person's name compare equal.
+
+    NFKC (fullwidth and compatibility forms become plain letters), invisible characters removed
+    (format and control characters such as zero-width spaces, joiners and bidi marks, category
+    Cf/Cc, and the other default-ignorable ones such as variation selectors and Hangul fillers),
+    casefolded, whitespace trimmed and collapsed. Only for comparing: never store the result.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(
+        ch
+        for ch in text
+        if ch.isspace()
+        or (unicodedata.category(ch) not in ("Cf", "Cc") and ord(ch) not in _IGNORABLE)
+    )
+    # Casefolding can leave text that NFKC changes again (e.g. some ligatures), so normalise twice.
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return " ".join(text.split())
+
+
 def allowed_approvers(policy: ApprovalPolicy) -> set[str] | None:
-    """Names allowed to approve, or None when anyone may."""
+    """Names allowed to approve, as written in the policy, or None when anyone may."""
     if not policy.approvers:
         return None
     names: set[str] = set()
@@ -44,6 +79,23 @@ def allowed_approvers(policy: ApprovalPolicy) -> set[str] | None:
         else:
             names.add(entry)
     return names
+
+
+def may_approve(policy: ApprovalPolicy, name: str) -> bool:
+    """Whether the current policy lets this person approve (names compared normalised)."""
+    person = normalize_identity(name)
+    if not person:
+        return False
+    allowed = allowed_approvers(policy)
+    return allowed is None or person in {normalize_identity(n) for n in allowed}
+
+
+def same_person(first: str | None, second: str | None) -> bool:
+    """Whether two names are one person; an empty or missing name matches nobody."""
+    if not first or not second:
+        return False
+    person = normalize_identity(first)
+    return bool(person) and person == normalize_identity(second)
 
 
 def check_new_approval(
@@ -60,34 +112,59 @@ def check_new_approval(
     Rejections by anyone allowed to approve are always valid (stopping is never blocked by
     four-eyes); approvals must be for the current candidate and not by its trainer.
     """
-    if not approver.strip():
+    if not normalize_identity(approver):
         return "no approver named"
-    allowed = allowed_approvers(policy)
-    if allowed is not None and approver not in allowed:
-        return f"{approver} may not approve (allowed: {', '.join(sorted(allowed))})"
+    if not may_approve(policy, approver):
+        allowed = sorted(allowed_approvers(policy) or (), key=normalize_identity)
+        return f"{approver} may not approve (allowed: {', '.join(allowed)})"
     if requested_version != candidate_version:
         return (
             f"version {requested_version} is not the current candidate {candidate_version}; "
             "approvals are pinned to one model version"
         )
-    if decision == "approve" and policy.four_eyes and trained_by and approver == trained_by:
+    if decision == "approve" and policy.four_eyes and same_person(approver, trained_by):
         return f"four-eyes: {approver} triggered the training of {candidate_version}"
     return None
 
 
+def _window_open(window: DeploymentWindow, now: datetime) -> bool:
+    clock = now.strftime("%H:%M")
+    today = _DAYS[now.weekday()]
+    if not window.overnight:
+        return today in window.days and window.start <= clock <= window.end
+    # Overnight: the hours after midnight belong to the day the window started.
+    yesterday = _DAYS[(now.weekday() - 1) % 7]
+    return (today in window.days and clock >= window.start) or (
+        yesterday in window.days and clock <= window.end
+    )
+
+
+def _describe_window(window: DeploymentWindow) -> str:
+    wrap = " (next day)" if window.overnight else ""
+    return f"{','.join(window.days)} {window.start}-{window.end}{wrap} UTC"
+
+
 def in_deployment_window(policy: ApprovalPolicy, now: datetime) -> str | None:
-    """None if deploying now is allowed, else why not."""
+    """None if deploying now is allowed, else why not.
+
+    `now` is UTC; both the start and the end minute are inside a window. A window whose start is
+    later than its end runs past midnight into the next day (see `DeploymentWindow`).
+    """
     if not policy.deployment_windows:
         return None
-    day = _DAYS[now.weekday()]
-    clock = now.strftime("%H:%M")
-    for window in policy.deployment_windows:
-        if day in window.days and window.start <= clock <= window.end:
-            return None
-    spans = "; ".join(
-        f"{','.join(w.days)} {w.start}-{w.end} UTC" for w in policy.deployment_windows
-    )
+    if any(_window_open(window, now) for window in policy.deployment_windows):
+        return None
+    spans = "; ".join(_describe_window(w) for w in policy.deployment_windows)
     return f"{now:%a %H:%M} UTC is outside the deployment windows ({spans})"
+
+
+def _finite(value: Any) -> float | None:
+    """The value as a float, or None when it is missing or not a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def auto_approval(policy: ApprovalPolicy, report: Mapping[str, Any]) -> ApprovalDecision:
@@ -98,7 +175,12 @@ def auto_approval(policy: ApprovalPolicy, report: Mapping[str, Any]) -> Approval
         if rule.first_model:
             return ApprovalDecision(True, "auto-approved by policy: first model", ["policy"])
         return ApprovalDecision(False, "the first model needs a person's approval")
-    difference = report["comparison"]["metrics"][rule.metric]["difference"]
+    difference = _finite(report["comparison"]["metrics"][rule.metric]["difference"])
+    if difference is None:
+        # NaN compares false with everything: without this it would pass as "not below".
+        return ApprovalDecision(
+            False, f"{rule.metric} improvement is not a number: a person decides"
+        )
     improvement = -difference if rule.metric in LOWER_IS_BETTER else difference
     if improvement < rule.min_improvement:
         return ApprovalDecision(
@@ -106,8 +188,11 @@ def auto_approval(policy: ApprovalPolicy, report: Mapping[str, Any]) -> Approval
             f"{rule.metric} improvement {improvement:+.4f} is below the auto-approval margin "
             f"{rule.min_improvement:+.4f}",
         )
-    gap = report["candidate"]["fairness"]["largest"]["gap"] or 0.0
-    champion_gap = champion["fairness"]["largest"]["gap"] or 0.0
+    # A missing gap (no segment large enough) is no gap; a NaN gap is unknown.
+    gap = _finite(report["candidate"]["fairness"]["largest"]["gap"] or 0.0)
+    champion_gap = _finite(champion["fairness"]["largest"]["gap"] or 0.0)
+    if gap is None or champion_gap is None:
+        return ApprovalDecision(False, "segment gap is not a number: a person decides")
     if gap > champion_gap + rule.max_gap_increase:
         return ApprovalDecision(
             False, f"segment gap grows from {champion_gap:.4f} to {gap:.4f}: a person decides"
@@ -126,8 +211,15 @@ def human_approval(
     model_version: str,
     report_version: str,
     now: datetime,
+    trained_by: str | None = None,
 ) -> ApprovalDecision:
-    """Enough valid, unexpired approvals for exactly this model and report, none rejected."""
+    """Enough valid, unexpired approvals for exactly this model and report, none rejected.
+
+    Approvals are re-checked against the *current* policy: one from a person it no longer
+    allows, or (with four-eyes) from whoever triggered the training, does not count. Several
+    spellings of one name count once. A valid rejection always stops the model, even if its
+    author has since left the allow-list: stopping is never undone by a policy edit.
+    """
     relevant = sorted((r for r in records if r.model_version == model_version), key=lambda r: r.at)
     rejections = [r for r in relevant if r.valid and r.decision == "reject"]
     if rejections:
@@ -137,6 +229,8 @@ def human_approval(
         )
     expiry = timedelta(hours=policy.expires_after_hours)
     approvers: list[str] = []
+    counted: set[str] = set()
+    ignored: list[str] = []
     for record in relevant:
         if not record.valid or record.decision != "approve":
             continue
@@ -144,14 +238,24 @@ def human_approval(
             continue  # pinned to the report it was given on
         if now - record.at > expiry:
             continue
-        if record.approver not in approvers:
+        if not may_approve(policy, record.approver):
+            ignored.append(f"{record.approver} (not an approver under the current policy)")
+            continue
+        if policy.four_eyes and same_person(record.approver, trained_by):
+            ignored.append(f"{record.approver} (four-eyes: triggered the training)")
+            continue
+        person = normalize_identity(record.approver)
+        if person not in counted:
+            counted.add(person)
             approvers.append(record.approver)
     if len(approvers) >= policy.required_approvals:
         return ApprovalDecision(True, f"approved by {', '.join(approvers)}", approvers)
     have = f"{len(approvers)} of {policy.required_approvals}"
+    not_counted = f"; not counted: {', '.join(dict.fromkeys(ignored))}" if ignored else ""
     return ApprovalDecision(
         False,
-        f"waiting for approval of model {model_version}: {have} valid, unexpired approvals",
+        f"waiting for approval of model {model_version}: {have} valid, unexpired approvals"
+        f"{not_counted}",
         approvers,
     )
 
@@ -180,6 +284,7 @@ def deployment_approval_decision(
         model_version=report["candidate"]["model_version"],
         report_version=report_version,
         now=now,
+        trained_by=report["candidate"].get("trained_by"),
     )
     if not human.allowed and policy.mode == "auto":
         return ApprovalDecision(False, f"{auto.reason}; {human.reason}", human.approvers)

@@ -4,11 +4,21 @@ Each gate returns a `GateResult` with a one-line reason and the evidence it used
 decision can be shown in the UI, recorded in the audit trail and replayed under a new policy.
 """
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from unified_ai.projects.schema import LOWER_IS_BETTER, Policy
+
+
+def _nan(value: Any) -> bool:
+    """Whether `value` is a number that is not finite.
+
+    NaN compares false with everything, so every gate checks for it first: otherwise
+    `improvement < required` is false and a NaN passes.
+    """
+    return isinstance(value, (int, float)) and not math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,8 @@ def quality_floor(report: Mapping[str, Any], policy: Policy) -> GateResult:
         value = metrics.get(metric)
         if value is None:
             misses.append(f"{metric} could not be computed")
+        elif _nan(value):
+            misses.append(f"{metric} is not a number")
         elif metric in LOWER_IS_BETTER and value > bound:
             misses.append(f"{metric} {value:.4f} > max {bound:.4f}")
         elif metric not in LOWER_IS_BETTER and value < bound:
@@ -62,6 +74,21 @@ def beats_champion(report: Mapping[str, Any], policy: Policy) -> GateResult:
         "candidate": report["candidate"]["metrics"][rule.metric],
         "champion": report["champion"]["metrics"][rule.metric],
     }
+    broken = [
+        name
+        for name, bad in (
+            ("improvement", _nan(improvement)),
+            ("interval", any(_nan(b) for b in bounds)),
+        )
+        if bad
+    ]
+    if broken:
+        return GateResult(
+            "beats_champion",
+            False,
+            f"{rule.metric} {' and '.join(broken)} over champion is not a number",
+            evidence,
+        )
     if improvement < required:
         return GateResult(
             "beats_champion",
@@ -107,6 +134,14 @@ def fairness_within_policy(report: Mapping[str, Any], policy: Policy) -> GateRes
         if largest["column"]
         else ""
     )
+    if _nan(gap) or _nan(champion_gap):
+        whose = "the candidate's" if _nan(gap) else "the champion's"
+        return GateResult(
+            "fairness_within_policy",
+            False,
+            f"largest {rule.metric} gap is not a number ({whose}){where}",
+            evidence,
+        )
     if gap <= rule.max_gap:
         return GateResult(
             "fairness_within_policy",

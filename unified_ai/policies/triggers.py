@@ -4,6 +4,7 @@ Drift → retrain; live metric below the floor → retrain; a fresh deployment d
 than its predecessor → roll back.
 """
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +18,12 @@ class Decision:
     act: bool
     reason: str
     evidence: dict[str, str] = field(default_factory=dict)
+
+
+def _nan(value: float | None) -> bool:
+    # NaN evidence is a broken measurement: no automation acts on it (every comparison with
+    # NaN is false, which would otherwise read as "above the threshold" or "below the floor").
+    return value is not None and not math.isfinite(value)
 
 
 def cooldown_left(last: datetime | None, now: datetime, minutes: float) -> timedelta | None:
@@ -44,6 +51,8 @@ def drift_decision(
     }
     if not rule.enabled:
         return Decision(False, "drift trigger is switched off in policy", evidence)
+    if _nan(share):
+        return Decision(False, f"batch {batch}: drifted share is not a number", evidence)
     if share <= rule.max_drifted_share:
         return Decision(
             False,
@@ -101,6 +110,19 @@ def rollback_decision(
         return Decision(False, "automatic rollback is switched off in policy", evidence)
     if live.value is None or live.previous_value is None or live.deployed_at is None:
         return Decision(False, "no live comparison with a previous deployment yet", evidence)
+    broken = [
+        name
+        for name, value in (
+            ("live value", live.value),
+            ("previous value", live.previous_value),
+            ("interval", live.ci_high),
+        )
+        if _nan(value)
+    ]
+    if broken:
+        return Decision(
+            False, f"live {live.metric}: {' and '.join(broken)} is not a number", evidence
+        )
     if now - live.deployed_at > timedelta(hours=rule.bake_window_hours):
         return Decision(
             False,
@@ -135,6 +157,10 @@ def performance_decision(
     evidence = {**_evidence(live), "floor": f"{rule.floor:.4f}"}
     if not rule.enabled:
         return Decision(False, "performance trigger is switched off in policy", evidence)
+    if _nan(live.value):
+        return Decision(
+            False, f"live {live.metric} of deployment {live.deployment} is not a number", evidence
+        )
     if live.value is None or live.labeled_rows < rule.min_labels:
         return Decision(
             False,

@@ -19,6 +19,58 @@ class ProjectConfigError(ValueError):
     """A project file is unreadable or invalid."""
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(f"line {line}: duplicate key {key!r}")
+        self.key = key
+        self.line = line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping.
+
+    Plain YAML keeps the last value silently, so `min_improvement: 0.05` further down could undo
+    a reviewed setting without anyone noticing. Keys brought in by a `<<` merge may still be
+    overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:
+                continue  # unhashable key: the base class reports it
+            if repeated:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> object:
+    """Parse one YAML file strictly (no duplicate keys); errors name the file and the line."""
+    try:
+        return yaml.load(path.read_text(), Loader=_StrictLoader)  # _StrictLoader is a SafeLoader
+    except OSError as exc:
+        raise ProjectConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    except _DuplicateKey as exc:
+        raise ProjectConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ProjectConfigError(f"{path}: is not valid YAML{line}") from None
+
+
+def _printable(text: str) -> str:
+    """Escape line breaks and other invisible characters, so an error stays one readable line."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def _field(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
@@ -33,20 +85,13 @@ def format_validation_error(path: Path | str, error: ValidationError) -> str:
         elif item["type"] == "missing":
             message = "required field is missing"
         parts.append(f"{_field(item['loc'])}: {message}")
-    return f"{path}: " + "; ".join(parts)
+    return _printable(f"{path}: " + "; ".join(parts))
 
 
 def load_project_file(path: Path | str) -> ProjectConfig:
     """Parse and validate one project YAML file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ProjectConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ProjectConfigError(f"{path}: is not valid YAML{line}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ProjectConfigError(f"{path}: (top level): expected a mapping of project fields")
     try:

@@ -6,10 +6,18 @@ promotion. Validation happens when the code location loads, so a typo never reac
 
 import hashlib
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 #: Estimators a project may name, mapped to their import path. Names are checked when the
 #: project loads; sklearn itself is imported only when a model is trained.
@@ -22,6 +30,58 @@ ESTIMATORS: dict[str, str] = {
     "DecisionTreeClassifier": "sklearn.tree.DecisionTreeClassifier",
 }
 
+#: Constructor parameter names of each estimator (scikit-learn 1.9), so `params` can be
+#: checked when the project loads without importing sklearn (~2 s) into the code location.
+#: `unified_ai_tests/projects/test_limits.py` compares this table with the installed classes.
+_FOREST_PARAMS = frozenset(
+    {
+        "bootstrap", "ccp_alpha", "class_weight", "criterion", "max_depth", "max_features",
+        "max_leaf_nodes", "max_samples", "min_impurity_decrease", "min_samples_leaf",
+        "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators",
+        "n_jobs", "oob_score", "random_state", "verbose", "warm_start",
+    }
+)  # fmt: skip
+ESTIMATOR_PARAMS: dict[str, frozenset[str]] = {
+    "HistGradientBoostingClassifier": frozenset(
+        {
+            "categorical_features", "class_weight", "early_stopping", "interaction_cst",
+            "l2_regularization", "learning_rate", "loss", "max_bins", "max_depth",
+            "max_features", "max_iter", "max_leaf_nodes", "min_samples_leaf", "monotonic_cst",
+            "n_iter_no_change", "random_state", "scoring", "tol", "validation_fraction",
+            "verbose", "warm_start",
+        }
+    ),
+    "GradientBoostingClassifier": frozenset(
+        {
+            "ccp_alpha", "criterion", "init", "learning_rate", "loss", "max_depth",
+            "max_features", "max_leaf_nodes", "min_impurity_decrease", "min_samples_leaf",
+            "min_samples_split", "min_weight_fraction_leaf", "n_estimators", "n_iter_no_change",
+            "random_state", "subsample", "tol", "validation_fraction", "verbose", "warm_start",
+        }
+    ),
+    "RandomForestClassifier": _FOREST_PARAMS,
+    "ExtraTreesClassifier": _FOREST_PARAMS,
+    "LogisticRegression": frozenset(
+        {
+            "C", "class_weight", "dual", "fit_intercept", "intercept_scaling", "l1_ratio",
+            "max_iter", "n_jobs", "penalty", "random_state", "solver", "tol", "verbose",
+            "warm_start",
+        }
+    ),
+    "DecisionTreeClassifier": frozenset(
+        {
+            "ccp_alpha", "class_weight", "criterion", "max_depth", "max_features",
+            "max_leaf_nodes", "min_impurity_decrease", "min_samples_leaf", "min_samples_split",
+            "min_weight_fraction_leaf", "monotonic_cst", "random_state", "splitter",
+        }
+    ),
+}  # fmt: skip
+
+#: Upper bounds that keep every duration representable as a `timedelta` and every count sane.
+MAX_HOURS = 8760.0  # a year
+MAX_MINUTES = 525_600.0  # a year
+MAX_APPROVALS = 20
+
 #: Metrics the evaluation computes; policies may only refer to these.
 METRICS = ("roc_auc", "f1", "accuracy", "log_loss")
 #: Metrics where a lower value is better.
@@ -30,11 +90,35 @@ LOWER_IS_BETTER = frozenset({"log_loss"})
 Metric = Literal["roc_auc", "f1", "accuracy", "log_loss"]
 SegmentMetric = Literal["roc_auc", "f1", "accuracy", "true_positive_rate", "positive_rate"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: Project names. Anchored for the Rust regex engine pydantic uses (pinned in `_Strict`), where
+#: `$` is the very end of the text; never use it with Python's `re.match`.
+_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # same engine
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a NaN makes every comparison false, so one `.nan` in a margin used to
+    # open a gate; infinities overflow `timedelta`. regex_engine is pinned because with the Rust
+    # engine `$` matches only at the very end (Python's `re` would accept a trailing newline).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, regex_engine="rust-regex"
+    )
+
+
+def _finite_values(value: Any, where: str) -> None:
+    """Refuse NaN/inf anywhere inside a YAML value, and types YAML has no business producing."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            shown = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+            raise ValueError(f"{where}: {shown} is not a finite number")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _finite_values(item, f"{where}.{name}")
+    elif isinstance(value, list):
+        for item in value:
+            _finite_values(item, where)
+    elif value is not None and not isinstance(value, (bool, int, str)):
+        raise ValueError(f"{where}: unsupported value of type {type(value).__name__}")
 
 
 class DataSource(_Strict):
@@ -116,12 +200,31 @@ class EstimatorSpec(_Strict):
             raise ValueError(f"unknown estimator {value!r} (known: {', '.join(ESTIMATORS)})")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Names are checked here rather than when training starts, so a typo fails the code
+        # location instead of a run an hour later. An unknown class was reported already.
+        class_name = info.data.get("class_name")
+        if class_name is not None:
+            valid = ESTIMATOR_PARAMS[class_name]
+            unknown = sorted(set(value) - valid)
+            if unknown:
+                names = ", ".join(repr(name) for name in unknown)
+                noun = "parameter" if len(unknown) == 1 else "parameters"
+                raise ValueError(
+                    f"{class_name} has no {noun} {names} (valid: {', '.join(sorted(valid))})"
+                )
+        for name, item in value.items():
+            _finite_values(item, name)
+        return value
+
 
 class SplitSpec(_Strict):
     """Deterministic, stratified train/holdout split."""
 
     holdout_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="numpy accepts 0..2**32-1")
 
 
 class QualityFloor(_Strict):
@@ -130,7 +233,7 @@ class QualityFloor(_Strict):
     roc_auc: float | None = Field(default=None, ge=0.0, le=1.0)
     f1: float | None = Field(default=None, ge=0.0, le=1.0)
     accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
-    log_loss: float | None = Field(default=None, ge=0.0, description="maximum allowed")
+    log_loss: float | None = Field(default=None, ge=0.0, le=100.0, description="maximum allowed")
 
     def thresholds(self) -> dict[str, float]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -145,8 +248,8 @@ class ChampionRule(_Strict):
     """
 
     metric: Metric = "roc_auc"
-    min_improvement: float = 0.0
-    tolerance: float = Field(default=0.0, ge=0.0)
+    min_improvement: float = Field(default=0.0, ge=-1.0, le=1.0)
+    tolerance: float = Field(default=0.0, ge=0.0, le=1.0)
     require_significance: bool = False
 
 
@@ -155,10 +258,10 @@ class FairnessRule(_Strict):
 
     metric: SegmentMetric = "true_positive_rate"
     max_gap: float = Field(default=0.2, ge=0.0, le=1.0)
-    min_segment_size: int = Field(default=20, ge=1)
+    min_segment_size: int = Field(default=20, ge=1, le=10_000_000)
     #: A candidate whose gap exceeds max_gap still passes if it is no worse than the champion's
     #: by more than this; None means the absolute bound always applies.
-    max_increase_vs_champion: float | None = Field(default=None, ge=0.0)
+    max_increase_vs_champion: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class TrainingSpec(_Strict):
@@ -187,9 +290,11 @@ class DriftTrigger(_Strict):
     """Retrain when too many feature columns drift away from the training reference."""
 
     enabled: bool = True
-    psi_threshold: float = Field(default=0.2, gt=0.0, description="a column drifts above this")
+    psi_threshold: float = Field(
+        default=0.2, gt=0.0, le=100.0, description="a column drifts above this"
+    )
     max_drifted_share: float = Field(default=0.3, ge=0.0, le=1.0)
-    cooldown_minutes: float = Field(default=60.0, ge=0.0)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
 
 
 class PerformanceTrigger(_Strict):
@@ -198,9 +303,9 @@ class PerformanceTrigger(_Strict):
     enabled: bool = True
     metric: Literal["roc_auc", "f1", "accuracy"] = "roc_auc"
     floor: float = Field(default=0.65, ge=0.0, le=1.0)
-    window_batches: int = Field(default=5, ge=1)
-    min_labels: int = Field(default=50, ge=1)
-    cooldown_minutes: float = Field(default=60.0, ge=0.0)
+    window_batches: int = Field(default=5, ge=1, le=10_000)
+    min_labels: int = Field(default=50, ge=1, le=100_000_000)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
 
 
 class RollbackTrigger(_Strict):
@@ -212,9 +317,9 @@ class RollbackTrigger(_Strict):
     """
 
     enabled: bool = True
-    bake_window_hours: float = Field(default=24.0, gt=0.0)
-    margin: float = Field(default=0.05, ge=0.0)
-    cooldown_minutes: float = Field(default=30.0, ge=0.0)
+    bake_window_hours: float = Field(default=24.0, gt=0.0, le=MAX_HOURS)
+    margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    cooldown_minutes: float = Field(default=30.0, ge=0.0, le=MAX_MINUTES)
 
 
 class Triggers(_Strict):
@@ -255,19 +360,39 @@ class AutoApprove(_Strict):
     """
 
     metric: Metric = "roc_auc"
-    min_improvement: float = 0.0
-    max_gap_increase: float = Field(default=0.0, ge=0.0)
+    min_improvement: float = Field(default=0.0, ge=-1.0, le=1.0)
+    max_gap_increase: float = Field(default=0.0, ge=0.0, le=1.0)
     first_model: bool = True
 
 
 class DeploymentWindow(_Strict):
-    """Deployments only inside these hours (UTC) on these weekdays."""
+    """Deployments only from `start` to `end` (UTC, both minutes included) on these weekdays.
+
+    A window whose `start` is later than its `end` runs overnight: `days: [fri]`, `22:00` to
+    `02:00` is open from Friday 22:00 to Saturday 02:00 (the part after midnight belongs to the
+    day the window starts). `start` equal to `end` is refused as ambiguous; a whole day is
+    `00:00` to `23:59`.
+    """
 
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1
     )
-    start: str = Field(default="00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-    end: str = Field(default="23:59", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    start: str = Field(default="00:00", pattern=_CLOCK)
+    end: str = Field(default="23:59", pattern=_CLOCK)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "DeploymentWindow":
+        if self.start == self.end:
+            raise ValueError(
+                f"start and end are both {self.start}: a window needs two different times "
+                "(00:00 to 23:59 is the whole day; start later than end runs overnight)"
+            )
+        return self
+
+    @property
+    def overnight(self) -> bool:
+        """Whether the window wraps past midnight into the next day."""
+        return self.start > self.end
 
 
 class ApprovalPolicy(_Strict):
@@ -283,16 +408,37 @@ class ApprovalPolicy(_Strict):
     approvers: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     four_eyes: bool = True
-    required_approvals: int = Field(default=1, ge=1)
-    expires_after_hours: float = Field(default=72.0, gt=0.0)
+    required_approvals: int = Field(default=1, ge=1, le=MAX_APPROVALS)
+    expires_after_hours: float = Field(default=72.0, gt=0.0, le=MAX_HOURS)
     auto_approve: AutoApprove = AutoApprove()
     deployment_windows: list[DeploymentWindow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _groups_exist(self) -> "ApprovalPolicy":
+        if not self.approvers:
+            return self  # anyone may approve
+        # Imported here, not at the top: policies.approval imports this module.
+        from unified_ai.policies.approval import normalize_identity
+
+        people: set[str] = set()
         for entry in self.approvers:
-            if entry.startswith("group:") and entry.removeprefix("group:") not in self.groups:
-                raise ValueError(f"approvers: {entry!r} names a group that is not in groups")
+            if entry.startswith("group:"):
+                group = entry.removeprefix("group:")
+                if group not in self.groups:
+                    raise ValueError(f"approvers: {entry!r} names a group that is not in groups")
+                names = self.groups[group]
+            else:
+                names = [entry]
+            for name in names:
+                if not normalize_identity(name):
+                    raise ValueError(f"approvers: {name!r} is not a name (empty or invisible)")
+                people.add(normalize_identity(name))
+        # Spellings of one name are one person, so they cannot make up the count.
+        if len(people) < self.required_approvals:
+            raise ValueError(
+                f"required_approvals is {self.required_approvals} but approvers name only "
+                f"{len(people)} distinct people"
+            )
         return self
 
 
@@ -321,16 +467,27 @@ class Monitoring(_Strict):
         description="folder or fsspec URL; default: $UNIFIED_AI_HOME/inbox/<project>",
     )
     drift_report_rows: int = Field(
-        default=20_000, ge=100, description="rows sampled for the Evidently HTML page"
+        default=20_000,
+        ge=100,
+        le=10_000_000,
+        description="rows sampled for the Evidently HTML page",
+    )
+    drift_page_every: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="also render the Evidently page for every Nth batch; 0: only for a batch "
+        "in which a column drifts (the page costs seconds per batch)",
     )
 
 
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?")
 
 
 def _quantities(values: dict[str, str]) -> dict[str, str]:
     for resource, amount in values.items():
-        if not _QUANTITY.match(str(amount)):
+        # fullmatch: `re.match` with `$` would accept a trailing newline.
+        if not _QUANTITY.fullmatch(str(amount)):
             raise ValueError(
                 f"{resource}: {amount!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)"
             )
@@ -346,7 +503,9 @@ class Toleration(_Strict):
     operator: Literal["Exists", "Equal"] = "Equal"
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, alias="tolerationSeconds"
+    )
 
 
 class StageResources(_Strict):
@@ -363,7 +522,7 @@ class StageResources(_Strict):
         return _quantities(value)
 
 
-Identifier = Annotated[str, Field(pattern=_NAME.pattern)]
+Identifier = Annotated[str, Field(pattern=_NAME)]
 Stage = Literal["data", "training", "evaluation", "deployment", "monitoring"]
 
 

@@ -1,6 +1,7 @@
 """Where production batches and their ground-truth labels arrive, per project."""
 
 import re
+from typing import NamedTuple
 
 import dagster as dg
 
@@ -9,7 +10,7 @@ from unified_ai.projects.schema import ProjectConfig
 LABELS = "labels"
 PROCESSED = "processed"
 QUARANTINE = "quarantine"
-_BATCH_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,120}\.(csv|parquet)$")
+_BATCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,120}\.(csv|parquet)")
 
 
 class InboxError(RuntimeError):
@@ -17,8 +18,20 @@ class InboxError(RuntimeError):
 
 
 def is_batch_name(name: str) -> bool:
-    """Whether a file name can be a batch (it becomes a partition key and a store path)."""
-    return bool(_BATCH_NAME.match(name))
+    """Whether a file name can be a batch (it becomes a partition key and a store path).
+
+    Matched whole: `$` alone would let a trailing newline through. A hidden name (a file still
+    being written, then renamed into place, as `simulate` and rsync do) never matches.
+    """
+    return _BATCH_NAME.fullmatch(name) is not None
+
+
+class InboxFile(NamedTuple):
+    """A file waiting directly in an inbox folder."""
+
+    name: str
+    mtime: float
+    size: int
 
 
 class Inbox(dg.ConfigurableResource):
@@ -43,8 +56,12 @@ class Inbox(dg.ConfigurableResource):
         return self.folder(project) / LABELS
 
     @staticmethod
-    def listing(folder) -> list[tuple[str, float]]:
-        """(name, modification time) of the files directly in `folder`, oldest first."""
+    def files(folder) -> list[InboxFile]:
+        """The files directly in `folder` (not in its subfolders), oldest first.
+
+        Listed afresh every time: a cached listing of an object store would hide new files.
+        """
+        folder.fs.invalidate_cache(folder.path)
         if not folder.exists():
             return []
         entries = []
@@ -55,8 +72,8 @@ class Inbox(dg.ConfigurableResource):
             mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
-            entries.append((name, float(mtime)))
-        return sorted(entries, key=lambda e: (e[1], e[0]))
+            entries.append(InboxFile(name, float(mtime), int(info.get("size") or 0)))
+        return sorted(entries, key=lambda e: (e.mtime, e.name))
 
     def locate(self, folder, name: str):
         """The file `name` in `folder`, or in its processed/quarantine archive if moved."""
@@ -66,24 +83,46 @@ class Inbox(dg.ConfigurableResource):
         return folder / name
 
     def archive(self, folder, name: str, where: str) -> None:
-        """Move a handled file out of the waiting list (into `processed` or `quarantine`)."""
+        """Move a handled file out of the waiting list (into `processed` or `quarantine`).
+
+        The latest delivery keeps its name there (a re-run reads it); an earlier one with the
+        same name is renamed `<name>.1`, `<name>.2`, ... rather than overwritten.
+        """
         source = folder / name
-        if source.exists():
-            (folder / where).mkdir(parents=True, exist_ok=True)
-            source.rename(folder / where / name)
+        if not source.exists():
+            return
+        target = folder / where
+        target.mkdir(parents=True, exist_ok=True)
+        if (target / name).exists():
+            number = 1
+            while (target / f"{name}.{number}").exists():
+                number += 1
+            (target / name).rename(target / f"{name}.{number}")
+        source.rename(target / name)
 
     def read(self, folder, name: str):
-        """Read one CSV/Parquet file; a missing, unreadable or empty file is an `InboxError`."""
+        """Read one CSV/Parquet file.
+
+        Raises:
+            InboxError: the file is missing, unreadable, empty, or has rows longer than its
+                header (a trailing comma would shift every column).
+        """
         import pandas as pd
+
+        from unified_ai.ml.data import CsvShapeError, read_csv_checked
 
         path = self.locate(folder, name)
         try:
             with path.open("rb") as handle:
                 frame = (
-                    pd.read_parquet(handle) if name.endswith(".parquet") else pd.read_csv(handle)
+                    pd.read_parquet(handle)
+                    if name.endswith(".parquet")
+                    else read_csv_checked(handle.read())
                 )
         except FileNotFoundError:
             raise InboxError(f"{path} does not exist") from None
+        except CsvShapeError as exc:  # a trailing comma would shift every column
+            raise InboxError(f"{path}: {exc}") from None
         except Exception as exc:  # any decoding problem is the file's, reported in one line
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise InboxError(f"{path} cannot be read: {first}") from None

@@ -3,9 +3,14 @@
 Dagster does not alert on failed checks by itself, so this is ours.
 
 A channel that is down never fails the caller: the message is retried a few times, then kept
-in an outbox under `UNIFIED_AI_HOME` and sent before the next message.
+in an outbox under `UNIFIED_AI_HOME` and sent before the next message to that project.
+
+Webhook URLs carry credentials (Slack's do), so neither logs nor the outbox ever hold one: a
+parked message names its channel by a fingerprint and is resent to the channel of the project's
+current policy with that fingerprint; logs name a channel by scheme and host only.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -77,7 +82,7 @@ class Notifier(dg.ConfigurableResource):
         targets = [c for c in channels if event in c.events]
         if not targets:
             return 0
-        self.flush_outbox()
+        self.flush_outbox(channels)
         message = format_message(project, event, summary, evidence or {}, self.run_link(run_id))
         delivered = 0
         for channel in targets:
@@ -87,15 +92,21 @@ class Notifier(dg.ConfigurableResource):
                 self._park(channel, message)
         return delivered
 
-    def flush_outbox(self) -> int:
-        """Retry parked messages; returns how many were delivered."""
+    def flush_outbox(self, channels: list[Channel]) -> int:
+        """Retry parked messages addressed to one of `channels`; returns how many were delivered.
+
+        Messages for channels not in the list (another project's, or one since removed from
+        the policy) stay parked.
+        """
         folder = Path(self.outbox)
         if not folder.is_dir():
             return 0
+        by_id = {channel_id(channel): channel for channel in channels}
         delivered = 0
         for path in sorted(folder.glob("*.json")):
             parked = json.loads(path.read_text())
-            if self._deliver(Channel(**parked["channel"]), parked["message"], attempts=1):
+            channel = by_id.get(parked.get("channel_id"))
+            if channel is not None and self._deliver(channel, parked["message"], attempts=1):
                 path.unlink()
                 delivered += 1
         return delivered
@@ -103,7 +114,9 @@ class Notifier(dg.ConfigurableResource):
     def _park(self, channel: Channel, message: dict) -> None:
         folder = Path(self.outbox)
         folder.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"channel": channel.model_dump(), "message": message})
+        body = json.dumps(
+            {"channel_id": channel_id(channel), "channel": _where(channel), "message": message}
+        )
         (folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json").write_text(body)
         log.warning("notification to %s parked in %s", _where(channel), folder)
 
@@ -117,7 +130,10 @@ class Notifier(dg.ConfigurableResource):
                 return True
             except Exception as exc:  # a channel that is down must never fail the caller
                 log.warning(
-                    "notification to %s failed (attempt %d): %s", _where(channel), attempt + 1, exc
+                    "notification to %s failed (attempt %d): %s",
+                    _where(channel),
+                    attempt + 1,
+                    _redact(str(exc), channel),
                 )
                 time.sleep(min(0.2 * 2**attempt, 1.0))
         return False
@@ -145,5 +161,31 @@ class Notifier(dg.ConfigurableResource):
         client.chat_postMessage(channel=channel.slack_channel, text=message["text"])
 
 
+def channel_id(channel: Channel) -> str:
+    """A fingerprint of a channel's whole configuration that reveals nothing of its URL."""
+    body = json.dumps(channel.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def _redact(text: str, channel: Channel) -> str:
+    """`text` with the channel's URL (and its path, which holds the token) masked."""
+    if channel.url:
+        from urllib.parse import urlsplit
+
+        text = text.replace(channel.url, _where(channel))
+        path = urlsplit(channel.url).path
+        if len(path) > 1:
+            text = text.replace(path, "/…")
+    return text
+
+
 def _where(channel: Channel) -> str:
-    return channel.url if channel.type == "webhook" else f"slack {channel.slack_channel}"
+    """A channel's name for logs: scheme and host of a webhook (its path and query hold tokens)."""
+    if channel.type != "webhook":
+        return f"slack {channel.slack_channel}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(channel.url or "")
+    return f"webhook {parts.scheme}://{parts.hostname or '?'}" + (
+        f":{parts.port}" if parts.port else ""
+    )

@@ -14,13 +14,25 @@ class LineageStorage(dg.ConfigurableResource):
     Attributes:
         root: Folder or URL.
         storage_options: fsspec options for an object store (endpoint, credentials, ...).
+        signing_key: HMAC key for manifests, pointers and history ("" = unsigned). Bind it as
+            `dg.EnvVar(...)`: Dagster then shows and records the variable's name, never the key.
     """
 
     root: str
     storage_options: dict[str, Any] = {}
+    signing_key: str = ""
     _store: LineageStore | None = PrivateAttr(default=None)
 
     def store(self) -> LineageStore:
         if self._store is None:
-            self._store = LineageStore(self.root, self.storage_options)
+            if isinstance(self.signing_key, dg.EnvVar):
+                # Dagster resolves an EnvVar when it initialises the resource for a run, sensor
+                # or schedule; the unresolved object would sign with the variable's name.
+                raise RuntimeError(
+                    "LineageStorage.store() was called on an unresolved resource definition; "
+                    "use the resource Dagster passes to the asset, sensor or schedule"
+                )
+            self._store = LineageStore(
+                self.root, self.storage_options, signing_key=self.signing_key or None
+            )
         return self._store

@@ -17,11 +17,11 @@ SENSOR = "small__approval_sensor"
 DEPLOYED = ["small", "deployed_model"]
 
 
-def approval_policy(mode="required", required=1, expires=72.0):
+def approval_policy(mode="required", required=1, expires=72.0, approvers="alice, bob"):
     return f"""\
   approval:
     mode: {mode}
-    approvers: [alice, bob, "group:risk"]
+    approvers: [{approvers}, "group:risk"]
     groups: {{risk: [carol]}}
     four_eyes: true
     required_approvals: {required}
@@ -165,6 +165,33 @@ def test_two_approvals_required(home, setup, instance):
     assert manifest["approval"]["approvers"] == ["bob", "carol"]
 
 
+def test_one_person_is_one_approver_and_policy_is_rechecked_at_deploy(
+    home, setup, instance, projects_dir, monkeypatch
+):
+    project, defs, driver = setup(required=2)
+    model = train(defs, instance)
+    # Two spellings of one name: both recorded as given, counted once.
+    assert decide(defs, instance, project, model, "bob").success
+    assert decide(defs, instance, project, model, "Bob").success
+    _, record = current(home, "small", "deployment_approval")
+    assert record["approver"] == "Bob" and record["valid"] is True
+    tick = driver.tick(SENSOR)
+    assert tick.requests == [] and "1 of 2" in tick.skip
+    assert "1 of 2" in step_failures(deploy(defs, instance))["small__deployed_model"]
+    # The policy drops bob: his approvals no longer count, although one is now enough.
+    write_project(projects_dir, policy_extra=approval_policy(required=1, approvers="alice"))
+    narrowed = project_defs(projects_dir)
+    message = step_failures(deploy(narrowed, instance))["small__deployed_model"]
+    assert "0 of 1 valid, unexpired approvals" in message
+    assert "not counted: bob (not an approver under the current policy)" in message
+    assert store(home).current_version(DEPLOYED) is None
+    narrowed_project = load_project_file(projects_dir / "small.yaml")
+    assert decide(narrowed, instance, narrowed_project, model, "CAROL").success
+    assert deploy(narrowed, instance).success
+    _, manifest = current(home, "small", "deployed_model")
+    assert manifest["approval"]["approvers"] == ["CAROL"]
+
+
 def test_auto_approval_path(home, setup, instance):
     _, defs, _ = setup(mode="auto")
     train(defs, instance)
@@ -247,3 +274,5 @@ def test_trusted_identity_tag_overrides_declared_names(home, setup, instance, mo
     assert approve_as("", {"proxy/user": "bob"}).success
     _, record = current(home, "small", "deployment_approval")
     assert record["approver"] == "bob" and record["authenticated"] is True
+    # The same person typed differently is not a spoof; the signed-in name is recorded.
+    assert approve_as("Bob", {"proxy/user": "bob"}).success

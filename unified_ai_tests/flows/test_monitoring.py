@@ -63,7 +63,8 @@ def test_clean_batch_is_scored_once_and_drift_is_skipped(home, loop):
 
     _, drift = current(home, "small", f"drift_report/partitions/{batch}")
     assert drift.body["drifted_share"] <= 0.3
-    assert "<html" in drift.attachments["drift.html"].lower()
+    # A clean batch is not worth an Evidently page (seconds per batch); a drifted one is.
+    assert drift.body["drifted_columns"] == [] and drift.attachments == {}
     assert "within" in driver.tick(DRIFT).skip
 
     # The handled file moved to processed/, kept; delivered again, it is not processed twice.
@@ -91,7 +92,11 @@ def test_drift_triggers_exactly_one_retrain_then_cooldown(home, loop, receiver):
         "--drift",
         "mix:colour=blue",
     )
-    assert all(run.success for run in score_new_batches(driver))
+    [scored] = score_new_batches(driver)
+    assert scored.success, step_failures(scored)
+    batch = scored.dagster_run.tags["dagster/partition"]
+    _, drift = current(home, "small", f"drift_report/partitions/{batch}")
+    assert "<html" in drift.attachments["drift.html"].lower()
     tick = driver.tick(DRIFT)
     assert len(tick.requests) == 1
     request = tick.requests[0]
@@ -164,8 +169,84 @@ def test_labels_for_unknown_batches_are_kept_and_explained(home, loop):
     (labels / "ghost.csv").write_text("_row_id,label\nghost.csv:0,1\n")
     tick = driver.tick(LABELS)
     assert tick.requests == []
-    assert "labels for unknown batches: ghost.csv (files kept)" in tick.skip
+    assert "labels waiting for their batch (files kept, retried every tick): ghost.csv" in (
+        tick.skip
+    )
+    assert "(batch not registered) since " in tick.skip
     assert (labels / "ghost.csv").exists()
+
+
+@pytest.mark.slow
+def test_non_finite_inputs_misshapen_files_and_foreign_labels_are_refused_and_kept(
+    home, loop, receiver
+):
+    import pandas as pd
+
+    _, driver = loop
+    folder = inbox(home)
+    simulate("small", "--batches", "2", "--rows", "120", "--seed", "5")
+    infinite, clean = sorted(p.name for p in folder.glob("batch-*.csv"))
+    frame = pd.read_csv(folder / infinite)
+    # x2 has no declared range: only a finiteness check stops these before the model sees them.
+    frame.loc[2, "x2"] = float("inf")
+    frame.loc[5, "x2"] = float("-inf")
+    frame.to_csv(folder / infinite, index=False)
+    rows = (folder / clean).read_text().splitlines()
+    (folder / "trailing.csv").write_text("\n".join([rows[0], *(f"{r}," for r in rows[1:4])]) + "\n")
+    runs = {r.dagster_run.tags["dagster/partition"]: r for r in score_new_batches(driver)}
+    assert set(runs) == {infinite, clean, "trailing.csv"}
+
+    refused = runs[infinite]
+    assert not refused.success
+    [check] = refused.get_asset_check_evaluations()
+    assert not check.passed and "x2" in check.description and "non-finite" in check.description
+    assert "small__predictions" not in step_failures(refused)  # never scored, not crashed
+    lineage = store(home)
+    assert lineage.current_version(["small", "predictions", "partitions", infinite]) is None
+    assert lineage.current_version(["small", "production_batch", "partitions", infinite])
+    assert (folder / "quarantine" / infinite).exists()
+
+    shifted = step_failures(runs["trailing.csv"])["small__production_batch"]
+    assert f"{folder / 'trailing.csv'}: line 2 has 6 fields, header has 5" in shifted
+    assert (folder / "quarantine" / "trailing.csv").exists()
+    assert runs[clean].success, step_failures(runs[clean])
+
+    # The truth arrives with blanks and yes/no where the classes are 0/1.
+    simulate("small", "--labels")
+    labels_file = folder / "labels" / clean
+    truth = pd.read_csv(labels_file)
+    truth["label"] = truth["label"].astype(object)
+    truth.loc[0, "label"] = None
+    truth.loc[1, "label"] = "yes"
+    truth.loc[2, "label"] = "no"
+    good_truth = labels_file.read_text()
+    truth.to_csv(labels_file, index=False)
+    tick = driver.tick(LABELS)
+    [request] = tick.requests  # the quarantined batch's labels wait: it was never scored
+    run = driver.launch(request, "small__ingest_labels")
+    assert not run.success
+    reason = step_failures(run)["small__ground_truth"]
+    assert f"{labels_file}: column 'label': 3 of 120 rows hold values that are not the " in reason
+    assert "[0, 1], e.g. ['<blank>', 'yes', 'no']" in reason
+    assert "\n" not in reason.strip()
+    assert (folder / "labels" / "quarantine" / clean).exists()  # kept
+    assert lineage.current_version(["small", "ground_truth", "partitions", clean]) is None
+    assert lineage.current_version(["small", "live_performance"]) is None
+    assert clean in {
+        m["evidence"].get("batch") for m in receiver.messages if m["event"] == "quarantine"
+    }
+    waiting = driver.tick(LABELS)
+    assert waiting.requests == []
+    assert f"{infinite} (batch quarantined, never scored) since " in waiting.skip
+
+    # Corrected labels under the same name are taken in, once.
+    labels_file.write_text(good_truth)
+    [fixed] = driver.tick(LABELS).requests
+    fixed_run = driver.launch(fixed, "small__ingest_labels")
+    assert fixed_run.success, step_failures(fixed_run)
+    _, joined = current(home, "small", f"ground_truth/partitions/{clean}")
+    assert len(joined) == 120 and set(joined["label"]) == {0, 1}
+    assert driver.tick(LABELS).requests == []
 
 
 def test_degradation_after_a_fresh_deployment_rolls_back_by_itself(home, loop, instance):

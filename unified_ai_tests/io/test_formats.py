@@ -1,20 +1,31 @@
 import io
+import json
 import pickle
 
+import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from unified_ai.io.formats import (
+    ALLOWED_MODEL_TYPES,
     FRAME,
+    JSON,
     MODEL,
     UnsupportedValueError,
+    describe,
     deserialize,
+    model_types,
     payload_bytes,
     serialize,
 )
+from unified_ai.io.store import LineageStore
 from unified_ai.ml.artifacts import Report, TrainedModel
+from unified_ai.ml.data import FeatureColumns
+from unified_ai.ml.training import build_pipeline, model_inputs
+from unified_ai.projects.schema import ESTIMATORS, EstimatorSpec
+from unified_ai_tests.conftest import make_frame
 
 
 def roundtrip(value):
@@ -70,10 +81,103 @@ class Foreign:
 
 def test_untrusted_types_in_a_skops_file_are_refused():
     data = sio.dumps(Foreign())
-    with pytest.raises(UnsupportedValueError, match=r"p/m@x: .*untrusted types"):
+    with pytest.raises(UnsupportedValueError, match=r"^p/m@x: model file would instantiate .*"):
         deserialize(MODEL, {"model.skops": data, "card.json": b"{}"}, where="p/m@x")
 
 
 def test_unknown_kind_is_refused():
     with pytest.raises(UnsupportedValueError, match="unknown stored kind 'pickle'"):
         deserialize("pickle", {"x": io.BytesIO().getvalue()}, where="p/m@x")
+
+
+FEATURES = FeatureColumns(numeric=["x1", "x2"], categorical=["colour"])
+#: Parameters that change what a fitted estimator holds (class-weight dicts, early stopping,
+#: out-of-bag scores, subsampling with its random state).
+VARIANTS = [
+    ("HistGradientBoostingClassifier", {"early_stopping": True, "n_iter_no_change": 2}),
+    ("HistGradientBoostingClassifier", {"class_weight": "balanced", "random_state": 0}),
+    ("GradientBoostingClassifier", {"subsample": 0.8, "n_iter_no_change": 3, "random_state": 1}),
+    ("RandomForestClassifier", {"oob_score": True, "class_weight": "balanced_subsample"}),
+    ("ExtraTreesClassifier", {"bootstrap": True, "oob_score": True}),
+    ("LogisticRegression", {"class_weight": {0: 1.0, 1: 3.0}}),
+    ("DecisionTreeClassifier", {"class_weight": {0: 1, 1: 2}, "max_features": 0.5}),
+]
+
+
+def fitted_project_pipeline(class_name: str, params: dict):
+    """The pipeline `unified_ai.ml.training` builds, fitted as `fit` does."""
+    frame = make_frame(rows=600)
+    spec = EstimatorSpec.model_validate({"class": class_name, "params": params})
+    pipeline = build_pipeline(spec, FEATURES)
+    inputs = model_inputs(frame, FEATURES)
+    return pipeline.fit(inputs, frame["label"]), inputs
+
+
+@pytest.mark.parametrize(
+    ("class_name", "params"),
+    [(name, {}) for name in ESTIMATORS] + VARIANTS,
+    ids=[*ESTIMATORS, *(f"{name}-{i}" for i, (name, _) in enumerate(VARIANTS))],
+)
+def test_every_supported_estimator_stays_on_the_allow_list_and_round_trips(class_name, params):
+    pipeline, inputs = fitted_project_pipeline(class_name, params)
+    kind, files = serialize(TrainedModel(pipeline=pipeline, card={}))
+    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+    found = model_types(encoded["model.skops"])
+    assert set(found) - ALLOWED_MODEL_TYPES == set(), "add these exact names to the allow-list"
+    assert ESTIMATORS[class_name].rsplit(".", 1)[1] in {name.rsplit(".", 1)[1] for name in found}
+    back = deserialize(kind, encoded, where="p/m@x", recorded=describe(kind, files))
+    np.testing.assert_allclose(back.pipeline.predict_proba(inputs), pipeline.predict_proba(inputs))
+
+
+def test_the_allow_list_names_exact_types_not_modules():
+    assert all(not name.endswith(".") and "." in name for name in ALLOWED_MODEL_TYPES)
+    for dangerous in ("builtins.exec", "builtins.eval", "builtins.getattr", "builtins.__import__"):
+        assert dangerous not in ALLOWED_MODEL_TYPES
+
+
+def test_models_record_their_sorted_type_list_in_the_manifest(tmp_path):
+    pipeline, _ = fitted_project_pipeline("HistGradientBoostingClassifier", {})
+    model = TrainedModel(pipeline=pipeline, card={"estimator": "HistGradientBoostingClassifier"})
+    store = LineageStore(tmp_path / "store")
+    manifest = store.write_version(["p", "m"], *serialize(model))
+    recorded = manifest.metadata["model_types"]
+    assert recorded == sorted(recorded) == model_types(sio.dumps(pipeline))
+    assert "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in recorded
+    assert store.read_manifest(["p", "m"], manifest.version).metadata == manifest.metadata
+    assert store.read_value(["p", "m"], manifest.version).card == model.card
+    assert describe(JSON, {"payload.json": b"{}"}) == {}
+
+
+def test_a_model_whose_types_differ_from_its_record_is_refused():
+    logistic, _ = fitted_project_pipeline("LogisticRegression", {})
+    tree, _ = fitted_project_pipeline("DecisionTreeClassifier", {})
+    recorded = describe(*serialize(TrainedModel(pipeline=logistic, card={})))
+    swapped = {"model.skops": sio.dumps(tree), "card.json": b"{}"}
+    with pytest.raises(UnsupportedValueError) as raised:
+        deserialize(MODEL, swapped, where="p/m@0123456789abcdef", recorded=recorded)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("p/m@0123456789abcdef: model file ")
+    assert "DecisionTreeClassifier" in message and message.endswith("refusing to load it")
+
+
+def test_the_store_checks_a_model_against_the_types_its_manifest_records(tmp_path):
+    logistic, _ = fitted_project_pipeline("LogisticRegression", {})
+    store = LineageStore(tmp_path / "store")
+    manifest = store.write_version(["p", "m"], *serialize(TrainedModel(logistic, card={})))
+    # Record a different (allowed) type list: the file no longer matches what was saved.
+    path = tmp_path / "store" / "p" / "m" / "versions" / manifest.version / "manifest.json"
+    raw = json.loads(path.read_text())
+    raw["metadata"]["model_types"] = sorted(
+        {*raw["metadata"]["model_types"], "sklearn.tree._tree.Tree"}
+    )
+    path.write_text(json.dumps(raw))
+    with pytest.raises(UnsupportedValueError, match=rf"^p/m@{manifest.version}: model file "):
+        store.read_value(["p", "m"], manifest.version)
+
+
+def test_a_model_that_could_not_be_loaded_back_is_not_stored(tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    fitted = KNeighborsClassifier(n_neighbors=1).fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(UnsupportedValueError, match=r"KNeighborsClassifier.*could never be loaded"):
+        serialize(TrainedModel(pipeline=fitted, card={}))

@@ -78,3 +78,45 @@ def test_parallel_writers_lose_no_version(tmp_path, backend, request):
     assert store.current_version(["p", "shared"]) in written
     for version in written:
         assert store.read_files(["p", "shared"], version)[1]["payload.json"]
+
+
+def _move_many(root: str, options: dict, index: int, moves: int) -> None:
+    store = LineageStore(root, options)
+    versions = [
+        store.write_version(
+            ["p", "chain"], "json", {"payload.json": json.dumps([index, i]).encode()}
+        ).version
+        for i in range(3)
+    ]
+    for move in range(moves):
+        store.set_current(
+            ["p", "chain"], versions[move % 3], action="materialize", actor=f"w{index}"
+        )
+
+
+def assert_one_chain(store: LineageStore, path: list[str], expected_moves: int) -> None:
+    history = store.history(path)
+    assert len(history) == expected_moves
+    broken = [
+        (index, move.previous, history[index - 1].version)
+        for index, move in enumerate(history)
+        if index and move.previous != history[index - 1].version
+    ]
+    assert broken == [], f"{len(broken)} of {len(history)} entries name the wrong previous"
+    assert history[0].previous is None
+    assert history[-1].version == store.current_version(path)
+
+
+@pytest.mark.parametrize(("backend", "moves"), [("local", 25), ("s3", 4)])
+def test_concurrent_pointer_moves_keep_history_one_chain(tmp_path, request, backend, moves):
+    if backend == "s3":
+        options = request.getfixturevalue("s3_server")
+        root = f"s3://lineage/{uuid.uuid4().hex}"
+    else:
+        options, root = {}, str(tmp_path / "store")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        pool.starmap(_move_many, [(root, options, i, moves) for i in range(8)])
+    store = LineageStore(root, options)
+    assert_one_chain(store, ["p", "chain"], 8 * moves)
+    assert store.verify().problems == []

@@ -1,6 +1,7 @@
+import pandas as pd
 import pytest
 
-from unified_ai.ml.validation import VALIDATIONS, validate
+from unified_ai.ml.validation import VALIDATIONS, check_labels, validate, validate_batch
 from unified_ai.projects.loader import load_project_file
 from unified_ai_tests.conftest import make_frame, write_project
 
@@ -55,3 +56,48 @@ def test_empty_frame_fails_every_validation(project):
     result = outcomes(project, make_frame().iloc[0:0])
     assert not any(o.passed for o in result.values())
     assert result["not_empty"].failures == ["the data has no rows"]
+
+
+def batch_frame(rows: int = 50):
+    frame = make_frame(rows).drop(columns=["label"])
+    frame["_row_id"] = [f"b:{i}" for i in range(rows)]
+    return frame
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf")])
+def test_non_finite_numeric_inputs_fail_the_batch(project, bad):
+    assert validate_batch(project, batch_frame()).passed
+    frame = batch_frame()
+    frame.loc[3, "x2"] = bad  # x2 has no declared range: only finiteness stops it
+    outcome = validate_batch(project, frame)
+    assert not outcome.passed
+    assert any("x2" in f and "non-finite" in f and str(bad) in f for f in outcome.failures), (
+        outcome.failures
+    )
+
+
+def test_missing_numeric_values_are_not_called_non_finite(project):
+    frame = batch_frame()
+    frame.loc[3, "x2"] = float("nan")
+    assert not any("non-finite" in f for f in validate_batch(project, frame).failures)
+
+
+def test_labels_must_be_the_training_classes(project):
+    labels, problem = check_labels(pd.Series([1, 0, 1]), [0, 1])
+    assert problem is None and labels.tolist() == [1, 0, 1]
+    # Read from a CSV with a bad value, good labels arrive as text: they still count.
+    labels, problem = check_labels(pd.Series(["1", "0", "yes", None, "no", "yes"]), [0, 1])
+    assert problem == (
+        "4 of 6 rows hold values that are not the training classes [0, 1], "
+        "e.g. ['yes', '<blank>', 'no']"
+    )
+    labels, problem = check_labels(pd.Series([1.0, 0.0, float("nan")]), [0, 1])
+    assert problem is not None and "1 of 3 rows" in problem and "<blank>" in problem
+    labels, problem = check_labels(pd.Series([1.0, 0.0, 2.0]), [0, 1])
+    assert problem is not None and "e.g. [2.0]" in problem
+    labels, problem = check_labels(pd.Series([True, False]), [0, 1])
+    assert problem is not None and "2 of 2 rows" in problem
+    labels, problem = check_labels(pd.Series(["approved", "denied"]), ["approved", "denied"])
+    assert problem is None and labels.tolist() == ["approved", "denied"]
+    labels, problem = check_labels(pd.Series([1.0, 0.0]), [0, 1])
+    assert problem is None and labels.tolist() == [1, 0] and labels.dtype == "int64"

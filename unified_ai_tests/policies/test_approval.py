@@ -79,3 +79,40 @@ def test_approvals_pinned_to_report_and_expiring():
         policy, report(), [fresh], report_version="r2", now=later
     )
     assert not expired.allowed and "0 of 1" in expired.reason
+
+
+def test_overnight_window_belongs_to_the_day_it_starts():
+    policy = ApprovalPolicy(
+        deployment_windows=[{"days": ["fri"], "start": "22:00", "end": "02:00"}]
+    )
+    friday = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    inside = [
+        friday.replace(hour=22),
+        friday.replace(hour=23, minute=59),
+        friday + timedelta(days=1, hours=1, minutes=30),
+        friday + timedelta(days=1, hours=2),
+    ]
+    for now in inside:
+        assert in_deployment_window(policy, now) is None, now
+    outside = [
+        friday.replace(hour=21, minute=59),
+        friday.replace(hour=1),
+        friday + timedelta(days=1, hours=2, minutes=1),
+        friday + timedelta(days=1, hours=23),
+    ]
+    for now in outside:
+        assert in_deployment_window(policy, now) is not None, now
+    assert in_deployment_window(policy, friday.replace(hour=1)) == (
+        "Fri 01:00 UTC is outside the deployment windows (fri 22:00-02:00 (next day) UTC)"
+    )
+
+
+def test_auto_approval_never_passes_on_nan():
+    policy = ApprovalPolicy(mode="auto", auto_approve={"min_improvement": 0.01})
+    nan = float("nan")
+    worse = auto_approval(policy, report(improvement=nan))
+    assert not worse.allowed and "roc_auc improvement is not a number" in worse.reason
+    gap = auto_approval(policy, report(gap=nan))
+    assert not gap.allowed and "segment gap is not a number" in gap.reason
+    champion_gap = auto_approval(policy, report(champion_gap=nan))
+    assert not champion_gap.allowed and "segment gap is not a number" in champion_gap.reason

@@ -103,3 +103,28 @@ def test_gate_decision_requires_every_gate_passed_on_this_version(records, allow
     assert decision.allowed is allowed
     if reason:
         assert reason in decision.reasons
+
+
+NAN = float("nan")
+
+
+def test_quality_floor_fails_on_a_nan_metric():
+    result = quality_floor(report(model(auc=NAN)), Policy(quality_floor={"roc_auc": 0.75}))
+    assert not result.passed and result.reason == "roc_auc is not a number"
+
+
+@pytest.mark.parametrize(
+    ("diff", "low", "high"), [(NAN, -0.3, -0.2), (-0.3, NAN, NAN), (NAN, NAN, NAN)]
+)
+def test_beats_champion_fails_on_nan_comparisons(diff, low, high):
+    policy = Policy(beats_champion={"metric": "roc_auc", "require_significance": True})
+    result = beats_champion(report(model(), model(), diff=diff, low=low, high=high), policy)
+    assert not result.passed and "is not a number" in result.reason
+
+
+def test_fairness_gate_fails_on_a_nan_gap():
+    relative = Policy(fairness={"max_gap": 0.1, "max_increase_vs_champion": 0.5})
+    result = fairness_within_policy(report(model(gap=NAN), model(gap=0.1)), relative)
+    assert not result.passed and "gap is not a number" in result.reason
+    champion_nan = fairness_within_policy(report(model(gap=0.2), model(gap=NAN)), relative)
+    assert not champion_nan.passed

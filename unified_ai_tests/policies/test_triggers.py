@@ -56,3 +56,16 @@ def test_performance_floor_needs_enough_labels():
     few = performance_decision(rule, live(value=0.6, rows=10), last_trigger=None, now=NOW)
     assert not few.act and "only 10 labeled rows" in few.reason
     assert not performance_decision(rule, live(value=0.75), last_trigger=None, now=NOW).act
+
+
+def test_nan_evidence_never_triggers_an_automation():
+    nan = float("nan")
+    drift = drift_decision(
+        DriftTrigger(), share=nan, drifted=[], batch="b1", last_trigger=None, now=NOW
+    )
+    assert not drift.act and "drifted share is not a number" in drift.reason
+    perf = performance_decision(PerformanceTrigger(), live(value=nan), last_trigger=None, now=NOW)
+    assert not perf.act and "is not a number" in perf.reason
+    for evidence in (live(value=nan), live(previous=nan), live(ci_high=nan)):
+        rollback = rollback_decision(RollbackTrigger(), evidence, last_trigger=None, now=NOW)
+        assert not rollback.act and "is not a number" in rollback.reason

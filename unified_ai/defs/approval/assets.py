@@ -18,7 +18,7 @@ from unified_ai.defs.keys import (
 )
 from unified_ai.io.manager import LOADED_METADATA
 from unified_ai.io.store import LineageStore, utc_now
-from unified_ai.policies.approval import ApprovalRecord, check_new_approval
+from unified_ai.policies.approval import ApprovalRecord, check_new_approval, same_person
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
 
@@ -93,7 +93,7 @@ def build_deployment_approval(project: ProjectConfig) -> dg.AssetsDefinition:
         invalid = None
         if identity.tag and authenticated is None:
             invalid = f"no authenticated user in run tag {identity.tag}"
-        elif authenticated is not None and declared and declared != authenticated:
+        elif authenticated is not None and declared and not same_person(declared, authenticated):
             invalid = f"declared approver {declared} is not the signed-in user {authenticated}"
         approver = authenticated or declared
         invalid = invalid or check_new_approval(

@@ -71,7 +71,7 @@ def resolve_target(
         return None
 
     return choose_target(
-        current=store.current_version(path),
+        current=store.current_or_recorded(path),  # a damaged pointer is repaired by rolling back
         history_newest_first=(
             Move(m.version, m.previous, m.action) for m in store.history_newest_first(path)
         ),
@@ -100,7 +100,7 @@ def perform_rollback(
     if not reason.strip():
         raise RollbackError("a rollback needs a reason")
     path = [project.name, DEPLOYED_MODEL]
-    current = store.current_version(path)
+    current = store.current_or_recorded(path)
     target = resolve_target(store, project, requested)
     from_payload = store.read_value(path, current)
     to_payload = store.read_value(path, target.version)

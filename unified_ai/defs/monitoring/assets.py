@@ -190,7 +190,7 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
     def drift_report(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
         from unified_ai.ml.artifacts import Report
         from unified_ai.ml.data import resolve_features
-        from unified_ai.ml.drift import drift_page, drift_scores
+        from unified_ai.ml.drift import drift_page, drift_scores, page_reason
 
         store = lineage.store()
         reference_path = key(project, TRAIN_SPLIT).path
@@ -202,25 +202,44 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
             reference, production_batch, features.numeric, features.categorical, rule.psi_threshold
         )
         body.update({"batch": context.partition_key, "reference_version": reference_version})
-        page = drift_page(
-            reference,
-            production_batch,
-            features.all,
-            project.monitoring.drift_report_rows,
-            seed=project.split.seed,
+        # The Evidently page costs seconds (its import alone) while the statistics cost
+        # milliseconds: a clean batch gets none unless the project asks for every Nth one.
+        why = page_reason(
+            body["drifted_columns"],
+            batch_number=_batch_number(context, project),
+            every=project.monitoring.drift_page_every,
         )
+        attachments = {}
+        if why is not None:
+            attachments[DRIFT_HTML] = drift_page(
+                reference,
+                production_batch,
+                features.all,
+                project.monitoring.drift_report_rows,
+                seed=project.split.seed,
+            )
         return dg.Output(
-            Report(body=body, attachments={DRIFT_HTML: page}),
+            Report(body=body, attachments=attachments),
             metadata={
                 LOADED_METADATA: dg.MetadataValue.json({_label(reference_path): reference_version}),
                 "drifted_share": float(body["drifted_share"]),
                 "drifted_columns": ", ".join(body["drifted_columns"]) or "none",
                 "batch": context.partition_key,
-                "html_report": DRIFT_HTML,
+                "html_report": DRIFT_HTML if why else "none",
+                "html_report_reason": why
+                or "no column drifted (monitoring.drift_page_every renders every Nth batch)",
             },
         )
 
     return drift_report
+
+
+def _batch_number(context: dg.AssetExecutionContext, project: ProjectConfig) -> int | None:
+    """1-based position of this batch among the project's batches (None when unknown)."""
+    if not project.monitoring.drift_page_every:
+        return None  # not needed: skip the partition listing
+    batches = context.instance.get_dynamic_partitions(batches_partitions(project).name)
+    return batches.index(context.partition_key) + 1 if context.partition_key in batches else None
 
 
 def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -231,7 +250,9 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
         partitions_def=batches_partitions(project),
         group_name="monitoring",
-        description="Labels that arrived later for a batch, joined to its predictions.",
+        description="Labels that arrived later for a batch, joined to its predictions. Labels "
+        "that are not the training classes (blanks, yes/no for 0/1, ...) are refused and the "
+        "file kept in labels/quarantine/.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
@@ -243,28 +264,65 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
             )
         ],
     )
-    def ground_truth(context: dg.AssetExecutionContext, inbox: Inbox, predictions):
-        from unified_ai.ml.data import binary_target
-        from unified_ai.resources.inbox import PROCESSED, InboxError
+    def ground_truth(
+        context: dg.AssetExecutionContext,
+        inbox: Inbox,
+        notifier: Notifier,
+        lineage: LineageStorage,
+        predictions,
+    ):
+        from unified_ai.ml.data import binary_target, target_classes
+        from unified_ai.ml.validation import check_labels
+        from unified_ai.resources.inbox import PROCESSED, QUARANTINE, InboxError
 
         batch = context.partition_key
         folder = inbox.labels_folder(project)
+        path = inbox.locate(folder, batch)
+
+        def refuse(reason: str) -> dg.Failure:
+            """Keep the file in labels/quarantine/ (a fixed file can be delivered again)."""
+            if (folder / batch).exists():
+                inbox.archive(folder, batch, QUARANTINE)
+                reason = f"{reason}; the file is kept in {folder / QUARANTINE}"
+                notifier.notify(
+                    project.policy.notifications,
+                    project=project.name,
+                    event="quarantine",
+                    summary=f"labels of batch {batch} were refused (no live metrics from them): "
+                    f"{reason}",
+                    evidence={"batch": batch, "file": str(path)},
+                    run_id=context.run_id,
+                )
+            return dg.Failure(description=f"{project.name}/ground_truth[{batch}]: {reason}")
+
         try:
             labels = inbox.read(folder, batch)
         except InboxError as exc:
-            raise dg.Failure(description=f"{project.name}/ground_truth[{batch}]: {exc}") from None
+            raise refuse(str(exc)) from None
         missing = [c for c in ("_row_id", project.target) if c not in labels.columns]
         if missing:
-            raise dg.Failure(
-                description=f"{project.name}/ground_truth[{batch}]: label file lacks columns "
-                f"{missing}"
-            )
+            raise refuse(f"{path}: label file lacks columns {missing}")
+        # Labels must be the classes the model was trained on: a blank or `yes` taken as 0 would
+        # skew the live metrics that decide rollbacks.
+        store = lineage.store()
+        train_path = key(project, TRAIN_SPLIT).path
+        train_version = store.require_current(train_path)
+        classes = target_classes(project, store.read_value(train_path, train_version))
+        truth, problem = check_labels(labels[project.target], classes)
+        if problem:
+            raise refuse(f"{path}: column {project.target!r}: {problem}")
+        labels = labels.assign(**{project.target: truth})
         labels = labels.assign(label=binary_target(project, labels))[["_row_id", "label"]]
         joined = predictions.merge(labels, on="_row_id", how="inner")
         unmatched = int(len(labels) - len(joined))
         yield dg.Output(
             joined,
-            metadata={"dagster/row_count": len(joined), "unmatched_label_rows": unmatched},
+            metadata={
+                LOADED_METADATA: dg.MetadataValue.json({_label(train_path): train_version}),
+                "dagster/row_count": len(joined),
+                "unmatched_label_rows": unmatched,
+                "classes": dg.MetadataValue.json(classes),
+            },
         )
         inbox.archive(folder, batch, PROCESSED)
         yield dg.AssetCheckResult(

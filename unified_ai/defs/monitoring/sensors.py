@@ -14,6 +14,8 @@ from unified_ai.defs.keys import (
     DEPLOYED_MODEL,
     DRIFT_REPORT,
     LIVE_PERFORMANCE,
+    PREDICTIONS,
+    PRODUCTION_BATCH,
     batches_partitions,
     key,
     training_loop_job_name,
@@ -28,7 +30,7 @@ from unified_ai.policies.triggers import (
 )
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.automations import Automations
-from unified_ai.resources.inbox import Inbox, is_batch_name
+from unified_ai.resources.inbox import Inbox, InboxFile, is_batch_name
 from unified_ai.resources.notifications import Notifier
 
 INTERVAL_SECONDS = 15
@@ -63,21 +65,44 @@ def _paused(automations: Automations, name: str) -> dg.SkipReason | None:
     )
 
 
-def _new_files(listing, cursor: dict) -> list[tuple[str, float]]:
-    """Files newer than the cursor (mtime, then names already seen at that mtime)."""
-    last = cursor.get("mtime", 0.0)
-    seen = set(cursor.get("names", []))
-    return [(n, m) for n, m in listing if m > last or (m == last and n not in seen)]
+_LISTED = 20  # names shown in one skip reason; the rest are counted
 
 
-def _advance(cursor: dict, files) -> str:
-    if not files:
-        return json.dumps(cursor)
-    newest = max(m for _, m in files)
-    names = [n for n, m in files if m == newest]
-    if newest == cursor.get("mtime"):
-        names = sorted({*cursor.get("names", []), *names})
-    return json.dumps({"mtime": newest, "names": names})
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_LISTED])
+    return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+
+
+def _waiting_files(folder) -> tuple[list[InboxFile], list[str], int]:
+    """(files that may be batches, unusable names, files still being written) in `folder`.
+
+    Every file still waiting is considered, whatever its modification time: `mv`, `cp -p` and
+    rsync keep the source's, so a newest-mtime cursor would skip them. Handled files leave the
+    folder (runs move them to processed/ or quarantine/), so this is O(files waiting).
+    """
+    usable, unusable, writing = [], [], 0
+    for entry in Inbox.files(folder):
+        if entry.name.startswith("."):
+            writing += 1  # written under a hidden name, renamed into place when complete
+        elif is_batch_name(entry.name):
+            usable.append(entry)
+        else:
+            unusable.append(entry.name)
+    return usable, unusable, writing
+
+
+def _report_once(context, cursor: dict, names: list[str], message: str) -> None:
+    """Log a warning for each of `names` not warned about yet.
+
+    The skip reason lists them all every tick; names that left the folder are forgotten, so the
+    cursor stays as small as the folder.
+    """
+    reported = set(cursor.get("reported", [])) & set(names)
+    for name in names:
+        if name not in reported:
+            context.log.warning(message.format(name=name))
+            reported.add(name)
+    cursor["reported"] = sorted(reported)
 
 
 def build_batch_sensor(project: ProjectConfig) -> dg.SensorDefinition:
@@ -89,47 +114,94 @@ def build_batch_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         job_name=batch_job_name(project),
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Registers each new file in {project.name}'s inbox as a batch partition and "
-        "scores it (once: the run key is the file name).",
+        description=f"Registers each file waiting in {project.name}'s inbox as a batch partition "
+        "and scores it (once: the run key is the file name).",
     )
     def batch_sensor(context: dg.SensorEvaluationContext, inbox: Inbox, automations: Automations):
         skip = _paused(automations, name)
         if skip:
             return skip
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        files = _new_files(Inbox.listing(inbox.folder(project)), cursor)
-        usable = []
-        for file_name, _ in files:
-            if not is_batch_name(file_name):
-                context.log.warning(
-                    f"{project.name}: inbox file {file_name!r} is not a usable batch name "
-                    "(letters, digits, . _ -, ending .csv or .parquet); left in place"
-                )
-            elif context.instance.has_dynamic_partition(partitions.name, file_name):
-                # Rewritten or touched again: a batch file is processed once.
-                context.log.info(f"{project.name}: batch {file_name} was already registered")
+        old = json.loads(context.cursor) if context.cursor else {}
+        cursor = {"reported": old.get("reported", [])}
+        folder = inbox.folder(project)
+        files, unusable, writing = _waiting_files(folder)
+        usable, registered = [], []
+        for entry in files:
+            # A registered partition means the batch was seen: its run has not archived the
+            # file yet, or the same name was delivered again (a batch is processed once).
+            if context.instance.has_dynamic_partition(partitions.name, entry.name):
+                registered.append(entry.name)
             else:
-                usable.append(file_name)
-        if not usable:
+                usable.append(entry.name)
+        _report_once(
+            context,
+            cursor,
+            unusable,
+            f"{project.name}: inbox file {{name!r}} is not a usable batch name (letters, digits, "
+            ". _ -, ending .csv or .parquet); left in place",
+        )
+        if usable:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"no new batch files in {inbox.folder(project)}"),
-                cursor=_advance(cursor, files),
+                run_requests=[
+                    dg.RunRequest(
+                        run_key=batch, partition_key=batch, tags={ACTOR_TAG: "batch_sensor"}
+                    )
+                    for batch in usable
+                ],
+                dynamic_partitions_requests=[partitions.build_add_request(usable)],
+                cursor=json.dumps(cursor),
             )
+        notes = []
+        if unusable:
+            notes.append(
+                f"{len(unusable)} not usable as batch names, left in place: {_names(unusable)}"
+            )
+        if registered:
+            notes.append(
+                f"{len(registered)} already registered (waiting for its run to archive it, or "
+                f"delivered again), not scored twice: {_names(registered)}"
+            )
+        if writing:
+            notes.append(f"{writing} being written (hidden names)")
         return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(run_key=batch, partition_key=batch, tags={ACTOR_TAG: "batch_sensor"})
-                for batch in usable
-            ],
-            dynamic_partitions_requests=[partitions.build_add_request(usable)],
-            cursor=_advance(cursor, files),
+            skip_reason=dg.SkipReason(
+                f"no new batch files in {folder}" + (f" ({'; '.join(notes)})" if notes else "")
+            ),
+            cursor=json.dumps(cursor),
         )
 
     return batch_sensor
 
 
+def _labels_run_key(entry: InboxFile) -> str:
+    """A run key stable for one delivery of a labels file.
+
+    The same file is ingested once; new content under the same name (corrected labels) once
+    more. Name, size and modification time identify it without reading it every tick.
+    """
+    return f"labels:{entry.name}:{entry.size}:{entry.mtime:.6f}"
+
+
 def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
     partitions_name = batches_partitions(project).name
+    predictions_key = key(project, PREDICTIONS)
+    batch_key = key(project, PRODUCTION_BATCH)
     name = sensor_names(project)["labels"]
+
+    def materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: str):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[batch]), limit=1
+        ).records
+        return records[0].asset_materialization if records else None
+
+    def not_scored(instance: dg.DagsterInstance, batch: str) -> str | None:
+        """Why the batch has no predictions to join labels to, or None if it has."""
+        if materialized(instance, predictions_key, batch) is not None:
+            return None
+        stored = materialized(instance, batch_key, batch)
+        if stored is not None and _value(stored.metadata, "quarantined", False):
+            return "batch quarantined, never scored"
+        return "batch not scored yet"
 
     @dg.sensor(
         name=name,
@@ -137,39 +209,73 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Picks up ground-truth files in {project.name}'s inbox/labels and updates "
-        "live performance.",
+        "live performance once their batch is scored (labels that arrive first wait, reported).",
     )
     def labels_sensor(context: dg.SensorEvaluationContext, inbox: Inbox, automations: Automations):
         skip = _paused(automations, name)
         if skip:
             return skip
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        files = _new_files(Inbox.listing(inbox.labels_folder(project)), cursor)
-        requests, unknown = [], []
-        for batch, mtime in files:
-            if context.instance.has_dynamic_partition(partitions_name, batch):
+        old = json.loads(context.cursor) if context.cursor else {}
+        requested_keys: dict[str, str] = old.get("requested", {})
+        since: dict[str, str] = old.get("waiting", {})
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        files, unusable, writing = _waiting_files(inbox.labels_folder(project))
+        requests, waiting = [], []
+        cursor: dict = {"requested": {}, "waiting": {}}
+        for entry in files:
+            run_key = _labels_run_key(entry)
+            if requested_keys.get(entry.name) == run_key:
+                # Requested already; the file stays until its run archives it.
+                cursor["requested"][entry.name] = run_key
+                continue
+            # Without predictions a labels run could join nothing, and with its key used it
+            # would never be retried: the labels wait until their batch is scored.
+            why = (
+                not_scored(context.instance, entry.name)
+                if context.instance.has_dynamic_partition(partitions_name, entry.name)
+                else "batch not registered"
+            )
+            if why is None:
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"labels:{batch}:{mtime}",
-                        partition_key=batch,
-                        tags={ACTOR_TAG: "labels_sensor"},
+                        run_key=run_key, partition_key=entry.name, tags={ACTOR_TAG: "labels_sensor"}
                     )
                 )
-            else:
-                unknown.append(batch)
-        for batch in unknown:
-            context.log.warning(
-                f"{project.name}: labels file {batch!r} matches no known batch; left in place"
+                cursor["requested"][entry.name] = run_key
+                continue
+            first = since.get(entry.name)
+            if first is None:
+                context.log.warning(
+                    f"{project.name}: labels file {entry.name!r} waits for its batch ({why}); "
+                    "kept and retried every tick"
+                )
+            cursor["waiting"][entry.name] = first or now
+            waiting.append(f"{entry.name} ({why}) since {first or now}")
+        for bad in unusable:
+            if bad not in since:
+                context.log.warning(
+                    f"{project.name}: labels file {bad!r} can match no batch (not a batch name); "
+                    "left in place"
+                )
+            cursor["waiting"][bad] = since.get(bad, now)
+        notes = []
+        if waiting:
+            shown = "; ".join(waiting[:_LISTED])
+            more = f" and {len(waiting) - _LISTED} more" if len(waiting) > _LISTED else ""
+            notes.append(
+                f"labels waiting for their batch (files kept, retried every tick): {shown}{more}"
             )
-        reason = None
-        if not requests:
-            reason = dg.SkipReason(
-                f"labels for unknown batches: {', '.join(unknown)} (files kept)"
-                if unknown
-                else "no new label files"
-            )
+        if unusable:
+            notes.append(f"labels files that can match no batch, left in place: {_names(unusable)}")
+        if writing:
+            notes.append(f"{writing} being written (hidden names)")
+        if requests:
+            for note in notes:
+                context.log.info(f"{project.name}: {note}")
+            return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
         return dg.SensorResult(
-            run_requests=requests, skip_reason=reason, cursor=_advance(cursor, files)
+            skip_reason=dg.SkipReason("; ".join(notes) or "no new label files"),
+            cursor=json.dumps(cursor),
         )
 
     return labels_sensor

@@ -32,7 +32,7 @@ def _fit_with_pipes(context, project: ProjectConfig, runner, store, data_version
     import uuid
 
     from unified_ai.defs.placement import pipes_pod_spec
-    from unified_ai.io.formats import load_model_bytes
+    from unified_ai.io.formats import UnsupportedValueError, load_model_bytes
     from unified_ai.ml.data import FeatureColumns
 
     data_path = key(project, TRAIN_SPLIT).path
@@ -40,22 +40,41 @@ def _fit_with_pipes(context, project: ProjectConfig, runner, store, data_version
     incoming.mkdir(parents=True, exist_ok=True)
     model_file = incoming / f"{uuid.uuid4().hex}.skops"
     extras = {
-        "project": project.model_dump(mode="json", by_alias=True),
+        # Notification channels hold webhook credentials; the training process needs none of
+        # them, and on a cluster extras travel in the pod spec.
+        "project": project.model_dump(
+            mode="json", by_alias=True, exclude={"policy": {"notifications"}}
+        ),
         "data_uri": str(store.version_dir(data_path, data_version) / "data.parquet"),
         "model_uri": str(model_file),
     }
-    invocation = runner.run(context, project, extras, base_pod_spec=pipes_pod_spec(project))
-    reported = {}
-    for result in invocation.get_results():
-        reported.update({k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()})
-    if not model_file.exists():
+    try:
+        invocation = runner.run(context, project, extras, base_pod_spec=pipes_pod_spec(project))
+        reported = {}
+        for result in invocation.get_results():
+            metadata = (result.metadata or {}).items()
+            reported.update({k: getattr(v, "value", v) for k, v in metadata})
+        if not model_file.exists():
+            raise dg.Failure(
+                description=f"{project.name}/candidate_model: the training script wrote no model "
+                f"to {model_file}"
+            )
+        data = model_file.read_bytes()
+    finally:
+        # The hand-off file is consumed or discarded, never left for a later reader.
+        if model_file.exists():
+            model_file.unlink()
+    # The file comes from another process (a pod, a user script): it is checked like a stored
+    # model before skops decodes it, so a crafted file is refused instead of run.
+    where = f"{project.name}/candidate_model@run-{context.run_id[:8]} (Pipes hand-off)"
+    try:
+        pipeline = load_model_bytes(data, where=where)
+    except UnsupportedValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    if not isinstance(reported.get("features"), dict):
         raise dg.Failure(
-            description=f"{project.name}/candidate_model: the training script wrote no model "
-            f"to {model_file}"
+            description=f"{where}: the training script reported no `features` metadata"
         )
-    data = model_file.read_bytes()
-    model_file.unlink()
-    pipeline = load_model_bytes(data, where=f"{project.name}/candidate_model (pipes)")
     features = FeatureColumns(**reported.pop("features"))
     metrics = {k: float(v) for k, v in reported.items() if k.startswith("train_")}
     return pipeline, features, metrics
