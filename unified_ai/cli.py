@@ -647,5 +647,87 @@ def store_verify(project: str | None, as_json: bool) -> None:
     _run(go)
 
 
+@main.command("serve")
+@click.argument("project")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--poll-seconds", default=0.5, show_default=True, help="How often the deployment is checked."
+)
+@click.option(
+    "--flush-rows", default=1000, show_default=True, help="Served rows per inbox batch file."
+)
+@click.option(
+    "--flush-seconds",
+    default=30.0,
+    show_default=True,
+    help="Longest wait before served rows are written to the inbox.",
+)
+@click.option("--max-rows", default=1000, show_default=True, help="Rows per request (else 413).")
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body (else 413).",
+)
+@click.option(
+    "--max-concurrent", default=4, show_default=True, help="Requests scored at the same time."
+)
+@click.option(
+    "--queue-seconds",
+    default=2.0,
+    show_default=True,
+    help="Wait for a scoring slot before answering 503.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve_cmd(
+    project: str,
+    host: str,
+    port: int,
+    poll_seconds: float,
+    flush_rows: int,
+    flush_seconds: float,
+    max_rows: int,
+    max_body_bytes: int,
+    max_concurrent: int,
+    queue_seconds: float,
+    log_level: str,
+) -> None:
+    """Serve PROJECT's deployed model over HTTP, following deployments and rollbacks.
+
+    POST /v1/projects/PROJECT/predict scores JSON rows; served rows reach the inbox as
+    production batches. /healthz, /readyz, /metrics (Prometheus) and /docs (OpenAPI).
+    """
+
+    def go():
+        # The web stack is imported here only: the code location never loads it.
+        from unified_ai.resources.inbox import Inbox
+        from unified_ai.serving.app import ServeConfigError, ServeOptions, run
+
+        ctx = _Context()
+        config = ctx.project(project)
+        try:
+            options = ServeOptions(
+                poll_seconds=poll_seconds,
+                flush_rows=flush_rows,
+                flush_seconds=flush_seconds,
+                max_rows=max_rows,
+                max_body_bytes=max_body_bytes,
+                max_concurrent=max_concurrent,
+                queue_seconds=queue_seconds,
+            )
+        except ServeConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
+        run(config, ctx.store(), inbox, options, host=host, port=port, log_level=log_level)
+
+    _run(go)
+
+
 if __name__ == "__main__":
     main()

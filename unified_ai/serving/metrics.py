@@ -1,0 +1,119 @@
+"""Prometheus metrics of the serving endpoint, in a registry of its own (one per app)."""
+
+from typing import Any
+
+#: Latency buckets (seconds): a single row takes milliseconds, a large request up to seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServingMetrics:
+    """Requests, errors, latency, the served version, swaps and traffic written to the inbox.
+
+    Args:
+        project: The project served; every series carries it as the `project` label.
+    """
+
+    def __init__(self, project: str):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+        self.project = project
+        self.registry = CollectorRegistry(auto_describe=True)
+        common: dict[str, Any] = {"registry": self.registry}
+        self.requests = Counter(
+            "unified_ai_serving_requests",
+            "HTTP requests answered, by endpoint and status code.",
+            ["project", "endpoint", "code"],
+            **common,
+        )
+        self.errors = Counter(
+            "unified_ai_serving_errors",
+            "Requests answered with an error, by endpoint and reason "
+            "(invalid_rows, too_large, busy, not_ready, bad_request, not_found, internal).",
+            ["project", "endpoint", "reason"],
+            **common,
+        )
+        self.latency = Histogram(
+            "unified_ai_serving_request_duration_seconds",
+            "Time from request to response, by endpoint.",
+            ["project", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            **common,
+        )
+        in_flight = Gauge(
+            "unified_ai_serving_requests_in_flight",
+            "Requests being handled now.",
+            ["project"],
+            **common,
+        )
+        self.rows = Counter(
+            "unified_ai_serving_rows", "Rows scored.", ["project", "deployment_version"], **common
+        )
+        self.model = Info(
+            "unified_ai_serving_model",
+            "The deployment being served (deployment_version, model_version).",
+            ["project"],
+            **common,
+        )
+        self.ready = Gauge(
+            "unified_ai_serving_ready",
+            "1 once a deployed model is loaded and verified, else 0.",
+            ["project"],
+            **common,
+        )
+        swaps = Counter(
+            "unified_ai_serving_swaps", "Deployments swapped in.", ["project"], **common
+        )
+        load_failures = Counter(
+            "unified_ai_serving_load_failures",
+            "Deployments that could not be loaded (the previous one kept serving).",
+            ["project"],
+            **common,
+        )
+        traffic_rows = Counter(
+            "unified_ai_serving_traffic_rows_written",
+            "Served rows written to the inbox as batch files.",
+            ["project"],
+            **common,
+        )
+        traffic_errors = Counter(
+            "unified_ai_serving_traffic_write_errors",
+            "Failed attempts to write a batch file to the inbox (rows kept and retried).",
+            ["project"],
+            **common,
+        )
+        traffic_dropped = Counter(
+            "unified_ai_serving_traffic_rows_dropped",
+            "Served rows dropped because the inbox could not be written for too long.",
+            ["project"],
+            **common,
+        )
+        self.model.labels(project=project).info({"deployment_version": "", "model_version": ""})
+        self.ready.labels(project=project).set(0)
+        # Children bound to the project, so callers just `.inc()`.
+        self.traffic_rows = traffic_rows.labels(project=project)
+        self.traffic_errors = traffic_errors.labels(project=project)
+        self.traffic_dropped = traffic_dropped.labels(project=project)
+        self.swaps = swaps.labels(project=project)
+        self.load_failures = load_failures.labels(project=project)
+        self.in_flight = in_flight.labels(project=project)
+
+    def served(self, deployment_version: str, model_version: str) -> None:
+        """Record a swap: the info metric names the new deployment."""
+        self.model.labels(project=self.project).info(
+            {"deployment_version": deployment_version, "model_version": model_version}
+        )
+        self.ready.labels(project=self.project).set(1)
+        self.swaps.inc()
+
+    def observe(self, endpoint: str, code: int, seconds: float) -> None:
+        self.requests.labels(project=self.project, endpoint=endpoint, code=str(code)).inc()
+        self.latency.labels(project=self.project, endpoint=endpoint).observe(seconds)
+
+    def error(self, endpoint: str, reason: str) -> None:
+        self.errors.labels(project=self.project, endpoint=endpoint, reason=reason).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
