@@ -71,15 +71,57 @@ def test_non_finite_numeric_inputs_fail_the_batch(project, bad):
     frame.loc[3, "x2"] = bad  # x2 has no declared range: only finiteness stops it
     outcome = validate_batch(project, frame)
     assert not outcome.passed
-    assert any("x2" in f and "non-finite" in f and str(bad) in f for f in outcome.failures), (
-        outcome.failures
-    )
+    assert outcome.failures == [
+        f"x2: 1 row(s), e.g. row 3: field 'x2': is {bad}, not a finite number"
+    ]
 
 
 def test_missing_numeric_values_are_not_called_non_finite(project):
     frame = batch_frame()
-    frame.loc[3, "x2"] = float("nan")
-    assert not any("non-finite" in f for f in validate_batch(project, frame).failures)
+    frame.loc[3, "x2"] = float("nan")  # imputed by the pipeline
+    assert validate_batch(project, frame).passed
+
+
+def test_non_finite_training_data_fails_the_schema_validation(project):
+    frame = make_frame()
+    frame.loc[5, "x2"] = float("inf")
+    result = outcomes(project, frame)
+    assert not result["schema"].passed
+    assert any("x2" in f and "non-finite" in f for f in result["schema"].failures)
+
+
+def test_batch_rules_name_the_field_and_the_reason(project):
+    frame = batch_frame()
+    frame.loc[1, "colour"] = "purple"
+    frame.loc[2, "x1"] = 99.0  # declared range -10..10
+    frame.loc[4, "_row_id"] = frame.loc[3, "_row_id"]
+    outcome = validate_batch(project, frame.drop(columns=["region"]))
+    assert not outcome.passed
+    assert outcome.failures[0] == "_row_id: 1 repeated row ids, e.g. ['b:3']"
+    text = "; ".join(outcome.failures)
+    assert "region: every row: field 'region': column is missing" in text
+    assert "colour: 1 row(s), e.g. row 1: field 'colour': is 'purple'" in text
+    assert "x1: 1 row(s), e.g. row 2: field 'x1': is 99.0, above the declared maximum 10" in text
+
+
+def test_validating_a_batch_does_not_import_great_expectations(project):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from unified_ai_tests.ml.test_validation import batch_frame\n"
+        "from unified_ai_tests.conftest import write_project\n"
+        "from unified_ai.projects.loader import load_project_file\n"
+        "from unified_ai.ml.validation import validate_batch\n"
+        "import pathlib, tempfile\n"
+        "project = load_project_file(write_project(pathlib.Path(tempfile.mkdtemp())))\n"
+        "assert validate_batch(project, batch_frame()).passed\n"
+        "print('great_expectations' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
 
 
 def test_labels_must_be_the_training_classes(project):

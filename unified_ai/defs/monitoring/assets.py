@@ -60,7 +60,7 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
         "is scored. A batch that fails validation is kept and quarantined.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
-        kinds={"pandas", "great_expectations"},
+        kinds={"pandas"},
         check_specs=[
             dg.AssetCheckSpec(
                 BATCH_CHECK,
