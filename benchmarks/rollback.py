@@ -18,12 +18,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import dagster as dg
 
 from unified_ai.definitions import build_definitions
-from unified_ai.defs.deployment.rollback import perform_rollback
 from unified_ai.io.formats import serialize
 from unified_ai.io.store import LineageStore
 from unified_ai.projects.loader import load_projects
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.runtime import load_settings
+from unified_ai.stages.deployment.rollback import perform_rollback
 
 
 def seeded_store(root: Path, project, registry: MlflowRegistry, deployments: int) -> list[str]:
@@ -105,7 +105,7 @@ def retrain_and_deploy_seconds(home: Path, repeat: int) -> tuple[float, float]:
     defs = build_definitions(settings, load_projects())
     loop = defs.resolve_job_def("mortgage_approval__training_loop")
     rollback_job = defs.resolve_job_def("mortgage_approval__rollback")
-    from unified_ai.defs.rollback.jobs import rollback_run_config
+    from unified_ai.stages.rollback.jobs import rollback_run_config
 
     project = next(p for p in load_projects() if p.name == "mortgage_approval")
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

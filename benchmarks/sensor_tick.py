@@ -17,9 +17,10 @@ from pathlib import Path
 import dagster as dg
 
 from unified_ai.definitions import build_definitions
-from unified_ai.defs.keys import DRIFT_REPORT, key
+from unified_ai.names import DRIFT_REPORT
 from unified_ai.projects.loader import load_projects
 from unified_ai.runtime import load_settings
+from unified_ai.stages.common import key
 
 PROJECT = "mortgage_approval"
 

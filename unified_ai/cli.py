@@ -9,21 +9,19 @@ from pathlib import Path
 
 import click
 
-from unified_ai.defs.keys import (
+from unified_ai.names import (
+    ACTOR_TAG,
+    DECISION_ASSETS,
     DEPLOYED_MODEL,
-    DEPLOYMENT_APPROVAL,
-    DRIFT_REPORT,
-    GROUND_TRUTH,
-    INCIDENTS,
-    LIVE_PERFORMANCE,
     LOOP_ASSETS,
-    PREDICTIONS,
-    PRODUCTION_BATCH,
+    MATERIALIZE_ACTION,
+    PROJECT_ASSETS,
+    sensor_names,
 )
 
-ASSETS = (*LOOP_ASSETS, DEPLOYMENT_APPROVAL, INCIDENTS)
-MONITORING_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH, LIVE_PERFORMANCE)
-ALL_ASSETS = (*ASSETS, *MONITORING_ASSETS)
+#: What `history` shows by default: the assets whose versions a person deploys or rolls back.
+ASSETS = (*LOOP_ASSETS, *DECISION_ASSETS)
+ALL_ASSETS = PROJECT_ASSETS
 
 
 class _Context:
@@ -256,14 +254,15 @@ def rollback_cmd(
     """Restore an earlier deployment of PROJECT: pointer, MLflow alias, incident record."""
     import os
 
-    from unified_ai.defs.rollback.jobs import ACTOR_TAG, rollback_job_name, rollback_run_config
     from unified_ai.launch import run_job
+    from unified_ai.names import rollback_job
+    from unified_ai.stages.rollback.jobs import rollback_run_config
 
     def go():
         config = _Context().project(project)
         who = actor or os.environ.get("USER") or "cli"
         result = run_job(
-            rollback_job_name(config),
+            rollback_job(config.name),
             rollback_run_config(config, reason=reason, trigger=f"cli:{who}", to_version=to_version),
             {ACTOR_TAG: who},
             url=url,
@@ -312,8 +311,8 @@ def simulate_cmd(
     """Write production batches into PROJECT's inbox from rows the model never trained on."""
     import time
 
-    from unified_ai.defs.keys import HOLDOUT_SPLIT
     from unified_ai.ml.simulate import DriftSpecError, make_batch, parse_drift
+    from unified_ai.names import HOLDOUT_SPLIT, training_loop_job
     from unified_ai.resources.inbox import Inbox
 
     def go():
@@ -332,7 +331,7 @@ def simulate_cmd(
             holdout = store.current_version([config.name, HOLDOUT_SPLIT])
             if holdout is None:
                 raise click.ClickException(
-                    f"{config.name} has no holdout split yet: run {config.name}__training_loop "
+                    f"{config.name} has no holdout split yet: run {training_loop_job(config.name)} "
                     "first (batches are drawn from rows the model never trained on)"
                 )
             pool = store.read_value([config.name, HOLDOUT_SPLIT], holdout)
@@ -366,8 +365,8 @@ def simulate_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: bool) -> None:
     """Blast radius of ASSET@VERSION: everything built from it, what is live, what acts next."""
-    from unified_ai.defs.monitoring.sensors import CONSUMES, sensor_names
     from unified_ai.io.lineage import downstream_of, stored_paths
+    from unified_ai.names import CONSUMES
     from unified_ai.resources.automations import Automations
 
     def go():
@@ -378,7 +377,7 @@ def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: boo
         paths = stored_paths(store, config.name, list(ALL_ASSETS))
         rows = downstream_of(store, paths, [config.name, asset], version)
         touched = {asset} | {row["asset"].split("/")[1] for row in rows}
-        names = sensor_names(config)
+        names = sensor_names(config.name)
         automations = sorted(names[role] for role, uses in CONSUMES.items() if uses & touched)
         switches = Automations(root=ctx.settings.paused_root)
         if pause:
@@ -411,13 +410,12 @@ def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: boo
 @click.argument("sensors", nargs=-1)
 def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
     """Resume PROJECT's paused automations (all, or the SENSORS named)."""
-    from unified_ai.defs.monitoring.sensors import sensor_names
     from unified_ai.resources.automations import Automations
 
     def go():
         ctx = _Context()
         config = ctx.project(project)
-        known = set(sensor_names(config).values())
+        known = set(sensor_names(config.name).values())
         unknown = set(sensors) - known
         if unknown:
             raise click.ClickException(
@@ -435,16 +433,15 @@ def _decide(
 ) -> None:
     import os
 
-    from unified_ai.defs.approval.jobs import approval_run_config
-    from unified_ai.defs.keys import approve_job_name
-    from unified_ai.defs.rollback.jobs import ACTOR_TAG
     from unified_ai.launch import run_job
+    from unified_ai.names import approve_job, deploy_job
+    from unified_ai.stages.approval.jobs import approval_run_config
 
     def go():
         config = _Context().project(project)
         who = approver or os.environ.get("USER") or ""
         result = run_job(
-            approve_job_name(config),
+            approve_job(config.name),
             approval_run_config(
                 config, model_version=version, decision=decision, approver=who, comment=comment
             ),
@@ -458,7 +455,7 @@ def _decide(
         if decision == "approve":
             click.echo(
                 "it deploys once policy's approvals are met (approval sensor), or run "
-                f"{config.name}__deploy"
+                f"{deploy_job(config.name)}"
             )
 
     _run(go)
@@ -537,11 +534,11 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
 
     from pydantic import ValidationError
 
-    from unified_ai.defs.approval.assets import approval_records
-    from unified_ai.defs.keys import EVALUATION_REPORT
+    from unified_ai.names import EVALUATION_REPORT
     from unified_ai.policies.dry_run import replay
     from unified_ai.projects.loader import ProjectConfigError, format_validation_error, read_yaml
     from unified_ai.projects.schema import Policy
+    from unified_ai.stages.approval.assets import approval_records
 
     def go():
         ctx = _Context()
@@ -560,7 +557,7 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
         ]
         promoted = {}
         for move in store.history([config.name, DEPLOYED_MODEL]):
-            if move.action == "materialize":
+            if move.action == MATERIALIZE_ACTION:
                 payload = store.read_value([config.name, DEPLOYED_MODEL], move.version)
                 promoted.setdefault(
                     payload["evaluation_report_version"], datetime.fromisoformat(move.at)

@@ -1,8 +1,13 @@
-"""The code location's one entry point.
+"""The code location's one entry point (`workspace.yaml`, the image and the Helm values name it).
 
-Nothing is built at import: Dagster calls `defs()` when it loads the code location. Resources
-are bound here, once, for the selected runtime.
+Nothing is built at import: Dagster calls `defs()` when it loads the code location. It loads
+Dagster's defs folder (`unified_ai/defs/`: the `ModelProject` components and anything scaffolded
+there), the projects in `UNIFIED_AI_PROJECTS`, and binds the resources, once, for the selected
+runtime. Every project, wherever it is declared, is validated by the same schema and built by
+the same function (`unified_ai.stages.project.build_project`).
 """
+
+from pathlib import Path
 
 import dagster as dg
 
@@ -11,7 +16,6 @@ from unified_ai.runtime import SIGNING_KEY_ENV, Runtime, Settings
 
 def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
-    from unified_ai.defs.approval.assets import Identity
     from unified_ai.io.manager import LineageIOManager
     from unified_ai.resources.automations import Automations
     from unified_ai.resources.inbox import Inbox
@@ -19,6 +23,7 @@ def build_resources(settings: Settings) -> dict:
     from unified_ai.resources.notifications import Notifier
     from unified_ai.resources.storage import LineageStorage
     from unified_ai.resources.training_runner import TrainingRunner
+    from unified_ai.stages.approval.assets import Identity
 
     # The key was read and checked in `runtime`; binding the variable's name (not its value)
     # keeps the key out of the resource config Dagster shows in the UI and stores with runs.
@@ -50,9 +55,32 @@ def build_executor(settings: Settings):
     return dg.in_process_executor
 
 
+def load_defs_folder() -> dg.Definitions:
+    """Everything in Dagster's defs folder, as `dg list defs` and `dg check defs` see it."""
+    import warnings
+
+    import unified_ai
+    import unified_ai.defs
+
+    with warnings.catch_warnings():
+        # Loading components uses Dagster APIs it marks beta/preview itself; one warning per
+        # component would reach every CLI command and log line.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        # From the module, not from the nearest pyproject.toml: an installed package (the
+        # image) has none above it.
+        return dg.ComponentTree.from_module(
+            defs_module=unified_ai.defs, project_root=Path(unified_ai.__file__).parent.parent
+        ).build_defs()
+
+
 def build_definitions(settings: Settings, projects: list) -> dg.Definitions:
-    """Definitions for `projects` under `settings` (the function tests call directly)."""
-    from unified_ai.defs.project import build_project
+    """Definitions for `projects` under `settings`, with the resources and executor.
+
+    Tests call it directly with the projects they need; `defs()` passes the projects that are
+    not components of the defs folder (Dagster builds those when it loads the folder).
+    """
+    from unified_ai.stages.project import build_project
 
     return dg.Definitions.merge(
         *[build_project(project) for project in projects],
@@ -62,8 +90,12 @@ def build_definitions(settings: Settings, projects: list) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.projects.loader import discover_projects
     from unified_ai.runtime import load_settings
 
     settings = load_settings()
-    return build_definitions(settings, load_projects(settings.projects_dir))
+    # Every project file is validated first, so a name used in the defs folder and in
+    # UNIFIED_AI_PROJECTS is refused in one line naming both files.
+    sources = discover_projects(settings.projects_dir)
+    extra = [source.project for source in sources if not source.component]
+    return dg.Definitions.merge(load_defs_folder(), build_definitions(settings, extra))

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from unified_ai.io.reader import upstream_versions
 from unified_ai.io.store import IntegrityError, LineageStore
 
 
@@ -23,7 +24,7 @@ def _subtree(
         )
     manifest = store.read_manifest(asset_path, version)
     upstream = []
-    for label, upstream_version in sorted(manifest.upstream.items()):
+    for label, upstream_version in upstream_versions(manifest):
         upstream.append(_subtree(store, label.split("/"), upstream_version, (*below, node)))
     return {
         "asset": "/".join(asset_path),
@@ -82,7 +83,7 @@ def downstream_of(
     for path in paths:
         current = store.current_version(path)
         for manifest in store.versions(path):
-            for label, upstream_version in manifest.upstream.items():
+            for label, upstream_version in upstream_versions(manifest):
                 children.setdefault((label, upstream_version), []).append(
                     ("/".join(path), manifest.version, (manifest, current))
                 )

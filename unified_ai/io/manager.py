@@ -1,52 +1,53 @@
 """Dagster IO manager over the lineage store.
 
-`handle_output` stores an immutable version, records the upstream versions this step actually
-loaded, moves the asset's pointer and shows version, path and lineage in the UI.
-`load_input` always resolves the upstream's *current pointer* (so a rollback is honoured, which
-Dagster's own provenance does not do), verifies checksums and records what it loaded.
+`handle_output` stores an immutable version whose manifest records everything the step read
+from the store (its inputs, loaded here, and what it read through `LineageStorage.reader`),
+moves the asset's pointer and shows version, path and lineage in the UI. `load_input` always
+resolves the upstream's *current pointer* (so a rollback is honoured, which Dagster's own
+provenance does not do) and verifies checksums.
 """
 
-from collections import defaultdict
-
 import dagster as dg
-from pydantic import PrivateAttr
 
 import unified_ai
 from unified_ai.io.formats import serialize
+from unified_ai.io.reader import ReadLog, step_log
+from unified_ai.names import (
+    FILES_METADATA,
+    MATERIALIZE_ACTION,
+    PARTITIONS,
+    PATH_METADATA,
+    POLICY_VERSION_METADATA,
+    UPSTREAM_METADATA,
+    VERSION_METADATA,
+    actor_of,
+)
 from unified_ai.resources.storage import LineageStorage
 
-ACTOR_TAG = "unified_ai/actor"
-#: Output metadata an asset sets for versions it read from the store itself (not as inputs).
-LOADED_METADATA = "lineage/loaded"
-POLICY_VERSION_METADATA = "unified_ai/policy_version"
+
+def _step_context(context: dg.InputContext | dg.OutputContext):
+    """The step's execution context, or None for contexts built outside a run (benchmarks)."""
+    try:
+        return context.step_context
+    except dg.DagsterInvariantViolationError:
+        return None
 
 
-def _step(context):
-    """The step execution context, or None for contexts built outside a run (benchmarks)."""
-    return getattr(context, "_step_context", None)
+def _read_log(context: dg.InputContext | dg.OutputContext) -> ReadLog | None:
+    step = _step_context(context)
+    return step_log(step.run_id, step.step.key) if step is not None else None
 
 
 def storage_path(asset_key: dg.AssetKey, partition: str | None = None) -> list[str]:
     """Where an asset (or one partition of it) lives in the lineage store."""
     path = list(asset_key.path)
-    return [*path, "partitions", partition] if partition is not None else path
-
-
-def asset_label(path: list[str] | tuple[str, ...]) -> str:
-    return "/".join(path)
+    return [*path, PARTITIONS, partition] if partition is not None else path
 
 
 class LineageIOManager(dg.ConfigurableIOManager):
     """Stores every asset value as a versioned, checksummed artifact with its lineage."""
 
     storage: dg.ResourceDependency[LineageStorage]
-    _loaded: dict[tuple[str, str], dict[str, str]] = PrivateAttr(
-        default_factory=lambda: defaultdict(dict)
-    )
-
-    def _step_id(self, context) -> tuple[str, str] | None:
-        step = _step(context)
-        return (step.run_id, step.step.key) if step is not None else None
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
@@ -55,12 +56,11 @@ class LineageIOManager(dg.ConfigurableIOManager):
             context.asset_key, context.asset_partition_key if context.has_asset_partitions else None
         )
         store = self.storage.store()
-        step = _step(context)
+        step = _step_context(context)
         run_id = step.run_id if step is not None else None
-        upstream = self._loaded.pop(self._step_id(context), {})
-        loaded = (context.output_metadata or {}).get(LOADED_METADATA)
-        if loaded is not None:
-            upstream.update(getattr(loaded, "value", loaded))
+        log = _read_log(context)
+        # Every output of the step gets all of its reads (a step may store several assets).
+        upstream = log.upstream() if log is not None else {}
         policy_version = (context.definition_metadata or {}).get(POLICY_VERSION_METADATA)
         kind, files = serialize(obj)
         manifest = store.write_version(
@@ -72,24 +72,23 @@ class LineageIOManager(dg.ConfigurableIOManager):
             policy_version=policy_version,
             upstream=upstream,
         )
-        tags = step.dagster_run.tags if step is not None else {}
         store.set_current(
             path,
             manifest.version,
-            action="materialize",
+            action=MATERIALIZE_ACTION,
             run_id=run_id,
-            actor=tags.get(ACTOR_TAG) or tags.get("dagster/user") or "dagster",
+            actor=actor_of(step.dagster_run.tags if step is not None else {}),
             reason="materialized by run",
             policy_version=policy_version,
         )
         context.add_output_metadata(
             {
-                "lineage/version": manifest.version,
-                "lineage/path": dg.MetadataValue.path(
+                VERSION_METADATA: manifest.version,
+                PATH_METADATA: dg.MetadataValue.path(
                     str(store.version_dir(path, manifest.version))
                 ),
-                "lineage/upstream": dg.MetadataValue.json(upstream),
-                "lineage/files": dg.MetadataValue.json(manifest.files),
+                UPSTREAM_METADATA: dg.MetadataValue.json(upstream),
+                FILES_METADATA: dg.MetadataValue.json(manifest.files),
             }
         )
 
@@ -99,8 +98,8 @@ class LineageIOManager(dg.ConfigurableIOManager):
         store = self.storage.store()
         version = store.require_current(path)
         value = store.read_value(path, version)
-        step_id = self._step_id(context)
-        if step_id is not None:
-            self._loaded[step_id][asset_label(path)] = version
-        context.add_input_metadata({"lineage/version": version, "lineage/path": asset_label(path)})
+        log = _read_log(context)
+        if log is not None:
+            log.add(path, version)
+        context.add_input_metadata({VERSION_METADATA: version, PATH_METADATA: "/".join(path)})
         return value

@@ -3,11 +3,10 @@
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.evaluation import classification_metrics, segments_and_gaps
+from unified_ai.names import DEPLOYMENT_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd
-
-DEPLOYMENT = "deployment_version"
 
 
 def metric_interval(y, proba, metric: str, threshold: float, samples: int, seed: int):
@@ -73,13 +72,13 @@ def live_report(
     import pandas as pd
 
     def last_batches(deployment: str) -> list[tuple[str, pd.DataFrame]]:
-        own = [(b, f[f[DEPLOYMENT] == deployment]) for b, f in batches]
+        own = [(b, f[f[DEPLOYMENT_COLUMN] == deployment]) for b, f in batches]
         return [(b, f) for b, f in own if len(f)][-window:]
 
     current = last_batches(current_deployment)
     previous_deployment = None
     for _, frame in reversed(batches):
-        others = frame[frame[DEPLOYMENT] != current_deployment][DEPLOYMENT]
+        others = frame[frame[DEPLOYMENT_COLUMN] != current_deployment][DEPLOYMENT_COLUMN]
         if len(others):
             previous_deployment = str(others.iloc[-1])
             break

@@ -16,13 +16,15 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+# Defined with the other names of the contract; validation and serving import it from here.
+from unified_ai.names import ROW_ID as ROW_ID
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from unified_ai.ml.data import FeatureColumns
     from unified_ai.projects.schema import ColumnRule, ProjectConfig
 
-ROW_ID = "_row_id"
 #: How much of an offending value a message shows.
 _SHOWN = 40
 

@@ -8,12 +8,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from unified_ai.names import ROW_ID
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from unified_ai.projects.schema import ProjectConfig
 
-ROW_ID = "_row_id"
 _SPEC = re.compile(
     r"^(shift|scale):([A-Za-z0-9_]+)=(-?[0-9.]+)$|^mix:([A-Za-z0-9_]+)=(.+)$"
     r"|^flip:([0-9.]+)$"

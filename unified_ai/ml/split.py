@@ -3,13 +3,12 @@
 from typing import TYPE_CHECKING
 
 from unified_ai.ml.data import binary_target
+from unified_ai.names import ROW_ID
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from unified_ai.projects.schema import ProjectConfig
-
-ROW_ID = "_row_id"
 
 
 def split_frame(

@@ -1,18 +1,28 @@
 """Finding and validating model project files.
 
-Packaged projects live beside this module; more come from the directory named by
-`UNIFIED_AI_PROJECTS`. Every error names the file, the field and the reason on one line.
+A project is either a `unified_ai.ModelProject` component in Dagster's defs folder
+(`unified_ai/defs/<name>/defs.yaml`, its fields under `attributes:`) or a plain project file in
+the directory named by `UNIFIED_AI_PROJECTS`. Both are validated by the same schema, here, with
+relative paths resolved against the file's folder. Every error names the file, the field and the
+reason on one line.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from unified_ai.ml.data import resolve_source
+from unified_ai.names import MODEL_PROJECT_TYPE
 from unified_ai.projects.schema import ProjectConfig
 
-PACKAGED_DIR = Path(__file__).parent
+#: Dagster's defs folder of this package (`[tool.dg.project] root_module` + `.defs`).
+DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
+#: The file a component folder of the defs folder declares its component in.
+DEFS_FILE = "defs.yaml"
+#: Keys of a `defs.yaml` document besides `type` and `attributes` (Dagster's own).
+_COMPONENT_KEYS = {"type", "attributes", "template_vars_module", "requirements", "post_processing"}
 
 
 class ProjectConfigError(ValueError):
@@ -52,8 +62,17 @@ class _StrictLoader(yaml.SafeLoader):
 
 def read_yaml(path: Path) -> object:
     """Parse one YAML file strictly (no duplicate keys); errors name the file and the line."""
+    documents = read_yaml_documents(path)
+    if len(documents) > 1:
+        raise ProjectConfigError(f"{path}: holds {len(documents)} YAML documents; expected one")
+    return documents[0] if documents else None
+
+
+def read_yaml_documents(path: Path) -> list[object]:
+    """Every document of a YAML file (a `defs.yaml` may hold several), parsed strictly."""
     try:
-        return yaml.load(path.read_text(), Loader=_StrictLoader)  # _StrictLoader is a SafeLoader
+        # _StrictLoader is a SafeLoader.
+        return list(yaml.load_all(path.read_text(), Loader=_StrictLoader))
     except OSError as exc:
         raise ProjectConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     except _DuplicateKey as exc:
@@ -88,17 +107,12 @@ def format_validation_error(path: Path | str, error: ValidationError) -> str:
     return _printable(f"{path}: " + "; ".join(parts))
 
 
-def load_project_file(path: Path | str) -> ProjectConfig:
-    """Parse and validate one project YAML file."""
-    path = Path(path)
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise ProjectConfigError(f"{path}: (top level): expected a mapping of project fields")
-    try:
-        project = ProjectConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ProjectConfigError(format_validation_error(path, exc)) from None
-    base = str(path.parent.resolve())
+def with_paths_resolved(project: ProjectConfig, folder: Path | str) -> ProjectConfig:
+    """`project` with its relative data source and training script made absolute.
+
+    Relative paths in a project are relative to the folder of the file that declares it.
+    """
+    base = str(Path(folder).resolve())
     source = resolve_source(project.data.source, base)
     update = {"data": project.data.model_copy(update={"source": source})}
     if project.training.script:
@@ -107,24 +121,101 @@ def load_project_file(path: Path | str) -> ProjectConfig:
     return project.model_copy(update=update)
 
 
+def _project_fields(path: Path) -> object:
+    """The project fields in `path`: the whole file, or a `ModelProject` component's attributes."""
+    documents = read_yaml_documents(path)
+    components = [d for d in documents if isinstance(d, dict) and "type" in d]
+    if not components:
+        if len(documents) > 1:
+            raise ProjectConfigError(f"{path}: holds {len(documents)} YAML documents; expected one")
+        return documents[0] if documents else None
+    projects = [d for d in components if d["type"] == MODEL_PROJECT_TYPE]
+    if not projects:
+        raise ProjectConfigError(f"{path}: type: declares no {MODEL_PROJECT_TYPE} component")
+    if len(projects) > 1:
+        raise ProjectConfigError(
+            f"{path}: declares {len(projects)} {MODEL_PROJECT_TYPE} components; a folder holds "
+            "one project"
+        )
+    [component] = projects
+    unknown = sorted(set(component) - _COMPONENT_KEYS)
+    if unknown:
+        raise ProjectConfigError(f"{path}: {unknown[0]}: unknown field")
+    if not isinstance(component.get("attributes"), dict):
+        raise ProjectConfigError(f"{path}: attributes: expected a mapping of project fields")
+    return component["attributes"]
+
+
+def load_project_file(path: Path | str) -> ProjectConfig:
+    """Parse and validate one project file (plain, or a `ModelProject` component's `defs.yaml`)."""
+    path = Path(path)
+    raw = _project_fields(path)
+    if not isinstance(raw, dict):
+        raise ProjectConfigError(f"{path}: (top level): expected a mapping of project fields")
+    try:
+        project = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ProjectConfigError(format_validation_error(path, exc)) from None
+    return with_paths_resolved(project, path.parent)
+
+
+def declares_project(path: Path) -> bool:
+    """Whether a `defs.yaml` declares a `ModelProject` component (without validating it)."""
+    try:
+        documents = read_yaml_documents(path)
+    except ProjectConfigError:
+        return True  # unreadable: loading it reports why
+    return any(isinstance(d, dict) and d.get("type") == MODEL_PROJECT_TYPE for d in documents)
+
+
+def component_files(defs_dir: Path = DEFS_DIR) -> list[Path]:
+    """The `defs.yaml` files of the defs folder that declare a project, sorted by path."""
+    return [path for path in sorted(defs_dir.rglob(DEFS_FILE)) if declares_project(path)]
+
+
+def _extra_files(extra_dir: str | None) -> list[Path]:
+    if not extra_dir:
+        return []
+    folder = Path(extra_dir).expanduser()
+    if not folder.is_dir():
+        raise ProjectConfigError(f"UNIFIED_AI_PROJECTS={extra_dir}: is not a directory")
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
 def project_files(extra_dir: str | None) -> list[Path]:
-    """Packaged project files, then those in `extra_dir`, each sorted by name."""
-    files = sorted(PACKAGED_DIR.glob("*.yaml"))
-    if extra_dir:
-        folder = Path(extra_dir).expanduser()
-        if not folder.is_dir():
-            raise ProjectConfigError(f"UNIFIED_AI_PROJECTS={extra_dir}: is not a directory")
-        files += sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    return files
+    """Project components of the defs folder, then the files in `extra_dir` sorted by name."""
+    return [*component_files(), *_extra_files(extra_dir)]
+
+
+@dataclass(frozen=True)
+class ProjectSource:
+    """A validated project and the file that declares it.
+
+    Attributes:
+        project: The project.
+        path: Its file.
+        component: Whether it is a `ModelProject` component of the defs folder (Dagster builds
+            those itself when it loads the defs folder).
+    """
+
+    project: ProjectConfig
+    path: Path
+    component: bool
+
+
+def discover_projects(extra_dir: str | None = None) -> list[ProjectSource]:
+    """Every project, validated; a project name used twice is an error naming both files."""
+    components = component_files()
+    found: dict[str, ProjectSource] = {}
+    for path in [*components, *_extra_files(extra_dir)]:
+        project = load_project_file(path)
+        if project.name in found:
+            other = found[project.name].path
+            raise ProjectConfigError(f"{path}: name: project {project.name!r} is also in {other}")
+        found[project.name] = ProjectSource(project, path, component=path in components)
+    return list(found.values())
 
 
 def load_projects(extra_dir: str | None = None) -> list[ProjectConfig]:
-    """Load every project; a duplicated project name is an error."""
-    projects: dict[str, tuple[ProjectConfig, Path]] = {}
-    for path in project_files(extra_dir):
-        project = load_project_file(path)
-        if project.name in projects:
-            other = projects[project.name][1]
-            raise ProjectConfigError(f"{path}: name: project {project.name!r} is also in {other}")
-        projects[project.name] = (project, path)
-    return [project for project, _ in projects.values()]
+    """Every project (the defs folder's, then `extra_dir`'s); a duplicated name is an error."""
+    return [source.project for source in discover_projects(extra_dir)]

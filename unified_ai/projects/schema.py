@@ -190,7 +190,8 @@ class EstimatorSpec(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    class_name: str = Field(alias="class")
+    # The enum makes `dg check yaml` (which checks the JSON schema) catch an unknown name too.
+    class_name: str = Field(alias="class", json_schema_extra={"enum": list(ESTIMATORS)})
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("class_name")

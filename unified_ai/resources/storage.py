@@ -1,10 +1,11 @@
-"""The lineage store as a Dagster resource, for assets that read versions other than inputs."""
+"""The lineage store as a Dagster resource: the IO manager's, and assets' readers."""
 
 from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from unified_ai.io.reader import StoreReader, step_log
 from unified_ai.io.store import LineageStore
 
 
@@ -36,3 +37,12 @@ class LineageStorage(dg.ConfigurableResource):
                 self.root, self.storage_options, signing_key=self.signing_key or None
             )
         return self._store
+
+    def reader(self, context: dg.AssetExecutionContext) -> StoreReader:
+        """The store, for the step `context` runs: every value read is in its lineage.
+
+        The IO manager writes what the reader returned into the manifest of each value the
+        step stores, beside the inputs it loaded itself.
+        """
+        step = context.get_step_execution_context()
+        return StoreReader(self.store(), step_log(context.run_id, step.step.key))

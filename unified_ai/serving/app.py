@@ -437,8 +437,8 @@ def create_app(
 
     def label_classes() -> list[Any]:
         """The training classes, as the ground_truth asset checks them (current train split)."""
-        from unified_ai.defs.keys import TRAIN_SPLIT
         from unified_ai.ml.data import target_classes
+        from unified_ai.names import TRAIN_SPLIT
 
         path = [project.name, TRAIN_SPLIT]
         try:

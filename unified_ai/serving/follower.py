@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unified_ai.defs.keys import CANDIDATE_MODEL, DEPLOYED_MODEL
 from unified_ai.ml.data import FeatureColumns
+from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL
 
 if TYPE_CHECKING:
     from unified_ai.io.store import LineageStore

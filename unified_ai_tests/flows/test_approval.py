@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from unified_ai.cli import main
-from unified_ai.defs.approval.jobs import approval_run_config
 from unified_ai.projects.loader import load_project_file
+from unified_ai.stages.approval.jobs import approval_run_config
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import current, project_defs, step_failures, store
 from unified_ai_tests.flows.monitoring_helpers import SensorDriver

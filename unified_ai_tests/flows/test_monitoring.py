@@ -199,7 +199,11 @@ def test_non_finite_inputs_misshapen_files_and_foreign_labels_are_refused_and_ke
     refused = runs[infinite]
     assert not refused.success
     [check] = refused.get_asset_check_evaluations()
-    assert not check.passed and "x2" in check.description and "not a finite number" in check.description
+    assert (
+        not check.passed
+        and "x2" in check.description
+        and "not a finite number" in check.description
+    )
     assert "small__predictions" not in step_failures(refused)  # never scored, not crashed
     lineage = store(home)
     assert lineage.current_version(["small", "predictions", "partitions", infinite]) is None

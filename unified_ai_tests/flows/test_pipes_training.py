@@ -8,9 +8,9 @@ import kubernetes_validate
 from dagster_k8s.pipes import build_pod_body
 from kubernetes.client import ApiClient
 
-from unified_ai.defs.placement import pipes_pod_spec
 from unified_ai.projects.loader import load_project_file
 from unified_ai.resources.training_runner import training_command
+from unified_ai.stages.placement import pipes_pod_spec
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import (
     current,

@@ -4,8 +4,8 @@ import dagster as dg
 import mlflow
 import pytest
 
-from unified_ai.defs.rollback.jobs import rollback_run_config
 from unified_ai.projects.loader import load_project_file
+from unified_ai.stages.rollback.jobs import rollback_run_config
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import (
     current,

@@ -57,9 +57,9 @@ def test_rematerialization_repairs_a_garbage_pointer(tmp_path, instance, key, mo
 def test_rollback_repairs_a_garbage_deployment_pointer(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
-    from unified_ai.defs.deployment.rollback import perform_rollback
     from unified_ai.projects.loader import load_projects
     from unified_ai.resources.mlflow_registry import MlflowRegistry
+    from unified_ai.stages.deployment.rollback import perform_rollback
 
     project = next(p for p in load_projects() if p.name == "mortgage_approval")
     registry = MlflowRegistry(

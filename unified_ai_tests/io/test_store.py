@@ -30,8 +30,8 @@ def test_write_read_and_pointer(store):
     assert store.current_version(["p", "a"]) is None
     store.set_current(["p", "a"], manifest.version, action="materialize", run_id="r1")
     assert store.current_version(["p", "a"]) == manifest.version
-    read_manifest, files = store.read_files(["p", "a"], manifest.version)
-    assert files == {"payload.json": b"{}"}
+    read_manifest = store.read_manifest(["p", "a"], manifest.version)
+    assert store.read_value(["p", "a"], manifest.version) == {}
     assert read_manifest.upstream == {"p/x": "0" * 16}
     assert read_manifest.run_id == "r1"
 
@@ -66,7 +66,7 @@ def test_flipped_byte_is_refused_with_asset_and_version(tmp_path):
     path = tmp_path / "store" / "p" / "a" / "versions" / version / "payload.json"
     path.write_bytes(b'{"a": 2}')
     with pytest.raises(IntegrityError, match=rf"p/a@{version}: .*does not match its checksum"):
-        store.read_files(["p", "a"], version)
+        store.read_value(["p", "a"], version)
 
 
 @pytest.mark.parametrize("path", [["..", "a"], ["/etc", "a"], [], ["p", "a/b"]])

@@ -78,7 +78,7 @@ def test_manifest_file_names_cannot_leave_the_version_folder(tmp_path):
     manifest["files"] = {"../../../../../secret": manifest["files"]["payload.json"]}
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError, match="file name"):
-        store.read_files(PATH, version)
+        store.read_value(PATH, version)
 
 
 # -- item 2: HMAC signing --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 import pytest
 
-from unified_ai.ml.split import ROW_ID, overlapping_rows, split_frame
+from unified_ai.ml.split import overlapping_rows, split_frame
 from unified_ai.ml.training import TrainingError, fit, predict_proba
+from unified_ai.names import ROW_ID
 from unified_ai.projects.loader import load_project_file
 from unified_ai_tests.conftest import make_frame, write_project
 

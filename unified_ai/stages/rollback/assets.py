@@ -2,13 +2,21 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import DEPLOYED_MODEL, EVALUATION_REPORT, INCIDENTS, asset_metadata, key
-from unified_ai.io.store import LineageStore, utc_now
+from unified_ai.io.reader import StoreReader
+from unified_ai.io.store import utc_now
+from unified_ai.names import (
+    DEPLOYED_MODEL,
+    EVALUATION_REPORT,
+    INCIDENTS,
+    ROLLBACK_ACTION,
+    TRIGGER_METADATA,
+)
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key
 
 
-def deployment_summary(store: LineageStore, project: ProjectConfig, version: str) -> dict:
+def deployment_summary(store: StoreReader, project: ProjectConfig, version: str) -> dict:
     """A deployment with its full evaluation report body, as it was when deployed."""
     payload = store.read_value([project.name, DEPLOYED_MODEL], version)
     report_version = payload["evaluation_report_version"]
@@ -43,25 +51,25 @@ def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
         output_required=False,
     )
     def incidents(context: dg.AssetExecutionContext, lineage: LineageStorage):
-        store = lineage.store()
-        latest = next(store.history_newest_first(deployed_key.path), None)
-        if latest is None or latest.action != "rollback" or latest.run_id != context.run_id:
+        reader = lineage.reader(context)
+        latest = next(reader.history_newest_first(deployed_key.path), None)
+        if latest is None or latest.action != ROLLBACK_ACTION or latest.run_id != context.run_id:
             context.log.info("no rollback happened in this run, so there is no incident")
             return
         event = context.instance.get_latest_materialization_event(deployed_key)
         metadata = event.asset_materialization.metadata if event else {}
-        trigger = metadata.get("trigger")
+        trigger = metadata.get(TRIGGER_METADATA)
         record = {
             "project": project.name,
-            "kind": "rollback",
+            "kind": ROLLBACK_ACTION,
             "opened_at": utc_now(),
             "reason": latest.reason,
             "trigger": trigger.value if trigger else "manual",
             "actor": latest.actor,
             "dagster_run_id": context.run_id,
             "policy_version": project.policy_version,
-            "rolled_back_from": deployment_summary(store, project, latest.previous),
-            "rolled_back_to": deployment_summary(store, project, latest.version),
+            "rolled_back_from": deployment_summary(reader, project, latest.previous),
+            "rolled_back_to": deployment_summary(reader, project, latest.version),
             "live_metrics": None,
         }
         yield dg.Output(

@@ -5,24 +5,24 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from unified_ai.defs.gate_records import require_gates
-from unified_ai.defs.keys import (
+from unified_ai.io.store import utc_now
+from unified_ai.names import (
     DEPLOYED_MODEL,
     DEPLOYMENT_APPROVAL,
     EVALUATION_REPORT,
-    asset_metadata,
-    key,
-    run_actor,
-    training_loop_job_name,
+    PATH_METADATA,
+    TRIGGER_METADATA,
+    VERSION_METADATA,
+    training_loop_job,
 )
-from unified_ai.defs.placement import stage_op_tags
-from unified_ai.io.manager import LOADED_METADATA
-from unified_ai.io.store import utc_now
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import CHAMPION, MlflowRegistry
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key, run_actor
+from unified_ai.stages.gate_records import require_gates
+from unified_ai.stages.placement import stage_op_tags
 
 
 class DeploymentConfig(dg.Config):
@@ -48,26 +48,26 @@ def _deploy(context, project, mlflow, lineage):
     """Yield the deployment manifest, or nothing while the loop waits for an approval."""
     from datetime import datetime, timezone
 
-    from unified_ai.defs.approval.assets import approval_records
     from unified_ai.policies.approval import deployment_approval_decision
+    from unified_ai.stages.approval.assets import approval_records
 
     report_key = key(project, EVALUATION_REPORT)
-    store = lineage.store()
-    report_version = store.require_current(report_key.path)
+    reader = lineage.reader(context)
+    report_version = reader.require_current(report_key.path)
     # Re-check the gates ourselves: a run that selects only this asset skips the checks.
     decision = require_gates(context.instance, report_key, report_version, GATES)
     # Read exactly the version whose gates were just verified.
-    report = store.read_value(report_key.path, report_version).body
+    report = reader.read_value(report_key.path, report_version).body
     candidate = report["candidate"]
     approval = deployment_approval_decision(
         project.policy.approval,
         report,
-        approval_records(store, project),
+        approval_records(reader, project),
         report_version=report_version,
         now=datetime.now(timezone.utc),
     )
     if not approval.allowed:
-        if context.job_name == training_loop_job_name(project):
+        if context.job_name == training_loop_job(project.name):
             # The loop has done its part; the approval sensor deploys once a person approves.
             context.log.info(f"{project.name}: not deployed yet: {approval.reason}")
             return
@@ -101,7 +101,6 @@ def _deploy(context, project, mlflow, lineage):
     yield dg.Output(
         manifest,
         metadata={
-            LOADED_METADATA: dg.MetadataValue.json({"/".join(report_key.path): report_version}),
             "action": "deploy",
             "model_version": candidate["model_version"],
             "model_uri": registered["model_uri"],
@@ -115,12 +114,12 @@ def _deploy(context, project, mlflow, lineage):
 
 
 def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.MaterializeResult:
-    from unified_ai.defs.deployment.rollback import perform_rollback
     from unified_ai.policies.rollback import RollbackError
+    from unified_ai.stages.deployment.rollback import perform_rollback
 
     try:
         outcome = perform_rollback(
-            store=lineage.store(),
+            store=lineage.reader(context).store,  # moves a pointer: no value is stored
             registry=mlflow,
             project=project,
             requested=config.to_version or None,
@@ -140,14 +139,14 @@ def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.Materia
         evidence={"from": outcome.rolled_back_from, "to": outcome.rolled_back_to},
         run_id=context.run_id,
     )
-    store = lineage.store()
+    store = lineage.reader(context).store
     path = key(project, DEPLOYED_MODEL).path
     # No IO-manager write: the restored version already exists; its pointer has moved.
     return dg.MaterializeResult(
         metadata={
             "action": "rollback",
-            "lineage/version": outcome.rolled_back_to,
-            "lineage/path": dg.MetadataValue.path(
+            VERSION_METADATA: outcome.rolled_back_to,
+            PATH_METADATA: dg.MetadataValue.path(
                 str(store.version_dir(path, outcome.rolled_back_to))
             ),
             "rolled_back_from": outcome.rolled_back_from,
@@ -155,7 +154,7 @@ def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.Materia
             "model_version": outcome.to_deployment["model_version"],
             "model_uri": outcome.to_deployment["model_uri"],
             "reason": config.reason,
-            "trigger": config.trigger,
+            TRIGGER_METADATA: config.trigger,
         }
     )
 

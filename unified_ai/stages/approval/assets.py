@@ -10,17 +10,13 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from unified_ai.defs.keys import (
-    DEPLOYMENT_APPROVAL,
-    EVALUATION_REPORT,
-    asset_metadata,
-    key,
-)
-from unified_ai.io.manager import LOADED_METADATA
-from unified_ai.io.store import LineageStore, utc_now
+from unified_ai.io.reader import StoreReader
+from unified_ai.io.store import utc_now
+from unified_ai.names import DEPLOYMENT_APPROVAL, EVALUATION_REPORT
 from unified_ai.policies.approval import ApprovalRecord, check_new_approval, same_person
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key
 
 
 class ApprovalConfig(dg.Config):
@@ -46,7 +42,7 @@ class Identity(dg.ConfigurableResource):
         return context.run.tags.get(self.tag) if self.tag else None
 
 
-def approval_records(store: LineageStore, project: ProjectConfig) -> list[ApprovalRecord]:
+def approval_records(store: StoreReader, project: ProjectConfig) -> list[ApprovalRecord]:
     """Every recorded approval and rejection of the project, oldest first."""
     path = key(project, DEPLOYMENT_APPROVAL).path
     records = []
@@ -85,9 +81,9 @@ def build_deployment_approval(project: ProjectConfig) -> dg.AssetsDefinition:
         lineage: LineageStorage,
         identity: Identity,
     ):
-        store = lineage.store()
-        report_version = store.require_current(report_key.path)
-        candidate = store.read_value(report_key.path, report_version).body["candidate"]
+        reader = lineage.reader(context)
+        report_version = reader.require_current(report_key.path)
+        candidate = reader.read_value(report_key.path, report_version).body["candidate"]
         declared = config.approver.strip()
         authenticated = identity.authenticated(context)
         invalid = None
@@ -122,7 +118,6 @@ def build_deployment_approval(project: ProjectConfig) -> dg.AssetsDefinition:
         yield dg.Output(
             record,
             metadata={
-                LOADED_METADATA: dg.MetadataValue.json({"/".join(report_key.path): report_version}),
                 "decision": config.decision,
                 "approver": approver or "(none)",
                 "valid": invalid is None,

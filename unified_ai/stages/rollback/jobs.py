@@ -2,22 +2,30 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import DEPLOYED_MODEL, INCIDENTS, key, op_name
+from unified_ai.names import (
+    ACTION_TAG,
+    ACTOR_TAG,
+    DEPLOYED_MODEL,
+    INCIDENTS,
+    ROLLBACK_ACTION,
+    op_name,
+    rollback_job,
+)
 from unified_ai.projects.schema import ProjectConfig
-
-ACTOR_TAG = "unified_ai/actor"
-
-
-def rollback_job_name(project: ProjectConfig) -> str:
-    return f"{project.name}__rollback"
+from unified_ai.stages.common import job_tags, key
 
 
 def rollback_run_config(
     project: ProjectConfig, *, reason: str, trigger: str = "manual", to_version: str = ""
 ) -> dict:
     """Run config for the rollback job (what the UI launchpad shows, typed)."""
-    config = {"action": "rollback", "to_version": to_version, "reason": reason, "trigger": trigger}
-    return {"ops": {op_name(project, DEPLOYED_MODEL): {"config": config}}}
+    config = {
+        "action": ROLLBACK_ACTION,
+        "to_version": to_version,
+        "reason": reason,
+        "trigger": trigger,
+    }
+    return {"ops": {op_name(project.name, DEPLOYED_MODEL): {"config": config}}}
 
 
 def rollback_run_request(
@@ -32,7 +40,7 @@ def rollback_run_request(
     """The Python API for automations (sensors): a request to roll `project` back."""
     return dg.RunRequest(
         run_key=run_key,
-        job_name=rollback_job_name(project),
+        job_name=rollback_job(project.name),
         run_config=rollback_run_config(
             project, reason=reason, trigger=trigger, to_version=to_version
         ),
@@ -42,13 +50,13 @@ def rollback_run_request(
 
 def build_rollback_job(project: ProjectConfig):
     return dg.define_asset_job(
-        rollback_job_name(project),
+        rollback_job(project.name),
         selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL), key(project, INCIDENTS)),
         description=f"{project.name}: restore an earlier deployment (no recompute), move the "
         "MLflow champion alias back and record an incident. Set `reason` (required) and "
         "optionally `to_version` in the config.",
         config=rollback_run_config(project, reason=""),
-        tags={"unified_ai/project": project.name, "unified_ai/action": "rollback"},
+        tags=job_tags(project, **{ACTION_TAG: ROLLBACK_ACTION}),
     )
 
 

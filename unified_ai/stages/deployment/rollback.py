@@ -6,21 +6,11 @@ fails, so a refused or failed rollback leaves pointer, alias and history as they
 
 from dataclasses import dataclass
 
-from unified_ai.defs.keys import (
-    CANDIDATE_MODEL,
-    DEPLOYED_MODEL,
-    EVALUATION_REPORT,
-    HOLDOUT_SPLIT,
-    TRAIN_SPLIT,
-    TRAINING_DATA,
-)
 from unified_ai.io.store import LineageStore, LineageStoreError, validate_version
+from unified_ai.names import BUILT_FOR_DEPLOYMENT, DEPLOYED_MODEL, ROLLBACK_ACTION
 from unified_ai.policies.rollback import DeploymentFacts, Move, RollbackError, choose_target
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
-
-ROLLBACK = "rollback"
-_OWNED_ASSETS = (TRAINING_DATA, TRAIN_SPLIT, HOLDOUT_SPLIT, CANDIDATE_MODEL, EVALUATION_REPORT)
 
 
 @dataclass(frozen=True)
@@ -65,7 +55,7 @@ def resolve_target(
             validate_version(version)
         except LineageStoreError:
             return None
-        for asset in _OWNED_ASSETS:
+        for asset in BUILT_FOR_DEPLOYMENT:
             if store.has_version([project.name, asset], version):
                 return f"{project.name}/{asset}"
         return None
@@ -110,7 +100,7 @@ def perform_rollback(
         store.set_current(
             path,
             target.version,
-            action=ROLLBACK,
+            action=ROLLBACK_ACTION,
             run_id=run_id,
             actor=actor,
             reason=reason,

@@ -10,18 +10,18 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from unified_ai.defs.keys import (
+from unified_ai import names
+from unified_ai.names import (
+    ACTOR_TAG,
     DEPLOYED_MODEL,
     DRIFT_REPORT,
     LIVE_PERFORMANCE,
     PREDICTIONS,
     PRODUCTION_BATCH,
-    batches_partitions,
-    key,
-    training_loop_job_name,
+    VERSION_METADATA,
+    sensor_names,
+    training_loop_job,
 )
-from unified_ai.defs.monitoring.jobs import batch_job_name, labels_job_name
-from unified_ai.defs.rollback.jobs import ACTOR_TAG, rollback_job_name, rollback_run_request
 from unified_ai.policies.triggers import (
     LiveEvidence,
     drift_decision,
@@ -32,28 +32,11 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.automations import Automations
 from unified_ai.resources.inbox import Inbox, InboxFile, is_batch_name
 from unified_ai.resources.notifications import Notifier
+from unified_ai.stages.common import batches_partitions, key
+from unified_ai.stages.rollback.jobs import rollback_run_request
 
 INTERVAL_SECONDS = 15
 _EVENTS_PER_TICK = 1000
-
-
-#: Which stored assets each automation reads or acts on when it fires next.
-CONSUMES: dict[str, set[str]] = {
-    "batches": {"deployed_model", "candidate_model", "train_split"},
-    "labels": {"predictions", "deployed_model"},
-    "drift": {"drift_report", "train_split", "training_data"},
-    "performance": {"live_performance", "deployed_model", "training_data", "evaluation_report"},
-}
-
-
-def sensor_names(project: ProjectConfig) -> dict[str, str]:
-    """Sensor name by role (see `CONSUMES` for what each role depends on)."""
-    return {
-        "batches": f"{project.name}__batch_sensor",
-        "labels": f"{project.name}__labels_sensor",
-        "drift": f"{project.name}__drift_trigger",
-        "performance": f"{project.name}__performance_trigger",
-    }
 
 
 def _paused(automations: Automations, name: str) -> dg.SkipReason | None:
@@ -107,11 +90,11 @@ def _report_once(context, cursor: dict, names: list[str], message: str) -> None:
 
 def build_batch_sensor(project: ProjectConfig) -> dg.SensorDefinition:
     partitions = batches_partitions(project)
-    name = sensor_names(project)["batches"]
+    name = sensor_names(project.name)[names.BATCHES]
 
     @dg.sensor(
         name=name,
-        job_name=batch_job_name(project),
+        job_name=names.score_batch_job(project.name),
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Registers each file waiting in {project.name}'s inbox as a batch partition "
@@ -186,7 +169,7 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
     partitions_name = batches_partitions(project).name
     predictions_key = key(project, PREDICTIONS)
     batch_key = key(project, PRODUCTION_BATCH)
-    name = sensor_names(project)["labels"]
+    name = sensor_names(project.name)[names.LABELS]
 
     def materialized(instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: str):
         records = instance.fetch_materializations(
@@ -205,7 +188,7 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=name,
-        job_name=labels_job_name(project),
+        job_name=names.ingest_labels_job(project.name),
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Picks up ground-truth files in {project.name}'s inbox/labels and updates "
@@ -303,19 +286,16 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _evidence_tags(project: ProjectConfig, kind: str, evidence: dict[str, str]) -> dict[str, str]:
-    """What triggered a run, the evidence, and the policy that decided, as run tags."""
-    tags = {"unified_ai/trigger": kind, "unified_ai/policy_version": project.policy_version}
-    tags.update({f"unified_ai/evidence.{k}": str(v)[:250] for k, v in evidence.items()})
-    return tags
+    return names.evidence_tags(kind, project.policy_version, evidence)
 
 
 def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
     report_key = key(project, DRIFT_REPORT)
-    name = sensor_names(project)["drift"]
+    name = sensor_names(project.name)[names.DRIFT]
 
     @dg.sensor(
         name=name,
-        job_name=training_loop_job_name(project),
+        job_name=training_loop_job(project.name),
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Retrains {project.name} when a batch's share of drifted columns exceeds "
@@ -383,7 +363,7 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
 
 def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDefinition:
     live_key = key(project, LIVE_PERFORMANCE)
-    name = sensor_names(project)["performance"]
+    name = sensor_names(project.name)[names.PERFORMANCE]
 
     @dg.sensor(
         name=name,
@@ -418,7 +398,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         )
         deployed = context.instance.get_latest_materialization_event(key(project, DEPLOYED_MODEL))
         live_now = (
-            _value(deployed.asset_materialization.metadata, "lineage/version")
+            _value(deployed.asset_materialization.metadata, VERSION_METADATA)
             if (deployed and deployed.asset_materialization)
             else None
         )
@@ -473,7 +453,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             run_requests=[
                 dg.RunRequest(
                     run_key=f"performance:{newest.storage_id}",
-                    job_name=training_loop_job_name(project),
+                    job_name=training_loop_job(project.name),
                     tags={
                         ACTOR_TAG: "performance_trigger",
                         **_evidence_tags(project, "live_below_floor", retrain.evidence),
@@ -494,6 +474,6 @@ def build(project: ProjectConfig, jobs: dict) -> list[dg.SensorDefinition]:
         build_drift_trigger(project),
         build_performance_trigger(
             project,
-            [jobs[rollback_job_name(project)], jobs[training_loop_job_name(project)]],
+            [jobs[names.rollback_job(project.name)], jobs[training_loop_job(project.name)]],
         ),
     ]

@@ -2,24 +2,17 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import (
-    CANDIDATE_MODEL,
-    DEPLOYED_MODEL,
-    EVALUATION_REPORT,
-    HOLDOUT_SPLIT,
-    asset_metadata,
-    key,
-)
-from unified_ai.defs.placement import stage_op_tags
-from unified_ai.io.manager import LOADED_METADATA
-from unified_ai.io.store import LineageStore
+from unified_ai.io.reader import StoreReader
+from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, EVALUATION_REPORT, HOLDOUT_SPLIT
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key
+from unified_ai.stages.placement import stage_op_tags
 
 HTML_ATTACHMENT = "evaluation.html"
 
 
-def load_champion(store: LineageStore, project: ProjectConfig) -> tuple:
+def load_champion(store: StoreReader, project: ProjectConfig) -> tuple:
     """The model the current `deployed_model` pointer names, and that deployment's version.
 
     Returns `(None, None)` while nothing is deployed.
@@ -63,9 +56,9 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         from unified_ai.ml.evaluation import evaluate, summary_markdown
         from unified_ai.ml.report_html import classification_page
 
-        store = lineage.store()
-        candidate_model.card["lineage_version"] = store.require_current(model_key.path)
-        champion, deployment_version = load_champion(store, project)
+        reader = lineage.reader(context)
+        candidate_model.card["lineage_version"] = reader.require_current(model_key.path)
+        champion, _ = load_champion(reader, project)
         body, probas = evaluate(project, holdout_split, candidate_model, champion)
         page = classification_page(
             binary_target(project, holdout_split).to_numpy(),
@@ -82,12 +75,6 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             Report(body=body, attachments={HTML_ATTACHMENT: page}),
             metadata={
-                # The champion was followed through the deployment pointer: record which one.
-                LOADED_METADATA: dg.MetadataValue.json(
-                    {"/".join(key(project, DEPLOYED_MODEL).path): deployment_version}
-                    if deployment_version
-                    else {}
-                ),
                 "summary": dg.MetadataValue.md(summary_markdown(body)),
                 **{k: dg.MetadataValue.float(v) for k, v in metrics.items() if v is not None},
                 "candidate_version": body["candidate"]["model_version"],

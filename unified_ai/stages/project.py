@@ -2,21 +2,22 @@
 
 import dagster as dg
 
-from unified_ai.defs.approval import assets as approval_assets
-from unified_ai.defs.approval import jobs as approval_jobs
-from unified_ai.defs.approval import sensors as approval_sensors
-from unified_ai.defs.data import assets as data_assets
-from unified_ai.defs.deployment import assets as deployment_assets
-from unified_ai.defs.evaluation import assets as evaluation_assets
-from unified_ai.defs.evaluation import checks as evaluation_checks
-from unified_ai.defs.keys import LOOP_ASSETS, key, training_loop_job_name
-from unified_ai.defs.monitoring import assets as monitoring_assets
-from unified_ai.defs.monitoring import jobs as monitoring_jobs
-from unified_ai.defs.monitoring import sensors as monitoring_sensors
-from unified_ai.defs.rollback import assets as rollback_assets
-from unified_ai.defs.rollback import jobs as rollback_jobs
-from unified_ai.defs.training import assets as training_assets
+from unified_ai import names
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.stages.approval import assets as approval_assets
+from unified_ai.stages.approval import jobs as approval_jobs
+from unified_ai.stages.approval import sensors as approval_sensors
+from unified_ai.stages.common import job_tags, key
+from unified_ai.stages.data import assets as data_assets
+from unified_ai.stages.deployment import assets as deployment_assets
+from unified_ai.stages.evaluation import assets as evaluation_assets
+from unified_ai.stages.evaluation import checks as evaluation_checks
+from unified_ai.stages.monitoring import assets as monitoring_assets
+from unified_ai.stages.monitoring import jobs as monitoring_jobs
+from unified_ai.stages.monitoring import sensors as monitoring_sensors
+from unified_ai.stages.rollback import assets as rollback_assets
+from unified_ai.stages.rollback import jobs as rollback_jobs
+from unified_ai.stages.training import assets as training_assets
 
 
 def build_project(project: ProjectConfig) -> dg.Definitions:
@@ -31,11 +32,11 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         *monitoring_assets.build(project),
     ]
     loop = dg.define_asset_job(
-        training_loop_job_name(project),
-        selection=dg.AssetSelection.assets(*(key(project, name) for name in LOOP_ASSETS)),
+        names.training_loop_job(project.name),
+        selection=dg.AssetSelection.assets(*(key(project, name) for name in names.LOOP_ASSETS)),
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         # Only training loops are limited (dagster.yaml / Helm): one per project at a time.
-        tags={"unified_ai/project": project.name, "unified_ai/training_loop": project.name},
+        tags=job_tags(project, **{names.TRAINING_LOOP_TAG: project.name}),
     )
     jobs = [
         loop,

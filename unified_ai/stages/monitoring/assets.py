@@ -6,43 +6,41 @@ schema is stored and flagged as quarantined by a blocking check: never scored, n
 
 import dagster as dg
 
-from unified_ai.defs.keys import (
+from unified_ai.io.manager import storage_path
+from unified_ai.io.reader import StoreReader
+from unified_ai.names import (
     CANDIDATE_MODEL,
     DEPLOYED_MODEL,
+    DEPLOYMENT_COLUMN,
     DRIFT_REPORT,
     GROUND_TRUTH,
     LIVE_PERFORMANCE,
+    PARTITIONS,
     PREDICTIONS,
     PRODUCTION_BATCH,
+    ROW_ID,
     TRAIN_SPLIT,
-    asset_metadata,
-    batches_partitions,
-    key,
+    training_loop_job,
 )
-from unified_ai.defs.placement import stage_op_tags
-from unified_ai.io.manager import LOADED_METADATA, storage_path
-from unified_ai.io.store import LineageStore
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, batches_partitions, key
+from unified_ai.stages.placement import stage_op_tags
 
 BATCH_CHECK = "batch_is_valid"
 LABELS_CHECK = "labels_match_predictions"
 DRIFT_HTML = "drift.html"
 
 
-def _label(path: list[str]) -> str:
-    return "/".join(path)
-
-
-def deployed_model_of(store: LineageStore, project: ProjectConfig):
+def deployed_model_of(store: StoreReader, project: ProjectConfig):
     """(deployment version, its payload, the deployed TrainedModel) following the pointer."""
     deployment = store.current_version(key(project, DEPLOYED_MODEL).path)
     if deployment is None:
         raise dg.Failure(
             description=f"{project.name}/predictions: no model is deployed yet; run the "
-            f"{project.name}__training_loop job first"
+            f"{training_loop_job(project.name)} job first"
         )
     payload = store.read_value(key(project, DEPLOYED_MODEL).path, deployment)
     model = store.read_value(key(project, CANDIDATE_MODEL).path, payload["model_version"])
@@ -142,29 +140,21 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
     )
     def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
         from unified_ai.ml.data import FeatureColumns
-        from unified_ai.ml.live import DEPLOYMENT
         from unified_ai.ml.training import predict_proba
 
-        store = lineage.store()
-        deployment, payload, model = deployed_model_of(store, project)
+        deployment, payload, model = deployed_model_of(lineage.reader(context), project)
         proba = predict_proba(
             model.pipeline, production_batch, FeatureColumns(**model.card["features"])
         )
-        keep = ["_row_id", *[c for c in project.segments if c in production_batch.columns]]
+        keep = [ROW_ID, *[c for c in project.segments if c in production_batch.columns]]
         scored = production_batch[keep].copy()
         scored["proba"] = proba
         scored["prediction"] = (proba >= project.evaluation.threshold).astype(int)
-        scored[DEPLOYMENT] = deployment
+        scored[DEPLOYMENT_COLUMN] = deployment
         scored["model_version"] = payload["model_version"]
         return dg.Output(
             scored,
             metadata={
-                LOADED_METADATA: dg.MetadataValue.json(
-                    {
-                        _label(key(project, DEPLOYED_MODEL).path): deployment,
-                        _label(key(project, CANDIDATE_MODEL).path): payload["model_version"],
-                    }
-                ),
                 "deployment_version": deployment,
                 "model_version": payload["model_version"],
                 "dagster/row_count": len(scored),
@@ -192,10 +182,10 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         from unified_ai.ml.data import resolve_features
         from unified_ai.ml.drift import drift_page, drift_scores, page_reason
 
-        store = lineage.store()
+        reader = lineage.reader(context)
         reference_path = key(project, TRAIN_SPLIT).path
-        reference_version = store.require_current(reference_path)
-        reference = store.read_value(reference_path, reference_version)
+        reference_version = reader.require_current(reference_path)
+        reference = reader.read_value(reference_path, reference_version)
         features = resolve_features(project, reference)
         rule = project.policy.triggers.drift
         body = drift_scores(
@@ -221,7 +211,6 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             Report(body=body, attachments=attachments),
             metadata={
-                LOADED_METADATA: dg.MetadataValue.json({_label(reference_path): reference_version}),
                 "drifted_share": float(body["drifted_share"]),
                 "drifted_columns": ", ".join(body["drifted_columns"]) or "none",
                 "batch": context.partition_key,
@@ -299,26 +288,25 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
             labels = inbox.read(folder, batch)
         except InboxError as exc:
             raise refuse(str(exc)) from None
-        missing = [c for c in ("_row_id", project.target) if c not in labels.columns]
+        missing = [c for c in (ROW_ID, project.target) if c not in labels.columns]
         if missing:
             raise refuse(f"{path}: label file lacks columns {missing}")
         # Labels must be the classes the model was trained on: a blank or `yes` taken as 0 would
         # skew the live metrics that decide rollbacks.
-        store = lineage.store()
+        reader = lineage.reader(context)
         train_path = key(project, TRAIN_SPLIT).path
-        train_version = store.require_current(train_path)
-        classes = target_classes(project, store.read_value(train_path, train_version))
+        train_version = reader.require_current(train_path)
+        classes = target_classes(project, reader.read_value(train_path, train_version))
         truth, problem = check_labels(labels[project.target], classes)
         if problem:
             raise refuse(f"{path}: column {project.target!r}: {problem}")
         labels = labels.assign(**{project.target: truth})
-        labels = labels.assign(label=binary_target(project, labels))[["_row_id", "label"]]
-        joined = predictions.merge(labels, on="_row_id", how="inner")
+        labels = labels.assign(label=binary_target(project, labels))[[ROW_ID, "label"]]
+        joined = predictions.merge(labels, on=ROW_ID, how="inner")
         unmatched = int(len(labels) - len(joined))
         yield dg.Output(
             joined,
             metadata={
-                LOADED_METADATA: dg.MetadataValue.json({_label(train_path): train_version}),
                 "dagster/row_count": len(joined),
                 "unmatched_label_rows": unmatched,
                 "classes": dg.MetadataValue.json(classes),
@@ -339,26 +327,23 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
     return ground_truth
 
 
-def labeled_batches(store: LineageStore, project: ProjectConfig):
+def labeled_batches(store: StoreReader, project: ProjectConfig) -> list:
     """(batch, labeled predictions) for every batch with ground truth, oldest first."""
     base = storage_path(key(project, GROUND_TRUTH))
-    folder = store.asset_dir(base) / "partitions"
+    folder = store.asset_dir(base) / PARTITIONS
     if not folder.exists():
-        return [], {}
+        return []
     found = []
     for batch in store.names(folder):
-        version = store.current_version([*base, "partitions", batch])
+        version = store.current_version([*base, PARTITIONS, batch])
         if version is not None:
-            manifest = store.read_manifest([*base, "partitions", batch], version)
+            manifest = store.read_manifest([*base, PARTITIONS, batch], version)
             found.append((manifest.created_at, batch, version))
     found.sort()
-    loaded = {}
-    batches = []
-    for _, batch, version in found:
-        path = [*base, "partitions", batch]
-        batches.append((batch, store.read_value(path, version)))
-        loaded[_label(path)] = version
-    return batches, loaded
+    return [
+        (batch, store.read_value([*base, PARTITIONS, batch], version))
+        for _, batch, version in found
+    ]
 
 
 def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -375,11 +360,11 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
     def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):
         from unified_ai.ml.live import live_report
 
-        store = lineage.store()
+        reader = lineage.reader(context)
         rule = project.policy.triggers.performance
-        deployment = store.require_current(key(project, DEPLOYED_MODEL).path)
-        payload = store.read_value(key(project, DEPLOYED_MODEL).path, deployment)
-        batches, loaded = labeled_batches(store, project)
+        deployment = reader.require_current(key(project, DEPLOYED_MODEL).path)
+        payload = reader.read_value(key(project, DEPLOYED_MODEL).path, deployment)
+        batches = labeled_batches(reader, project)
         report = live_report(
             batches,
             deployment,
@@ -398,9 +383,6 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             report,
             metadata={
-                LOADED_METADATA: dg.MetadataValue.json(
-                    {**loaded, _label(key(project, DEPLOYED_MODEL).path): deployment}
-                ),
                 "metric": rule.metric,
                 "deployment_version": deployment,
                 "deployed_at": payload["deployed_at"],

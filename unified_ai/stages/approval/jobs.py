@@ -2,15 +2,9 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import (
-    DEPLOYED_MODEL,
-    DEPLOYMENT_APPROVAL,
-    approve_job_name,
-    deploy_job_name,
-    key,
-    op_name,
-)
+from unified_ai.names import DEPLOYED_MODEL, DEPLOYMENT_APPROVAL, approve_job, deploy_job, op_name
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.stages.common import job_tags, key
 
 
 def approval_run_config(
@@ -22,22 +16,22 @@ def approval_run_config(
         "approver": approver,
         "comment": comment,
     }
-    return {"ops": {op_name(project, DEPLOYMENT_APPROVAL): {"config": config}}}
+    return {"ops": {op_name(project.name, DEPLOYMENT_APPROVAL): {"config": config}}}
 
 
 def build(project: ProjectConfig) -> list:
     approve = dg.define_asset_job(
-        approve_job_name(project),
+        approve_job(project.name),
         selection=dg.AssetSelection.assets(key(project, DEPLOYMENT_APPROVAL)),
         description=f"{project.name}: approve or reject the evaluated candidate (set "
         "model_version, decision, approver, comment).",
-        tags={"unified_ai/project": project.name},
+        tags=job_tags(project),
     )
     deploy = dg.define_asset_job(
-        deploy_job_name(project),
+        deploy_job(project.name),
         selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL)),
         description=f"{project.name}: deploy the evaluated candidate if its gates passed and "
         "policy's approval is met.",
-        tags={"unified_ai/project": project.name},
+        tags=job_tags(project),
     )
     return [approve, deploy]

@@ -2,18 +2,13 @@
 
 import dagster as dg
 
-from unified_ai.defs.gate_records import require_gates
-from unified_ai.defs.keys import (
-    HOLDOUT_SPLIT,
-    TRAIN_SPLIT,
-    TRAINING_DATA,
-    asset_metadata,
-    key,
-)
-from unified_ai.defs.placement import stage_op_tags
 from unified_ai.ml.validation import VALIDATIONS
+from unified_ai.names import HOLDOUT_SPLIT, TRAIN_SPLIT, TRAINING_DATA, splits_op
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key
+from unified_ai.stages.gate_records import require_gates
+from unified_ai.stages.placement import stage_op_tags
 
 VALIDATION_DESCRIPTIONS = {
     "not_empty": "The training data has at least one row.",
@@ -120,13 +115,13 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
                 description="No training-data row is in both the train split and the holdout.",
             )
         ],
-        name=f"{project.name}__splits",
+        name=splits_op(project.name),
         op_tags=stage_op_tags(project, "data"),
     )
     def splits(context: dg.AssetExecutionContext, lineage: LineageStorage, training_data):
         from unified_ai.ml.split import overlapping_rows, split_frame
 
-        version = lineage.store().require_current(data_key.path)
+        version = lineage.reader(context).require_current(data_key.path)
         require_gates(context.instance, data_key, version, VALIDATIONS)
         train, holdout = split_frame(project, training_data)
         overlap = overlapping_rows(train, holdout)

@@ -5,16 +5,13 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from unified_ai.defs.keys import DEPLOYMENT_APPROVAL, deploy_job_name, key
-from unified_ai.defs.rollback.jobs import ACTOR_TAG
+from unified_ai import names
+from unified_ai.names import ACTOR_TAG, DEPLOYMENT_APPROVAL
 from unified_ai.policies.approval import ApprovalRecord, human_approval
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.stages.common import key
 
 INTERVAL_SECONDS = 15
-
-
-def approval_sensor_name(project: ProjectConfig) -> str:
-    return f"{project.name}__approval_sensor"
 
 
 def _record(metadata) -> ApprovalRecord:
@@ -38,8 +35,8 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
     rule = project.policy.approval
 
     @dg.sensor(
-        name=approval_sensor_name(project),
-        job_name=deploy_job_name(project),
+        name=names.approval_sensor(project.name),
+        job_name=names.deploy_job(project.name),
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Deploys {project.name}'s candidate when the approvals its policy requires "
@@ -84,8 +81,7 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
                     run_key=f"approval:{latest.model_version}:{latest.evaluation_report_version}",
                     tags={
                         ACTOR_TAG: ",".join(decision.approvers),
-                        "unified_ai/trigger": "approval",
-                        "unified_ai/policy_version": project.policy_version,
+                        **names.evidence_tags("approval", project.policy_version, {}),
                     },
                 )
             ],

@@ -2,41 +2,35 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import (
+from unified_ai.names import (
     DRIFT_REPORT,
     GROUND_TRUTH,
     LIVE_PERFORMANCE,
     PREDICTIONS,
     PRODUCTION_BATCH,
-    key,
+    ingest_labels_job,
+    score_batch_job,
 )
 from unified_ai.projects.schema import ProjectConfig
-
-
-def batch_job_name(project: ProjectConfig) -> str:
-    return f"{project.name}__score_batch"
-
-
-def labels_job_name(project: ProjectConfig) -> str:
-    return f"{project.name}__ingest_labels"
+from unified_ai.stages.common import job_tags, key
 
 
 def build(project: ProjectConfig) -> list:
     batch = dg.define_asset_job(
-        batch_job_name(project),
+        score_batch_job(project.name),
         selection=dg.AssetSelection.assets(
             *(key(project, n) for n in (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT))
         ),
         description=f"{project.name}: validate a production batch, score it, measure drift.",
-        tags={"unified_ai/project": project.name},
+        tags=job_tags(project),
     )
     labels = dg.define_asset_job(
-        labels_job_name(project),
+        ingest_labels_job(project.name),
         selection=dg.AssetSelection.assets(
             key(project, GROUND_TRUTH), key(project, LIVE_PERFORMANCE)
         ),
         description=f"{project.name}: join a batch's labels to its predictions and update the "
         "deployed model's live performance.",
-        tags={"unified_ai/project": project.name},
+        tags=job_tags(project),
     )
     return [batch, labels]

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import EVALUATION_REPORT, key
+from unified_ai.names import EVALUATION_REPORT
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.notifications import Notifier
+from unified_ai.stages.common import key
 
 GATE_DESCRIPTIONS = {
     "quality_floor": "The candidate meets every metric floor of the policy on the holdout.",

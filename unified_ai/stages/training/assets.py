@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from unified_ai.defs.keys import CANDIDATE_MODEL, TRAIN_SPLIT, asset_metadata, key, run_actor
-from unified_ai.defs.placement import TRAINING_POOL, stage_op_tags
+from unified_ai.names import CANDIDATE_MODEL, TRAIN_SPLIT
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.resources.training_runner import TrainingRunner
+from unified_ai.stages.common import asset_metadata, key, run_actor
+from unified_ai.stages.placement import TRAINING_POOL, stage_op_tags
 
 
 def _fit_in_process(project: ProjectConfig, train_split):
@@ -27,16 +28,16 @@ def _fit_in_process(project: ProjectConfig, train_split):
     return pipeline, features, {f"train_{k}": v for k, v in metrics.items() if v is not None}
 
 
-def _fit_with_pipes(context, project: ProjectConfig, runner, store, data_version: str):
+def _fit_with_pipes(context, project: ProjectConfig, runner, reader, data_version: str):
     """Train in an external process (Pipes); the model comes back through the store."""
     import uuid
 
-    from unified_ai.defs.placement import pipes_pod_spec
     from unified_ai.io.formats import UnsupportedValueError, load_model_bytes
     from unified_ai.ml.data import FeatureColumns
+    from unified_ai.stages.placement import pipes_pod_spec
 
     data_path = key(project, TRAIN_SPLIT).path
-    incoming = store.asset_dir([project.name, CANDIDATE_MODEL]) / ".incoming"
+    incoming = reader.asset_dir([project.name, CANDIDATE_MODEL]) / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     model_file = incoming / f"{uuid.uuid4().hex}.skops"
     extras = {
@@ -45,7 +46,7 @@ def _fit_with_pipes(context, project: ProjectConfig, runner, store, data_version
         "project": project.model_dump(
             mode="json", by_alias=True, exclude={"policy": {"notifications"}}
         ),
-        "data_uri": str(store.version_dir(data_path, data_version) / "data.parquet"),
+        "data_uri": str(reader.version_dir(data_path, data_version) / "data.parquet"),
         "model_uri": str(model_file),
     }
     try:
@@ -106,11 +107,11 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
     ):
         from unified_ai.ml.artifacts import TrainedModel
 
-        store = lineage.store()
-        data_version = store.require_current(train_key.path)
+        reader = lineage.reader(context)
+        data_version = reader.require_current(train_key.path)
         if runner_label == "pipes":
             pipeline, features, training_metrics = _fit_with_pipes(
-                context, project, training_runner, store, data_version
+                context, project, training_runner, reader, data_version
             )
         else:
             pipeline, features, training_metrics = _fit_in_process(project, train_split)

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from unified_ai.names import VERSION_METADATA
 from unified_ai.policies.gates import GateDecision, GateRecord, gate_decision
 
-VERSION_METADATA = "lineage/version"
 _FINAL = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
 
 

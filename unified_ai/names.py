@@ -1,0 +1,179 @@
+"""The names others rely on: assets, jobs, sensors, run tags, metadata keys and columns.
+
+Dashboards, alert rules, the Helm chart's concurrency limits, `unified-ai` commands and stored
+metadata refer to these strings, so each is defined here once and everything else imports it.
+Pure: no Dagster import (the Dagster-typed helpers, such as asset keys, are in
+`unified_ai.stages.common`).
+"""
+
+from collections.abc import Mapping
+
+# -- assets of a model project (each key is `[project, name]`) ----------------------------------
+TRAINING_DATA = "training_data"
+TRAIN_SPLIT = "train_split"
+HOLDOUT_SPLIT = "holdout_split"
+CANDIDATE_MODEL = "candidate_model"
+EVALUATION_REPORT = "evaluation_report"
+DEPLOYED_MODEL = "deployed_model"
+DEPLOYMENT_APPROVAL = "deployment_approval"
+INCIDENTS = "incidents"
+PRODUCTION_BATCH = "production_batch"
+PREDICTIONS = "predictions"
+DRIFT_REPORT = "drift_report"
+GROUND_TRUTH = "ground_truth"
+LIVE_PERFORMANCE = "live_performance"
+
+#: The assets of the training loop, in order.
+LOOP_ASSETS = (
+    TRAINING_DATA,
+    TRAIN_SPLIT,
+    HOLDOUT_SPLIT,
+    CANDIDATE_MODEL,
+    EVALUATION_REPORT,
+    DEPLOYED_MODEL,
+)
+#: Versions the training loop builds on the way to a deployment (a rollback restores none of
+#: them: it names them when a version given to it is not a deployment).
+BUILT_FOR_DEPLOYMENT = tuple(name for name in LOOP_ASSETS if name != DEPLOYED_MODEL)
+#: Records of decisions: a person's approval, a rollback's incident.
+DECISION_ASSETS = (DEPLOYMENT_APPROVAL, INCIDENTS)
+#: The monitoring loop: production batches (one partition each) to live performance.
+MONITORING_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH, LIVE_PERFORMANCE)
+#: Assets with one partition per production batch, stored under `<asset>/partitions/<batch>`.
+BATCH_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH)
+#: Every asset of a project (`unified_ai_tests/test_names.py` compares it with the graph).
+PROJECT_ASSETS = (*LOOP_ASSETS, *DECISION_ASSETS, *MONITORING_ASSETS)
+#: The folder under an asset's store path that holds its partitions.
+PARTITIONS = "partitions"
+
+#: The `type:` of a model project in a `defs.yaml` of Dagster's defs folder.
+MODEL_PROJECT_TYPE = "unified_ai.ModelProject"
+
+# -- jobs, ops and partitions -----------------------------------------------------------------
+
+
+def training_loop_job(project: str) -> str:
+    return f"{project}__training_loop"
+
+
+def approve_job(project: str) -> str:
+    return f"{project}__approve"
+
+
+def deploy_job(project: str) -> str:
+    return f"{project}__deploy"
+
+
+def rollback_job(project: str) -> str:
+    return f"{project}__rollback"
+
+
+def score_batch_job(project: str) -> str:
+    return f"{project}__score_batch"
+
+
+def ingest_labels_job(project: str) -> str:
+    return f"{project}__ingest_labels"
+
+
+def op_name(project: str, asset: str) -> str:
+    """The op that materializes `asset` (the key of its config in run config)."""
+    return f"{project}__{asset}"
+
+
+def splits_op(project: str) -> str:
+    """The one op that materializes both splits."""
+    return f"{project}__splits"
+
+
+def batches_partitions(project: str) -> str:
+    """The dynamic partitions holding one key per production batch file."""
+    return f"{project}__batches"
+
+
+# -- sensors ----------------------------------------------------------------------------------
+#: Roles of the monitoring sensors; `sensor_names` maps them to sensor names.
+BATCHES = "batches"
+LABELS = "labels"
+DRIFT = "drift"
+PERFORMANCE = "performance"
+
+
+def sensor_names(project: str) -> dict[str, str]:
+    """Name of each monitoring sensor of `project`, by role (see `CONSUMES`)."""
+    return {
+        BATCHES: f"{project}__batch_sensor",
+        LABELS: f"{project}__labels_sensor",
+        DRIFT: f"{project}__drift_trigger",
+        PERFORMANCE: f"{project}__performance_trigger",
+    }
+
+
+def approval_sensor(project: str) -> str:
+    return f"{project}__approval_sensor"
+
+
+#: Which stored assets each monitoring sensor's next run reads or acts on (`unified-ai impact`
+#: pauses the sensors that would consume a suspect version).
+CONSUMES: Mapping[str, frozenset[str]] = {
+    BATCHES: frozenset({DEPLOYED_MODEL, CANDIDATE_MODEL, TRAIN_SPLIT}),
+    LABELS: frozenset({PREDICTIONS, DEPLOYED_MODEL}),
+    DRIFT: frozenset({DRIFT_REPORT, TRAIN_SPLIT, TRAINING_DATA}),
+    PERFORMANCE: frozenset({LIVE_PERFORMANCE, DEPLOYED_MODEL, TRAINING_DATA, EVALUATION_REPORT}),
+}
+
+# -- run tags ---------------------------------------------------------------------------------
+#: Who or what started a run (a person, `cli:<user>`, a sensor).
+ACTOR_TAG = "unified_ai/actor"
+#: The user Dagster's UI records for runs it launches.
+DAGSTER_USER_TAG = "dagster/user"
+PROJECT_TAG = "unified_ai/project"
+#: Set on training-loop runs only: `dagster.yaml` and the Helm values limit runs with this tag
+#: to one per project.
+TRAINING_LOOP_TAG = "unified_ai/training_loop"
+ACTION_TAG = "unified_ai/action"
+#: What made an automation launch the run (drift, live degradation, an approval, ...).
+TRIGGER_TAG = "unified_ai/trigger"
+POLICY_VERSION_TAG = "unified_ai/policy_version"
+#: Prefix of the run tags that carry a trigger's evidence (`unified_ai/evidence.<name>`).
+EVIDENCE_TAG_PREFIX = "unified_ai/evidence."
+#: A run tag value Dagster accepts is short; longer evidence is cut to this length.
+MAX_TAG_VALUE = 250
+
+
+def actor_of(tags: Mapping[str, str]) -> str:
+    """Who started a run: the actor tag, the UI user, or `dagster`."""
+    return tags.get(ACTOR_TAG) or tags.get(DAGSTER_USER_TAG) or "dagster"
+
+
+def evidence_tags(kind: str, policy_version: str, evidence: Mapping[str, object]) -> dict[str, str]:
+    """What triggered a run, its evidence and the policy that decided, as run tags."""
+    tags = {TRIGGER_TAG: kind, POLICY_VERSION_TAG: policy_version}
+    tags.update({f"{EVIDENCE_TAG_PREFIX}{k}": str(v)[:MAX_TAG_VALUE] for k, v in evidence.items()})
+    return tags
+
+
+# -- metadata keys ----------------------------------------------------------------------------
+#: Materialization metadata the lineage IO manager writes: the stored version, its folder, the
+#: upstream versions it was built from and its files.
+VERSION_METADATA = "lineage/version"
+PATH_METADATA = "lineage/path"
+UPSTREAM_METADATA = "lineage/upstream"
+FILES_METADATA = "lineage/files"
+#: Definition metadata every project asset carries.
+POLICY_VERSION_METADATA = "unified_ai/policy_version"
+PROJECT_METADATA = "unified_ai/project"
+#: On a rollback's `deployed_model` materialization: who or what asked for it (incidents keep it).
+TRIGGER_METADATA = "trigger"
+
+# -- pointer moves ----------------------------------------------------------------------------
+#: The `action` of a history entry: a run stored a new version, or a rollback moved the pointer
+#: back (the store itself records `repair` entries).
+MATERIALIZE_ACTION = "materialize"
+ROLLBACK_ACTION = "rollback"
+
+# -- columns ----------------------------------------------------------------------------------
+#: Identifies a row from the training data or a production batch to its label.
+ROW_ID = "_row_id"
+#: Column of `predictions` naming the deployment that scored the row.
+DEPLOYMENT_COLUMN = "deployment_version"
