@@ -47,7 +47,9 @@ def scored_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     )
 
 
-def test_bursts_of_batches_are_each_scored_exactly_once(home, projects_dir, tmp_path, monkeypatch):
+@pytest.fixture
+def deployed(home, projects_dir, tmp_path, monkeypatch):
+    """(daemon, its instance) with the small project's first model deployed, daemon not started."""
     write_project(projects_dir)
     daemon = Daemon(
         tmp_path,
@@ -60,36 +62,38 @@ def test_bursts_of_batches_are_each_scored_exactly_once(home, projects_dir, tmp_
         with daemon.instance() as instance:
             loop = run_loop(project_defs(projects_dir), instance, "small")
             assert loop.success, step_failures(loop)
-            daemon.start()
-            started = time.time()
-            per_burst = BATCHES // BURSTS
-            for burst in range(BURSTS):
-                drop("small", per_burst if burst < BURSTS - 1 else BATCHES - 3 * per_burst, burst)
-                if burst < BURSTS - 1:
-                    # The next burst lands while the previous one is being scored.
-                    daemon.wait_for(
-                        lambda: scored_runs(instance), timeout=600, what="the first scored batch"
-                    )
-            daemon.wait_for(
-                lambda: len(scored_runs(instance)) >= BATCHES,
-                timeout=BATCHES * 20 + 300,
-                what=f"{BATCHES} scored batches",
-                poll=5,
-            )
-            runs = scored_runs(instance)
-            # Once more after a quiet period: no late duplicate arrives.
-            time.sleep(20)
-            runs = scored_runs(instance)
+            yield daemon, instance
     finally:
         daemon.stop()
 
+
+def test_bursts_of_batches_are_each_scored_exactly_once(home, deployed):
+    daemon, instance = deployed
+    daemon.start()
+    started = time.time()
+    per_burst = BATCHES // BURSTS
+    for burst in range(BURSTS):
+        drop("small", per_burst if burst < BURSTS - 1 else BATCHES - 3 * per_burst, burst)
+        if burst < BURSTS - 1:
+            # The next burst lands while the previous one is being scored.
+            daemon.wait_for(
+                lambda: scored_runs(instance), timeout=600, what="the first scored batch"
+            )
+    daemon.wait_for(
+        lambda: len(scored_runs(instance)) >= BATCHES,
+        timeout=BATCHES * 20 + 300,
+        what=f"{BATCHES} scored batches",
+        poll=5,
+    )
+    # Once more after a quiet period: no late duplicate arrives.
+    time.sleep(20)
+    runs = scored_runs(instance)
     assert_each_batch_scored_once(runs, home, BATCHES)
 
-    with dg.DagsterInstance.from_config(str(daemon.home)) as instance:
-        ends = [instance.get_run_stats(run.run_id).end_time for run in runs]
-        latencies = [
-            instance.get_run_stats(run.run_id).end_time - run_created(instance, run) for run in runs
-        ]
+    ends = [instance.get_run_stats(run.run_id).end_time for run in runs]
+    latencies = [
+        instance.get_run_stats(run.run_id).end_time - run_created(instance, run) for run in runs
+    ]
     figures = {
         "batches": BATCHES,
         "bursts": BURSTS,
@@ -125,40 +129,24 @@ def assert_each_batch_scored_once(runs: list[dg.DagsterRun], home, count: int) -
     assert len(list(predictions.iterdir())) == count
 
 
-def test_batches_arriving_while_the_daemon_crashes_are_each_scored_once(
-    home, projects_dir, tmp_path, monkeypatch
-):
-    write_project(projects_dir)
-    daemon = Daemon(
-        tmp_path,
-        {"UNIFIED_AI_HOME": str(home), "UNIFIED_AI_PROJECTS": str(projects_dir)},
-        max_concurrent_runs=2,
+def test_batches_arriving_while_the_daemon_crashes_are_each_scored_once(home, deployed):
+    daemon, instance = deployed
+    daemon.start()
+    drop("small", 6, seed=10)
+    daemon.wait_for(
+        lambda: instance.get_runs(filters=dg.RunsFilter(job_name="small__score_batch")),
+        timeout=600,
+        what="the first batch runs",
     )
-    monkeypatch.setenv("DAGSTER_HOME", str(daemon.home))
-    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
-    try:
-        with daemon.instance() as instance:
-            loop = run_loop(project_defs(projects_dir), instance, "small")
-            assert loop.success, step_failures(loop)
-            daemon.start()
-            drop("small", 6, seed=10)
-            daemon.wait_for(
-                lambda: instance.get_runs(filters=dg.RunsFilter(job_name="small__score_batch")),
-                timeout=600,
-                what="the first batch runs",
-            )
-            daemon.crash()
-            drop("small", 6, seed=11)  # arrive while no daemon runs
-            time.sleep(5)
-            daemon.start()
-            daemon.wait_for(
-                lambda: len(scored_runs(instance)) >= 12,
-                timeout=900,
-                what="12 scored batches after the restart",
-                poll=5,
-            )
-            time.sleep(20)  # a late duplicate would show up by now
-            runs = scored_runs(instance)
-    finally:
-        daemon.stop()
-    assert_each_batch_scored_once(runs, home, 12)
+    daemon.crash()
+    drop("small", 6, seed=11)  # arrive while no daemon runs
+    time.sleep(5)
+    daemon.start()
+    daemon.wait_for(
+        lambda: len(scored_runs(instance)) >= 12,
+        timeout=900,
+        what="12 scored batches after the restart",
+        poll=5,
+    )
+    time.sleep(20)  # a late duplicate would show up by now
+    assert_each_batch_scored_once(scored_runs(instance), home, 12)
