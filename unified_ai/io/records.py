@@ -281,10 +281,14 @@ def checked_manifest(
         )
     computed = version_of_checksums(files)
     if manifest.version != version or computed != version:
+        # Name only what disagrees with the folder: the recorded id, the checksums, or both.
+        wrong = [
+            *([f"records version {manifest.version}"] if manifest.version != version else []),
+            *([f"its checksums hash to {computed}"] if computed != version else []),
+        ]
         raise IntegrityError(
-            f"{where}: manifest {path} checksums hash to version {computed} and it records "
-            f"version {manifest.version}, not {version}: the manifest or payload was edited; "
-            "refusing it",
+            f"{where}: manifest {path} {' and '.join(wrong)}, not {version}: the manifest or "
+            "payload was edited; refusing it",
             **context,
         )
     return manifest

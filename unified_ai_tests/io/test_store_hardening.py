@@ -55,7 +55,10 @@ def test_manifest_edited_together_with_its_payload_is_refused(tmp_path):
         store.read_value(PATH, version)
     message = one_line(exc)
     assert f"p/a@{version}" in message and str(manifest_path) in message
-    assert version_of_checksums(manifest["files"]) in message
+    # Only what disagrees is named: the checksums, not the (untouched) recorded version.
+    computed = version_of_checksums(manifest["files"])
+    assert f"its checksums hash to {computed}, not {version}:" in message
+    assert "records version" not in message
 
 
 def test_manifest_claiming_another_version_or_asset_is_refused(tmp_path):
