@@ -23,7 +23,7 @@ from unified_ai.io.store import LineageStore
 from unified_ai.projects.loader import load_projects
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.runtime import load_settings
-from unified_ai.stages.deployment.rollback import perform_rollback
+from unified_ai.stages.rollback.perform import perform_rollback
 
 
 def seeded_store(root: Path, project, registry: MlflowRegistry, deployments: int) -> list[str]:

@@ -18,12 +18,12 @@ def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
     from unified_ai.io.manager import LineageIOManager
     from unified_ai.resources.automations import Automations
+    from unified_ai.resources.identity import Identity
     from unified_ai.resources.inbox import Inbox
     from unified_ai.resources.mlflow_registry import MlflowRegistry
     from unified_ai.resources.notifications import Notifier
     from unified_ai.resources.storage import LineageStorage
     from unified_ai.resources.training_runner import TrainingRunner
-    from unified_ai.stages.approval.assets import Identity
 
     # The key was read and checked in `runtime`; binding the variable's name (not its value)
     # keeps the key out of the resource config Dagster shows in the UI and stores with runs.

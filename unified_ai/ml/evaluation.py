@@ -7,6 +7,7 @@ metrics and the largest gap between segments. Pure numpy/sklearn; no framework.
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.payloads import EvaluationReport, ModelSummary, Registration
 from unified_ai.projects.schema import LOWER_IS_BETTER, METRICS
 
 if TYPE_CHECKING:
@@ -174,11 +175,12 @@ def evaluate(
     holdout: "pd.DataFrame",
     candidate: "TrainedModel",
     champion: "TrainedModel | None",
-) -> tuple[dict, dict[str, "np.ndarray"]]:
+) -> tuple[EvaluationReport, dict[str, "np.ndarray"]]:
     """Score candidate (and champion, if any) on the same holdout.
 
     Returns:
-        The JSON-safe report body and the predicted probabilities per model (for the HTML page).
+        The report (`to_body()` is what is stored) and the predicted probabilities per model
+        (for the HTML page).
     """
     from unified_ai.ml.data import FeatureColumns, binary_target
     from unified_ai.ml.training import predict_proba
@@ -193,31 +195,24 @@ def evaluate(
         proba = predict_proba(model.pipeline, holdout, features)
         return score(y, proba, segments, spec.threshold, fairness.metric, fairness.min_segment_size)
 
-    def summary(model: "TrainedModel", result: Scored) -> dict:
-        return {
-            "model_version": model.card.get("lineage_version"),
-            "mlflow": model.card.get("mlflow"),
-            "trained_by": model.card.get("trained_by"),
-            "metrics": result.metrics,
-            "fairness": result.fairness,
-        }
+    def summary(model: "TrainedModel", result: Scored) -> ModelSummary:
+        registered = model.card.get("mlflow")
+        where = f"{project.name}/candidate_model@{model.card.get('lineage_version')}: card"
+        return ModelSummary(
+            model_version=model.card.get("lineage_version"),
+            mlflow=Registration.from_payload(registered, where=where) if registered else None,
+            trained_by=model.card.get("trained_by"),
+            metrics=result.metrics,
+            fairness=result.fairness,
+        )
 
     cand = scored(candidate)
-    body: dict[str, Any] = {
-        "project": project.name,
-        "policy_version": project.policy_version,
-        "holdout_rows": len(y),
-        "positive_rate": float(y.mean()) if len(y) else None,
-        "threshold": spec.threshold,
-        "candidate": summary(candidate, cand),
-        "champion": None,
-        "comparison": None,
-    }
     probas = {"candidate": cand.proba}
+    champion_summary, comparison = None, None
     if champion is not None:
         champ = scored(champion)
-        body["champion"] = summary(champion, champ)
-        body["comparison"] = paired_bootstrap(
+        champion_summary = summary(champion, champ)
+        comparison = paired_bootstrap(
             y,
             cand.proba,
             champ.proba,
@@ -227,7 +222,17 @@ def evaluate(
             seed=project.split.seed,
         )
         probas["champion"] = champ.proba
-    return body, probas
+    report = EvaluationReport(
+        project=project.name,
+        policy_version=project.policy_version,
+        holdout_rows=len(y),
+        positive_rate=float(y.mean()) if len(y) else None,
+        threshold=spec.threshold,
+        candidate=summary(candidate, cand),
+        champion=champion_summary,
+        comparison=comparison,
+    )
+    return report, probas
 
 
 def summary_markdown(body: dict) -> str:

@@ -9,8 +9,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def metric_interval(y, proba, metric: str, threshold: float, samples: int, seed: int):
-    """Bootstrap 95 % interval of one metric, or (None, None) if it cannot be computed."""
+def metric_interval(
+    y, proba, metric: str, threshold: float, samples: int, seed: int, confidence: float = 0.95
+):
+    """Bootstrap interval of one metric at `confidence`, or (None, None) if it has no value."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -22,7 +24,8 @@ def metric_interval(y, proba, metric: str, threshold: float, samples: int, seed:
             values.append(value)
     if not values:
         return None, None
-    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+    tail = (1 - confidence) / 2
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
 
 
 def deployment_metrics(
@@ -31,15 +34,24 @@ def deployment_metrics(
     threshold: float,
     segments: list[str],
     min_segment_size: int,
+    *,
+    samples: int,
+    confidence: float,
+    gap_metric: str,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics of one deployment on its labeled rows, with an interval and per-segment view."""
+    """Metrics of one deployment on its labeled rows, with an interval and per-segment view.
+
+    The interval and the segment gaps use the project's evaluation settings, as the
+    evaluation of the candidate did: `samples` bootstrap draws at `confidence`, and the
+    policy's fairness metric (`gap_metric`).
+    """
     y = labeled["label"].to_numpy()
     proba = labeled["proba"].to_numpy()
     if len(y) == 0:
         return {"labeled_rows": 0, "value": None, "ci_low": None, "ci_high": None}
     metrics = classification_metrics(y, proba, threshold)
-    low, high = metric_interval(y, proba, metric, threshold, 200, seed)
+    low, high = metric_interval(y, proba, metric, threshold, samples, seed, confidence)
     present = [c for c in segments if c in labeled.columns]
     return {
         "labeled_rows": len(y),
@@ -48,7 +60,7 @@ def deployment_metrics(
         "ci_low": low,
         "ci_high": high,
         "segments": segments_and_gaps(
-            y, proba, labeled[present], threshold, "true_positive_rate", min_segment_size
+            y, proba, labeled[present], threshold, gap_metric, min_segment_size
         ),
     }
 
@@ -62,6 +74,9 @@ def live_report(
     threshold: float,
     segments: list[str],
     min_segment_size: int,
+    bootstrap_samples: int,
+    confidence: float,
+    gap_metric: str,
 ) -> dict[str, Any]:
     """The current deployment over its last `window` labeled batches, and its predecessor.
 
@@ -89,7 +104,16 @@ def live_report(
             if chosen
             else pd.DataFrame(columns=["label", "proba"])
         )
-        result = deployment_metrics(rows, metric, threshold, segments, min_segment_size)
+        result = deployment_metrics(
+            rows,
+            metric,
+            threshold,
+            segments,
+            min_segment_size,
+            samples=bootstrap_samples,
+            confidence=confidence,
+            gap_metric=gap_metric,
+        )
         result["batches"] = [b for b, _ in chosen]
         return result
 

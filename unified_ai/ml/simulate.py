@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from unified_ai.names import ROW_ID
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import pandas as pd
 
     from unified_ai.projects.schema import ProjectConfig
@@ -100,3 +102,51 @@ def make_batch(
         labels[project.target] = values
     features = sample.drop(columns=[project.target])
     return features, labels
+
+
+#: Where simulated labels wait (in the project's inbox) until `deliver_labels` hands them over.
+PENDING_LABELS = ".pending_labels"
+
+
+def _write_atomic(frame: "pd.DataFrame", folder, name: str) -> None:
+    """Write a CSV under a hidden temporary name, then rename: sensors never see half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{name}.tmp"
+    with temporary.open("w") as handle:
+        frame.to_csv(handle, index=False)
+    temporary.rename(folder / name)
+
+
+def write_batches(
+    project: "ProjectConfig",
+    pool: "pd.DataFrame",
+    inbox,
+    *,
+    batches: int,
+    rows: int,
+    drift: DriftSpec,
+    seed: int,
+) -> list[str]:
+    """Write `batches` batch files into `inbox` (their labels wait aside); return their names."""
+    import time
+
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    written = []
+    for index in range(batches):
+        name = f"batch-{stamp}-{time.time_ns() % 10**9:09d}-{index:03d}.csv"
+        features, truth = make_batch(project, pool, rows, drift, seed + index, name)
+        _write_atomic(truth, inbox / PENDING_LABELS, name)
+        _write_atomic(features, inbox, name)
+        written.append(name)
+    return written
+
+
+def deliver_labels(inbox, labels, *, keep: "Collection[str]" = ()) -> list[str]:
+    """Move the waiting labels of earlier batches (not those in `keep`) into `labels`."""
+    pending = inbox / PENDING_LABELS
+    names = sorted(p.name for p in pending.iterdir()) if pending.exists() else []
+    names = [n for n in names if n not in keep and not n.startswith(".")]
+    labels.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (pending / name).rename(labels / name)
+    return names

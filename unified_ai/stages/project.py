@@ -13,8 +13,9 @@ from unified_ai.stages.deployment import assets as deployment_assets
 from unified_ai.stages.evaluation import assets as evaluation_assets
 from unified_ai.stages.evaluation import checks as evaluation_checks
 from unified_ai.stages.monitoring import assets as monitoring_assets
+from unified_ai.stages.monitoring import inbox_sensors
 from unified_ai.stages.monitoring import jobs as monitoring_jobs
-from unified_ai.stages.monitoring import sensors as monitoring_sensors
+from unified_ai.stages.monitoring import triggers as monitoring_triggers
 from unified_ai.stages.rollback import assets as rollback_assets
 from unified_ai.stages.rollback import jobs as rollback_jobs
 from unified_ai.stages.training import assets as training_assets
@@ -37,6 +38,15 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         # Only training loops are limited (dagster.yaml / Helm): one per project at a time.
         tags=job_tags(project, **{names.TRAINING_LOOP_TAG: project.name}),
+        # The loop does its part and stops before a deployment that still needs a person's
+        # approval; the approval sensor deploys once it lands.
+        config={
+            "ops": {
+                names.op_name(project.name, names.DEPLOYED_MODEL): {
+                    "config": {"if_not_approved": "wait"}
+                }
+            }
+        },
     )
     jobs = [
         loop,
@@ -50,6 +60,7 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         jobs=jobs,
         sensors=[
             *approval_sensors.build(project),
-            *monitoring_sensors.build(project, {job.name: job for job in jobs}),
+            *inbox_sensors.build(project),
+            *monitoring_triggers.build(project, {job.name: job for job in jobs}),
         ],
     )

@@ -94,6 +94,20 @@ def test_approve_then_deploy_happens_once(home, setup, instance):
     assert driver.tick(SENSOR).requests == []  # once
 
 
+def test_waiting_for_an_approval_is_configured_not_inferred_from_the_job(home, setup, instance):
+    _, defs, _ = setup()
+    train(defs, instance)  # the loop job is configured to wait: it succeeds without deploying
+    waiting = defs.resolve_job_def("small__deploy").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"small__deployed_model": {"config": {"if_not_approved": "wait"}}}},
+        raise_on_error=False,
+    )
+    assert waiting.success, step_failures(waiting)
+    assert store(home).current_version(DEPLOYED) is None
+    refused = deploy(defs, instance)  # by default a deployment without its approvals fails
+    assert "refusing to deploy model" in step_failures(refused)["small__deployed_model"]
+
+
 def test_reject_means_nothing_deploys(home, setup, instance):
     project, defs, driver = setup()
     model = train(defs, instance)

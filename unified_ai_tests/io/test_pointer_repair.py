@@ -59,7 +59,7 @@ def test_rollback_repairs_a_garbage_deployment_pointer(tmp_path):
 
     from unified_ai.projects.loader import load_projects
     from unified_ai.resources.mlflow_registry import MlflowRegistry
-    from unified_ai.stages.deployment.rollback import perform_rollback
+    from unified_ai.stages.rollback.perform import perform_rollback
 
     project = next(p for p in load_projects() if p.name == "mortgage_approval")
     registry = MlflowRegistry(

@@ -1,33 +1,27 @@
 """Deploy when a valid approval lands (and only then, and only once)."""
 
-import json
 from datetime import datetime, timezone
 
 import dagster as dg
 
 from unified_ai import names
 from unified_ai.names import ACTOR_TAG, DEPLOYMENT_APPROVAL
+from unified_ai.payloads import Approval
 from unified_ai.policies.approval import ApprovalRecord, human_approval
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.stages.common import key
+from unified_ai.stages.sensor_kit import (
+    INTERVAL_SECONDS,
+    dump_cursor,
+    load_cursor,
+    metadata_values,
+    new_events,
+)
 
-INTERVAL_SECONDS = 15
 
-
-def _record(metadata) -> ApprovalRecord:
-    def value(name, default=None):
-        entry = metadata.get(name)
-        return default if entry is None else entry.value
-
-    return ApprovalRecord(
-        decision=str(value("decision", "")),
-        approver=str(value("approver", "")),
-        model_version=str(value("model_version", "")),
-        evaluation_report_version=str(value("evaluation_report_version", "")),
-        at=datetime.fromisoformat(str(value("at"))),
-        valid=bool(value("valid", False)),
-        reason=str(value("reason", "")),
-    )
+def _record(materialization) -> ApprovalRecord:
+    """The decision an approval's materialization recorded (see `Approval.metadata`)."""
+    return Approval.record_from_metadata(metadata_values(materialization))
 
 
 def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
@@ -43,26 +37,18 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
         "have landed (deployed_model re-checks them).",
     )
     def approval_sensor(context: dg.SensorEvaluationContext):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=approval_key, after_storage_id=cursor.get("storage_id")
-            ),
-            limit=100,
-            ascending=True,
-        ).records
+        cursor = load_cursor(context)
+        records = new_events(context.instance, approval_key, cursor.get("storage_id"), limit=100)
         if not records:
             return dg.SkipReason("no new approvals")
         cursor["storage_id"] = records[-1].storage_id
-        newest = records[-1]
-        latest = _record(newest.asset_materialization.metadata)
+        latest = _record(records[-1].asset_materialization)
         # Count the approvals recorded for this same model (read from recorded metadata only).
         history = context.instance.fetch_materializations(approval_key, limit=200).records
         same_model = [
-            _record(r.asset_materialization.metadata)
+            _record(r.asset_materialization)
             for r in history
-            if r.asset_materialization.metadata.get("model_version")
-            and r.asset_materialization.metadata["model_version"].value == latest.model_version
+            if metadata_values(r.asset_materialization).get("model_version") == latest.model_version
         ]
         decision = human_approval(
             rule,
@@ -73,7 +59,7 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
         )
         if not decision.allowed:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(decision.reason), cursor=json.dumps(cursor)
+                skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
             )
         return dg.SensorResult(
             run_requests=[
@@ -85,7 +71,7 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
                     },
                 )
             ],
-            cursor=json.dumps(cursor),
+            cursor=dump_cursor(cursor),
         )
 
     return [approval_sensor]

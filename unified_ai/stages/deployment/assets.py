@@ -13,10 +13,11 @@ from unified_ai.names import (
     PATH_METADATA,
     TRIGGER_METADATA,
     VERSION_METADATA,
-    training_loop_job,
 )
+from unified_ai.payloads import Deployment
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import approval_records, evaluation_report
 from unified_ai.resources.mlflow_registry import CHAMPION, MlflowRegistry
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
@@ -33,6 +34,11 @@ class DeploymentConfig(dg.Config):
     """
 
     action: Literal["deploy", "rollback"] = "deploy"
+    if_not_approved: Literal["fail", "wait"] = Field(
+        default="fail",
+        description="deploy: when policy's approvals are not met yet, fail (a person asked to "
+        "deploy) or store nothing and wait for the approval sensor (the training loop)",
+    )
     to_version: str = Field(
         default="",
         description="rollback: deployment or model version to restore; empty = the previous "
@@ -44,12 +50,11 @@ class DeploymentConfig(dg.Config):
     )
 
 
-def _deploy(context, project, mlflow, lineage):
+def _deploy(context, project, config, mlflow, lineage):
     """Yield the deployment manifest, or nothing while the loop waits for an approval."""
     from datetime import datetime, timezone
 
     from unified_ai.policies.approval import deployment_approval_decision
-    from unified_ai.stages.approval.assets import approval_records
 
     report_key = key(project, EVALUATION_REPORT)
     reader = lineage.reader(context)
@@ -57,53 +62,58 @@ def _deploy(context, project, mlflow, lineage):
     # Re-check the gates ourselves: a run that selects only this asset skips the checks.
     decision = require_gates(context.instance, report_key, report_version, GATES)
     # Read exactly the version whose gates were just verified.
-    report = reader.read_value(report_key.path, report_version).body
-    candidate = report["candidate"]
+    stored, report = evaluation_report(reader, project.name, report_version)
+    candidate = report.candidate
     approval = deployment_approval_decision(
         project.policy.approval,
-        report,
-        approval_records(reader, project),
+        stored.body,
+        approval_records(reader, project.name),
         report_version=report_version,
         now=datetime.now(timezone.utc),
     )
     if not approval.allowed:
-        if context.job_name == training_loop_job(project.name):
+        if config.if_not_approved == "wait":
             # The loop has done its part; the approval sensor deploys once a person approves.
             context.log.info(f"{project.name}: not deployed yet: {approval.reason}")
             return
         raise dg.Failure(
             description=f"{project.name}/deployed_model: refusing to deploy model "
-            f"{candidate['model_version']}: {approval.reason}"
+            f"{candidate.model_version}: {approval.reason}"
         )
-    registered = candidate["mlflow"]
+    registered = candidate.mlflow
+    if registered is None:
+        raise dg.Failure(
+            description=f"{project.name}/evaluation_report@{report_version}: the candidate "
+            "has no MLflow registration to deploy"
+        )
     previous = mlflow.champion_version(project.model_name)
-    mlflow.set_champion(project.model_name, registered["version"])
-    manifest = {
-        "project": project.name,
-        "model_version": candidate["model_version"],
-        "model_uri": registered["model_uri"],
-        "mlflow_model_version": registered["version"],
-        "mlflow_run_id": registered["run_id"],
-        "mlflow_alias": CHAMPION,
-        "evaluation_report_version": report_version,
-        "gates": {
+    mlflow.set_champion(project.model_name, registered.version)
+    manifest = Deployment(
+        project=project.name,
+        model_version=candidate.model_version,
+        model_uri=registered.model_uri,
+        mlflow_model_version=registered.version,
+        mlflow_run_id=registered.run_id,
+        mlflow_alias=CHAMPION,
+        evaluation_report_version=report_version,
+        gates={
             name: {"passed": record.passed, "description": record.description}
             for name, record in decision.records.items()
         },
-        "approval": {"reason": approval.reason, "approvers": approval.approvers},
-        "policy_version": project.policy_version,
-        "metrics": candidate["metrics"],
-        "deployed_at": utc_now(),
-        "deployed_by": run_actor(context),
-        "dagster_run_id": context.run_id,
-        "previous_mlflow_champion": previous,
-    }
+        approval={"reason": approval.reason, "approvers": approval.approvers},
+        policy_version=project.policy_version,
+        metrics=candidate.metrics,
+        deployed_at=utc_now(),
+        deployed_by=run_actor(context),
+        dagster_run_id=context.run_id,
+        previous_mlflow_champion=previous,
+    )
     yield dg.Output(
-        manifest,
+        manifest.to_payload(),
         metadata={
             "action": "deploy",
-            "model_version": candidate["model_version"],
-            "model_uri": registered["model_uri"],
+            "model_version": manifest.model_version,
+            "model_uri": manifest.model_uri,
             "evaluation_report_version": report_version,
             "approval": approval.reason,
             "approvers": ", ".join(approval.approvers) or "none needed",
@@ -114,8 +124,8 @@ def _deploy(context, project, mlflow, lineage):
 
 
 def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.MaterializeResult:
-    from unified_ai.policies.rollback import RollbackError
-    from unified_ai.stages.deployment.rollback import perform_rollback
+    from unified_ai.stages.rollback.choose import RollbackError
+    from unified_ai.stages.rollback.perform import perform_rollback
 
     try:
         outcome = perform_rollback(
@@ -151,8 +161,8 @@ def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.Materia
             ),
             "rolled_back_from": outcome.rolled_back_from,
             "rolled_back_to": outcome.rolled_back_to,
-            "model_version": outcome.to_deployment["model_version"],
-            "model_uri": outcome.to_deployment["model_uri"],
+            "model_version": outcome.to_deployment.model_version,
+            "model_uri": outcome.to_deployment.model_uri,
             "reason": config.reason,
             TRIGGER_METADATA: config.trigger,
         }
@@ -184,7 +194,7 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
         if config.action == "rollback":
             yield _rollback(context, project, config, mlflow, lineage, notifier)
         else:
-            yield from _deploy(context, project, mlflow, lineage)
+            yield from _deploy(context, project, config, mlflow, lineage)
 
     return deployed_model
 

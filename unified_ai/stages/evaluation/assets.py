@@ -2,33 +2,14 @@
 
 import dagster as dg
 
-from unified_ai.io.reader import StoreReader
-from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, EVALUATION_REPORT, HOLDOUT_SPLIT
+from unified_ai.names import CANDIDATE_MODEL, EVALUATION_REPORT, HOLDOUT_SPLIT
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import load_champion
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, key
 from unified_ai.stages.placement import stage_op_tags
 
 HTML_ATTACHMENT = "evaluation.html"
-
-
-def load_champion(store: StoreReader, project: ProjectConfig) -> tuple:
-    """The model the current `deployed_model` pointer names, and that deployment's version.
-
-    Returns `(None, None)` while nothing is deployed.
-
-    Following the pointer (not MLflow's alias, not the newest file) means a rollback is
-    honoured and the exact bytes that were evaluated and deployed are compared.
-    """
-    deployed_path = key(project, DEPLOYED_MODEL).path
-    deployed_version = store.current_version(deployed_path)
-    if deployed_version is None:
-        return None, None
-    deployment = store.read_value(deployed_path, deployed_version)
-    model_version = deployment["model_version"]
-    champion = store.read_value(key(project, CANDIDATE_MODEL).path, model_version)
-    champion.card["lineage_version"] = model_version
-    return champion, deployed_version
 
 
 def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -58,28 +39,31 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
 
         reader = lineage.reader(context)
         candidate_model.card["lineage_version"] = reader.require_current(model_key.path)
-        champion, _ = load_champion(reader, project)
-        body, probas = evaluate(project, holdout_split, candidate_model, champion)
+        champion, _ = load_champion(reader, project.name)
+        report, probas = evaluate(project, holdout_split, candidate_model, champion)
+        body = report.to_body()
         page = classification_page(
             binary_target(project, holdout_split).to_numpy(),
             probas["candidate"],
             probas.get("champion"),
             holdout_split[[c for c in project.segments if c in holdout_split.columns]],
         )
-        metrics = body["candidate"]["metrics"]
+        champion_version = (report.champion and report.champion.model_version) or "none"
         context.log.info(
-            "candidate %s vs champion %s",
-            body["candidate"]["model_version"],
-            body["champion"]["model_version"] if body["champion"] else "none",
+            "candidate %s vs champion %s", report.candidate.model_version, champion_version
         )
         return dg.Output(
             Report(body=body, attachments={HTML_ATTACHMENT: page}),
             metadata={
                 "summary": dg.MetadataValue.md(summary_markdown(body)),
-                **{k: dg.MetadataValue.float(v) for k, v in metrics.items() if v is not None},
-                "candidate_version": body["candidate"]["model_version"],
-                "champion_version": (body["champion"] or {}).get("model_version") or "none",
-                "largest_segment_gap": float(body["candidate"]["fairness"]["largest"]["gap"]),
+                **{
+                    k: dg.MetadataValue.float(v)
+                    for k, v in report.candidate.metrics.items()
+                    if v is not None
+                },
+                "candidate_version": report.candidate.model_version,
+                "champion_version": champion_version,
+                "largest_segment_gap": float(report.candidate.largest_gap),
                 "html_report": HTML_ATTACHMENT,
             },
         )

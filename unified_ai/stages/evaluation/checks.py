@@ -3,6 +3,7 @@
 import dagster as dg
 
 from unified_ai.names import EVALUATION_REPORT
+from unified_ai.payloads import EvaluationReport
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.notifications import Notifier
@@ -30,13 +31,15 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         context: dg.AssetCheckExecutionContext, notifier: Notifier, evaluation_report
     ) -> dg.AssetCheckResult:
         result = decide(evaluation_report.body, project.policy)
+        candidate = EvaluationReport.from_body(
+            evaluation_report.body, where=f"{project.name}/{EVALUATION_REPORT}"
+        ).candidate
         if not result.passed:
             notifier.notify(
                 project.policy.notifications,
                 project=project.name,
                 event="gate_failed",
-                summary=f"{gate} failed for candidate "
-                f"{evaluation_report.body['candidate']['model_version']}: {result.reason}",
+                summary=f"{gate} failed for candidate {candidate.model_version}: {result.reason}",
                 evidence={"gate": gate, "policy_version": project.policy_version},
                 run_id=context.run.run_id,
             )

@@ -6,23 +6,24 @@ schema is stored and flagged as quarantined by a blocking check: never scored, n
 
 import dagster as dg
 
-from unified_ai.io.manager import storage_path
-from unified_ai.io.reader import StoreReader
 from unified_ai.names import (
-    CANDIDATE_MODEL,
     DEPLOYED_MODEL,
     DEPLOYMENT_COLUMN,
     DRIFT_REPORT,
     GROUND_TRUTH,
     LIVE_PERFORMANCE,
-    PARTITIONS,
     PREDICTIONS,
     PRODUCTION_BATCH,
     ROW_ID,
     TRAIN_SPLIT,
-    training_loop_job,
 )
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import (
+    NothingDeployedError,
+    deployed_model_of,
+    labeled_batches,
+    read_deployment,
+)
 from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
@@ -32,19 +33,6 @@ from unified_ai.stages.placement import stage_op_tags
 BATCH_CHECK = "batch_is_valid"
 LABELS_CHECK = "labels_match_predictions"
 DRIFT_HTML = "drift.html"
-
-
-def deployed_model_of(store: StoreReader, project: ProjectConfig):
-    """(deployment version, its payload, the deployed TrainedModel) following the pointer."""
-    deployment = store.current_version(key(project, DEPLOYED_MODEL).path)
-    if deployment is None:
-        raise dg.Failure(
-            description=f"{project.name}/predictions: no model is deployed yet; run the "
-            f"{training_loop_job(project.name)} job first"
-        )
-    payload = store.read_value(key(project, DEPLOYED_MODEL).path, deployment)
-    model = store.read_value(key(project, CANDIDATE_MODEL).path, payload["model_version"])
-    return deployment, payload, model
 
 
 def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -142,7 +130,10 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         from unified_ai.ml.data import FeatureColumns
         from unified_ai.ml.training import predict_proba
 
-        deployment, payload, model = deployed_model_of(lineage.reader(context), project)
+        try:
+            deployment, manifest, model = deployed_model_of(lineage.reader(context), project.name)
+        except NothingDeployedError as exc:
+            raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
         proba = predict_proba(
             model.pipeline, production_batch, FeatureColumns(**model.card["features"])
         )
@@ -151,12 +142,12 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         scored["proba"] = proba
         scored["prediction"] = (proba >= project.evaluation.threshold).astype(int)
         scored[DEPLOYMENT_COLUMN] = deployment
-        scored["model_version"] = payload["model_version"]
+        scored["model_version"] = manifest.model_version
         return dg.Output(
             scored,
             metadata={
                 "deployment_version": deployment,
-                "model_version": payload["model_version"],
+                "model_version": manifest.model_version,
                 "dagster/row_count": len(scored),
                 "positive_rate": float(scored["prediction"].mean()),
             },
@@ -327,25 +318,6 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
     return ground_truth
 
 
-def labeled_batches(store: StoreReader, project: ProjectConfig) -> list:
-    """(batch, labeled predictions) for every batch with ground truth, oldest first."""
-    base = storage_path(key(project, GROUND_TRUTH))
-    folder = store.asset_dir(base) / PARTITIONS
-    if not folder.exists():
-        return []
-    found = []
-    for batch in store.names(folder):
-        version = store.current_version([*base, PARTITIONS, batch])
-        if version is not None:
-            manifest = store.read_manifest([*base, PARTITIONS, batch], version)
-            found.append((manifest.created_at, batch, version))
-    found.sort()
-    return [
-        (batch, store.read_value([*base, PARTITIONS, batch], version))
-        for _, batch, version in found
-    ]
-
-
 def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, LIVE_PERFORMANCE),
@@ -363,8 +335,8 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         reader = lineage.reader(context)
         rule = project.policy.triggers.performance
         deployment = reader.require_current(key(project, DEPLOYED_MODEL).path)
-        payload = reader.read_value(key(project, DEPLOYED_MODEL).path, deployment)
-        batches = labeled_batches(reader, project)
+        manifest = read_deployment(reader, project.name, deployment)
+        batches = labeled_batches(reader, project.name)
         report = live_report(
             batches,
             deployment,
@@ -373,8 +345,11 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             threshold=project.evaluation.threshold,
             segments=project.segments,
             min_segment_size=project.policy.fairness.min_segment_size,
+            bootstrap_samples=project.evaluation.bootstrap_samples,
+            confidence=project.evaluation.confidence,
+            gap_metric=project.policy.fairness.metric,
         )
-        report["current"]["deployed_at"] = payload["deployed_at"]
+        report["current"]["deployed_at"] = manifest.deployed_at
         current, previous = report["current"], report["previous"] or {}
 
         def number(value):
@@ -385,7 +360,7 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             metadata={
                 "metric": rule.metric,
                 "deployment_version": deployment,
-                "deployed_at": payload["deployed_at"],
+                "deployed_at": manifest.deployed_at,
                 "value": number(current["value"]),
                 "ci_low": number(current["ci_low"]),
                 "ci_high": number(current["ci_high"]),

@@ -2,38 +2,18 @@
 
 import dagster as dg
 
-from unified_ai.io.reader import StoreReader
 from unified_ai.io.store import utc_now
 from unified_ai.names import (
     DEPLOYED_MODEL,
-    EVALUATION_REPORT,
     INCIDENTS,
     ROLLBACK_ACTION,
     TRIGGER_METADATA,
 )
+from unified_ai.payloads import Incident
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import deployment_summary
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, key
-
-
-def deployment_summary(store: StoreReader, project: ProjectConfig, version: str) -> dict:
-    """A deployment with its full evaluation report body, as it was when deployed."""
-    payload = store.read_value([project.name, DEPLOYED_MODEL], version)
-    report_version = payload["evaluation_report_version"]
-    report = store.read_value([project.name, EVALUATION_REPORT], report_version)
-    return {
-        "deployment_version": version,
-        "model_version": payload["model_version"],
-        "model_uri": payload["model_uri"],
-        "deployed_at": payload["deployed_at"],
-        "deployed_by": payload["deployed_by"],
-        "evaluation_report_version": report_version,
-        "evaluation_report_path": str(
-            store.version_dir([project.name, EVALUATION_REPORT], report_version)
-        ),
-        "evaluation_report": report.body,
-        "gates": payload.get("gates"),
-    }
 
 
 def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -59,24 +39,24 @@ def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
         event = context.instance.get_latest_materialization_event(deployed_key)
         metadata = event.asset_materialization.metadata if event else {}
         trigger = metadata.get(TRIGGER_METADATA)
-        record = {
-            "project": project.name,
-            "kind": ROLLBACK_ACTION,
-            "opened_at": utc_now(),
-            "reason": latest.reason,
-            "trigger": trigger.value if trigger else "manual",
-            "actor": latest.actor,
-            "dagster_run_id": context.run_id,
-            "policy_version": project.policy_version,
-            "rolled_back_from": deployment_summary(reader, project, latest.previous),
-            "rolled_back_to": deployment_summary(reader, project, latest.version),
-            "live_metrics": None,
-        }
+        incident = Incident(
+            project=project.name,
+            kind=ROLLBACK_ACTION,
+            opened_at=utc_now(),
+            reason=latest.reason,
+            trigger=trigger.value if trigger else "manual",
+            actor=latest.actor,
+            dagster_run_id=context.run_id,
+            policy_version=project.policy_version,
+            rolled_back_from=deployment_summary(reader, project.name, latest.previous),
+            rolled_back_to=deployment_summary(reader, project.name, latest.version),
+            live_metrics=None,
+        )
         yield dg.Output(
-            record,
+            incident.to_payload(),
             metadata={
                 "reason": latest.reason or "",
-                "trigger": record["trigger"],
+                "trigger": incident.trigger,
                 "rolled_back_from": latest.previous,
                 "rolled_back_to": latest.version,
             },

@@ -5,20 +5,26 @@ fails, so a refused or failed rollback leaves pointer, alias and history as they
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from unified_ai.io.reader import StoreReader
 from unified_ai.io.store import LineageStore, LineageStoreError, validate_version
 from unified_ai.names import BUILT_FOR_DEPLOYMENT, DEPLOYED_MODEL, ROLLBACK_ACTION
-from unified_ai.policies.rollback import DeploymentFacts, Move, RollbackError, choose_target
+from unified_ai.payloads import Deployment
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.resources.mlflow_registry import MlflowRegistry
+from unified_ai.queries import read_deployment
+from unified_ai.stages.rollback.choose import DeploymentFacts, Move, RollbackError, choose_target
+
+if TYPE_CHECKING:
+    from unified_ai.resources.mlflow_registry import MlflowRegistry
 
 
 @dataclass(frozen=True)
 class RollbackOutcome:
     rolled_back_from: str
     rolled_back_to: str
-    from_deployment: dict
-    to_deployment: dict
+    from_deployment: Deployment
+    to_deployment: Deployment
 
 
 def _facts(store: LineageStore, project: ProjectConfig, version: str) -> DeploymentFacts | None:
@@ -26,15 +32,11 @@ def _facts(store: LineageStore, project: ProjectConfig, version: str) -> Deploym
         validate_version(version)
     except LineageStoreError:
         return None
-    path = [project.name, DEPLOYED_MODEL]
-    if not store.has_version(path, version):
+    if not store.has_version([project.name, DEPLOYED_MODEL], version):
         return None
-    payload = store.read_value(path, version)
-    gates = payload.get("gates") or {}
+    manifest = read_deployment(StoreReader(store), project.name, version)
     return DeploymentFacts(
-        version=version,
-        model_version=payload["model_version"],
-        gates_passed=bool(gates) and all(g.get("passed") for g in gates.values()),
+        version=version, model_version=manifest.model_version, gates_passed=manifest.gates_passed
     )
 
 
@@ -43,10 +45,14 @@ def resolve_target(
 ) -> DeploymentFacts:
     """The deployment a rollback would restore; raises `RollbackError` with the reason."""
     path = [project.name, DEPLOYED_MODEL]
+    reader = StoreReader(store)
 
     def deployment_of_model(model_version: str) -> str | None:
         for manifest in reversed(store.versions(path)):
-            if store.read_value(path, manifest.version)["model_version"] == model_version:
+            if (
+                read_deployment(reader, project.name, manifest.version).model_version
+                == model_version
+            ):
                 return manifest.version
         return None
 
@@ -75,7 +81,7 @@ def resolve_target(
 def perform_rollback(
     *,
     store: LineageStore,
-    registry: MlflowRegistry,
+    registry: "MlflowRegistry",
     project: ProjectConfig,
     requested: str | None,
     reason: str,
@@ -92,10 +98,10 @@ def perform_rollback(
     path = [project.name, DEPLOYED_MODEL]
     current = store.current_or_recorded(path)
     target = resolve_target(store, project, requested)
-    from_payload = store.read_value(path, current)
-    to_payload = store.read_value(path, target.version)
+    from_deployment = read_deployment(StoreReader(store), project.name, current)
+    to_deployment = read_deployment(StoreReader(store), project.name, target.version)
     previous_alias = registry.champion_version(project.model_name)
-    registry.set_champion(project.model_name, to_payload["mlflow_model_version"])
+    registry.set_champion(project.model_name, to_deployment.mlflow_model_version)
     try:
         store.set_current(
             path,
@@ -113,6 +119,6 @@ def perform_rollback(
     return RollbackOutcome(
         rolled_back_from=current,
         rolled_back_to=target.version,
-        from_deployment=from_payload,
-        to_deployment=to_payload,
+        from_deployment=from_deployment,
+        to_deployment=to_deployment,
     )

@@ -1,0 +1,3 @@
+from unified_ai.cli import main
+
+main()

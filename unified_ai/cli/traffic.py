@@ -1,0 +1,151 @@
+"""Commands about production traffic: simulate batches and labels, serve the deployed model."""
+
+import click
+
+from unified_ai.cli.app import Context, main, run
+
+
+@main.command("simulate")
+@click.argument("project")
+@click.option("--batches", default=0, show_default=True, help="How many batches to write.")
+@click.option("--rows", default=200, show_default=True, help="Rows per batch.")
+@click.option(
+    "--drift",
+    "drift",
+    multiple=True,
+    help="shift:COL=SIGMAS, scale:COL=FACTOR, mix:COL=VALUE, flip:SHARE (repeatable).",
+)
+@click.option(
+    "--labels",
+    is_flag=True,
+    help="Deliver the ground truth of batches written earlier (as it arrives in life).",
+)
+@click.option("--seed", default=None, type=int, help="Random seed (default: time-based).")
+def simulate_cmd(
+    project: str, batches: int, rows: int, drift: tuple[str, ...], labels: bool, seed: int | None
+) -> None:
+    """Write production batches into PROJECT's inbox from rows the model never trained on."""
+    import time
+
+    from unified_ai.ml.simulate import DriftSpecError, deliver_labels, parse_drift, write_batches
+    from unified_ai.names import HOLDOUT_SPLIT, training_loop_job
+    from unified_ai.resources.inbox import LABELS, Inbox
+
+    def go():
+        if not batches and not labels:
+            raise click.ClickException("nothing to do: give --batches N and/or --labels")
+        ctx = Context()
+        config = ctx.project(project)
+        inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
+        try:
+            spec = parse_drift(list(drift), config)
+        except DriftSpecError as exc:
+            raise click.ClickException(str(exc)) from None
+        written = []
+        if batches:
+            store = ctx.store()
+            holdout = store.current_version([config.name, HOLDOUT_SPLIT])
+            if holdout is None:
+                raise click.ClickException(
+                    f"{config.name} has no holdout split yet: run {training_loop_job(config.name)} "
+                    "first (batches are drawn from rows the model never trained on)"
+                )
+            pool = store.read_value([config.name, HOLDOUT_SPLIT], holdout)
+            written = write_batches(
+                config,
+                pool,
+                inbox,
+                batches=batches,
+                rows=rows,
+                drift=spec,
+                seed=seed if seed is not None else time.time_ns() % 2**31,
+            )
+            click.echo(f"wrote {len(written)} batch(es) of {rows} rows to {inbox}")
+        if labels:
+            target = inbox / LABELS
+            names = deliver_labels(inbox, target, keep=written)
+            click.echo(f"delivered labels for {len(names)} earlier batch(es) to {target}")
+
+    run(go)
+
+
+@main.command("serve")
+@click.argument("project")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--poll-seconds", default=0.5, show_default=True, help="How often the deployment is checked."
+)
+@click.option(
+    "--flush-rows", default=1000, show_default=True, help="Served rows per inbox batch file."
+)
+@click.option(
+    "--flush-seconds",
+    default=30.0,
+    show_default=True,
+    help="Longest wait before served rows are written to the inbox.",
+)
+@click.option("--max-rows", default=1000, show_default=True, help="Rows per request (else 413).")
+@click.option(
+    "--max-body-bytes",
+    default=4 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body (else 413).",
+)
+@click.option(
+    "--max-concurrent", default=4, show_default=True, help="Requests scored at the same time."
+)
+@click.option(
+    "--queue-seconds",
+    default=2.0,
+    show_default=True,
+    help="Wait for a scoring slot before answering 503.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve_cmd(
+    project: str,
+    host: str,
+    port: int,
+    poll_seconds: float,
+    flush_rows: int,
+    flush_seconds: float,
+    max_rows: int,
+    max_body_bytes: int,
+    max_concurrent: int,
+    queue_seconds: float,
+    log_level: str,
+) -> None:
+    """Serve PROJECT's deployed model over HTTP, following deployments and rollbacks.
+
+    POST /v1/projects/PROJECT/predict scores JSON rows; served rows reach the inbox as
+    production batches. /healthz, /readyz, /metrics (Prometheus) and /docs (OpenAPI).
+    """
+
+    def go():
+        # The web stack is imported here only: the code location never loads it.
+        from unified_ai.resources.inbox import Inbox
+        from unified_ai.serving.app import ServeConfigError, ServeOptions, run
+
+        ctx = Context()
+        config = ctx.project(project)
+        try:
+            options = ServeOptions(
+                poll_seconds=poll_seconds,
+                flush_rows=flush_rows,
+                flush_seconds=flush_seconds,
+                max_rows=max_rows,
+                max_body_bytes=max_body_bytes,
+                max_concurrent=max_concurrent,
+                queue_seconds=queue_seconds,
+            )
+        except ServeConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
+        run(config, ctx.store(), inbox, options, host=host, port=port, log_level=log_level)
+
+    run(go)

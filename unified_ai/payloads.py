@@ -1,0 +1,263 @@
+"""What assets hand each other through the store, as frozen typed records.
+
+Each record has one writer (`to_payload`, or `to_body` for the evaluation report) and one reader
+(`from_payload`/`from_body`). They are stored as JSON objects, exactly the shape earlier versions
+stored, so every stored version stays readable: a reader ignores fields it does not know and
+refuses, in one line naming the asset@version and the field, a payload that lacks one it needs.
+Pure: no Dagster import.
+"""
+
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from unified_ai.policies.approval import ApprovalRecord
+
+
+class PayloadError(ValueError):
+    """A stored payload lacks a field its reader needs (or is not a JSON object)."""
+
+
+def _known(cls, payload: Any, where: str) -> dict[str, Any]:
+    """The fields of `cls` present in `payload`; one-line error when a required one is missing."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    values = {f.name: payload[f.name] for f in fields(cls) if f.name in payload}
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in values
+    ]
+    if missing:
+        raise PayloadError(f"{where}: lacks {', '.join(missing)}")
+    return values
+
+
+# -- the evaluation report -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A model version registered in MLflow."""
+
+    version: str
+    run_id: str
+    model_uri: str
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, where: str) -> "Registration":
+        return cls(**_known(cls, payload, f"{where}: mlflow"))
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One model scored on the holdout: its version, registration, trainer and results."""
+
+    model_version: str | None
+    metrics: dict[str, float | None]
+    fairness: dict[str, Any]
+    mlflow: Registration | None = None
+    trained_by: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, where: str) -> "ModelSummary":
+        values = _known(cls, payload, where)
+        if values.get("mlflow") is not None:
+            values["mlflow"] = Registration.from_payload(values["mlflow"], where=where)
+        return cls(**values)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "model_version": self.model_version,
+            "mlflow": asdict(self.mlflow) if self.mlflow else None,
+            "trained_by": self.trained_by,
+            "metrics": self.metrics,
+            "fairness": self.fairness,
+        }
+
+    @property
+    def largest_gap(self) -> float | None:
+        """The largest segment gap of the policy's fairness metric (None when none measured)."""
+        return (self.fairness.get("largest") or {}).get("gap")
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """The body of `evaluation_report`: candidate and champion on the same holdout.
+
+    The policies (`unified_ai.policies`) read the JSON body itself: it is what a dry run
+    replays, years later, under another policy.
+    """
+
+    project: str
+    policy_version: str
+    holdout_rows: int
+    positive_rate: float | None
+    threshold: float
+    candidate: ModelSummary
+    champion: ModelSummary | None = None
+    comparison: dict[str, Any] | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "policy_version": self.policy_version,
+            "holdout_rows": self.holdout_rows,
+            "positive_rate": self.positive_rate,
+            "threshold": self.threshold,
+            "candidate": self.candidate.to_payload(),
+            "champion": self.champion.to_payload() if self.champion else None,
+            "comparison": self.comparison,
+        }
+
+    @classmethod
+    def from_body(cls, body: Any, *, where: str) -> "EvaluationReport":
+        values = _known(cls, body, where)
+        values["candidate"] = ModelSummary.from_payload(
+            values["candidate"], where=f"{where}: candidate"
+        )
+        if values.get("champion") is not None:
+            values["champion"] = ModelSummary.from_payload(
+                values["champion"], where=f"{where}: champion"
+            )
+        return cls(**values)
+
+
+# -- the deployment manifest -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What `deployed_model` stores: which model serves, why it was allowed, by whom, when.
+
+    Only `model_version` is required of a stored manifest: the rest is what the deployment
+    recorded (hand-made or partial manifests, as tests and benchmarks write, read with defaults).
+    """
+
+    model_version: str
+    project: str = ""
+    model_uri: str = ""
+    mlflow_model_version: str | None = None
+    mlflow_run_id: str | None = None
+    mlflow_alias: str | None = None
+    evaluation_report_version: str | None = None
+    gates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approval: dict[str, Any] = field(default_factory=dict)
+    policy_version: str | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    deployed_at: str | None = None
+    deployed_by: str | None = None
+    dagster_run_id: str | None = None
+    previous_mlflow_champion: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, where: str) -> "Deployment":
+        return cls(**_known(cls, payload, where))
+
+    @property
+    def gates_passed(self) -> bool:
+        """Whether every gate it records passed (a deployment without gates never did)."""
+        return bool(self.gates) and all(g.get("passed") for g in self.gates.values())
+
+
+# -- a person's decision ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What `deployment_approval` stores: one approval or rejection, valid or not."""
+
+    project: str
+    decision: str
+    approver: str
+    model_version: str
+    evaluation_report_version: str
+    at: str
+    valid: bool
+    authenticated: bool = False
+    candidate_model_version: str | None = None
+    comment: str = ""
+    invalid_reason: str | None = None
+    policy_version: str | None = None
+    dagster_run_id: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, where: str) -> "Approval":
+        return cls(**_known(cls, payload, where))
+
+    @property
+    def reason(self) -> str:
+        return self.comment or self.invalid_reason or ""
+
+    def metadata(self) -> dict[str, Any]:
+        """What the materialization shows (and the approval sensor reads back)."""
+        return {
+            "decision": self.decision,
+            "approver": self.approver or "(none)",
+            "valid": self.valid,
+            # Why it is invalid comes first here: that is what the person needs to see.
+            "reason": self.invalid_reason or self.comment or "",
+            "model_version": self.model_version,
+            "evaluation_report_version": self.evaluation_report_version,
+            "policy_version": self.policy_version or "",
+            "at": self.at,
+        }
+
+    def record(self) -> ApprovalRecord:
+        """The decision as the approval policy weighs it."""
+        return ApprovalRecord(
+            decision=self.decision,
+            approver=self.approver,
+            model_version=self.model_version,
+            evaluation_report_version=self.evaluation_report_version,
+            at=datetime.fromisoformat(self.at),
+            valid=self.valid,
+            reason=self.reason,
+        )
+
+    @staticmethod
+    def record_from_metadata(values: Mapping[str, Any]) -> ApprovalRecord:
+        """The decision, from the values of what `metadata()` wrote (the approval sensor)."""
+        return ApprovalRecord(
+            decision=str(values.get("decision", "")),
+            approver=str(values.get("approver", "")),
+            model_version=str(values.get("model_version", "")),
+            evaluation_report_version=str(values.get("evaluation_report_version", "")),
+            at=datetime.fromisoformat(str(values["at"])),
+            valid=bool(values.get("valid", False)),
+            reason=str(values.get("reason", "")),
+        )
+
+
+# -- the record a rollback leaves ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """What `incidents` stores for a rollback: both deployments with their reports, and why."""
+
+    project: str
+    kind: str
+    opened_at: str
+    reason: str | None
+    trigger: str
+    actor: str | None
+    policy_version: str
+    rolled_back_from: dict[str, Any]
+    rolled_back_to: dict[str, Any]
+    dagster_run_id: str | None = None
+    live_metrics: dict[str, Any] | None = field(default=None)
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: Any, *, where: str) -> "Incident":
+        return cls(**_known(cls, payload, where))

@@ -1,0 +1,232 @@
+"""Triggers: sensors that act on what runs recorded.
+
+Drift beyond the policy → retrain; the deployed model below the live floor → retrain; a fresh
+deployment clearly worse live than its predecessor → roll back. Each decision is the policy's
+(`unified_ai.policies.triggers`), explains its skips, records its evidence in run tags and
+honours the policy's cooldown.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from unified_ai import names
+from unified_ai.names import (
+    ACTOR_TAG,
+    DEPLOYED_MODEL,
+    DRIFT_REPORT,
+    LIVE_PERFORMANCE,
+    VERSION_METADATA,
+    sensor_names,
+    training_loop_job,
+)
+from unified_ai.policies.triggers import (
+    LiveEvidence,
+    drift_decision,
+    performance_decision,
+    rollback_decision,
+)
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.automations import Automations
+from unified_ai.resources.notifications import Notifier
+from unified_ai.stages.common import key
+from unified_ai.stages.rollback.jobs import rollback_run_request
+from unified_ai.stages.sensor_kit import (
+    INTERVAL_SECONDS,
+    dump_cursor,
+    latest_values,
+    load_cursor,
+    metadata_values,
+    new_events,
+    parse_time,
+    paused,
+    value,
+)
+
+
+def _evidence_tags(project: ProjectConfig, kind: str, evidence: dict[str, str]) -> dict[str, str]:
+    return names.evidence_tags(kind, project.policy_version, evidence)
+
+
+def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
+    report_key = key(project, DRIFT_REPORT)
+    name = sensor_names(project.name)[names.DRIFT]
+
+    @dg.sensor(
+        name=name,
+        job_name=training_loop_job(project.name),
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrains {project.name} when a batch's share of drifted columns exceeds "
+        "the policy (with a cooldown).",
+    )
+    def drift_trigger(
+        context: dg.SensorEvaluationContext, automations: Automations, notifier: Notifier
+    ):
+        skip = paused(automations, name)
+        if skip:
+            return skip
+        cursor = load_cursor(context)
+        records = new_events(context.instance, report_key, cursor.get("storage_id"))
+        if not records:
+            return dg.SkipReason("no new drift reports")
+        now = datetime.now(timezone.utc)
+        rule = project.policy.triggers.drift
+        last = parse_time(cursor.get("last_trigger"))
+        cursor["storage_id"] = records[-1].storage_id
+        # The most drifted of the new reports decides; the others are covered by it.
+        newest = max(
+            records,
+            key=lambda r: value(metadata_values(r.asset_materialization), "drifted_share", 0.0),
+        )
+        metadata = metadata_values(newest.asset_materialization)
+        decision = drift_decision(
+            rule,
+            share=float(value(metadata, "drifted_share", 0.0)),
+            drifted=[
+                c
+                for c in str(value(metadata, "drifted_columns", "")).split(", ")
+                if c and c != "none"
+            ],
+            batch=str(value(metadata, "batch", newest.partition_key or "?")),
+            last_trigger=last,
+            now=now,
+        )
+        if not decision.act:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
+            )
+        cursor["last_trigger"] = now.isoformat()
+        notifier.notify(
+            project.policy.notifications,
+            project=project.name,
+            event="retrain",
+            summary=f"retraining: {decision.reason}",
+            evidence=decision.evidence,
+        )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"drift:{newest.storage_id}",
+                    tags={
+                        ACTOR_TAG: "drift_trigger",
+                        **_evidence_tags(project, "drift", decision.evidence),
+                    },
+                )
+            ],
+            cursor=dump_cursor(cursor),
+        )
+
+    return drift_trigger
+
+
+def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDefinition:
+    live_key = key(project, LIVE_PERFORMANCE)
+    name = sensor_names(project.name)[names.PERFORMANCE]
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        jobs=jobs,  # each request names its job: the rollback or the training loop
+        description=f"Rolls {project.name} back when a fresh deployment does clearly worse live "
+        "than its predecessor (bake window); retrains when the live metric is below the floor.",
+    )
+    def performance_trigger(
+        context: dg.SensorEvaluationContext, automations: Automations, notifier: Notifier
+    ):
+        skip = paused(automations, name)
+        if skip:
+            return skip
+        cursor = load_cursor(context)
+        records = new_events(context.instance, live_key, cursor.get("storage_id"))
+        if not records:
+            return dg.SkipReason("no new live performance")
+        newest = records[-1]
+        cursor["storage_id"] = newest.storage_id
+        metadata = metadata_values(newest.asset_materialization)
+        live = LiveEvidence(
+            metric=str(value(metadata, "metric", "roc_auc")),
+            deployment=str(value(metadata, "deployment_version", "")),
+            value=value(metadata, "value"),
+            ci_high=value(metadata, "ci_high"),
+            labeled_rows=int(value(metadata, "labeled_rows", 0)),
+            deployed_at=parse_time(value(metadata, "deployed_at")),
+            previous_deployment=value(metadata, "previous_deployment"),
+            previous_value=value(metadata, "previous_value"),
+        )
+        deployed = latest_values(context.instance, key(project, DEPLOYED_MODEL))
+        live_now = value(deployed, VERSION_METADATA) if deployed is not None else None
+        if live.deployment != live_now:
+            # Computed before the deployment changed (a rollback or a new deployment landed
+            # since): it is evidence about a model that is no longer live.
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(
+                    f"live performance of deployment {live.deployment} is stale: "
+                    f"{live_now or 'nothing'} is deployed now"
+                ),
+                cursor=dump_cursor(cursor),
+            )
+        now = datetime.now(timezone.utc)
+        triggers = project.policy.triggers
+        rollback = rollback_decision(
+            triggers.rollback, live, last_trigger=parse_time(cursor.get("last_rollback")), now=now
+        )
+        if rollback.act:
+            cursor["last_rollback"] = now.isoformat()
+            tags = _evidence_tags(project, "live_degradation", rollback.evidence)
+            return dg.SensorResult(
+                run_requests=[
+                    rollback_run_request(
+                        project,
+                        reason=rollback.reason,
+                        trigger="performance_trigger",
+                        to_version=live.previous_deployment or "",
+                        run_key=f"rollback:{newest.storage_id}",
+                        tags=tags,
+                    )
+                ],
+                cursor=dump_cursor(cursor),
+            )
+        retrain = performance_decision(
+            triggers.performance, live, last_trigger=parse_time(cursor.get("last_retrain")), now=now
+        )
+        if not retrain.act:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(f"{rollback.reason}; {retrain.reason}"),
+                cursor=dump_cursor(cursor),
+            )
+        cursor["last_retrain"] = now.isoformat()
+        notifier.notify(
+            project.policy.notifications,
+            project=project.name,
+            event="retrain",
+            summary=f"retraining: {retrain.reason}",
+            evidence=retrain.evidence,
+        )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"performance:{newest.storage_id}",
+                    job_name=training_loop_job(project.name),
+                    tags={
+                        ACTOR_TAG: "performance_trigger",
+                        **_evidence_tags(project, "live_below_floor", retrain.evidence),
+                    },
+                )
+            ],
+            cursor=dump_cursor(cursor),
+        )
+
+    return performance_trigger
+
+
+def build(project: ProjectConfig, jobs: dict) -> list[dg.SensorDefinition]:
+    """Triggers of `project`; `jobs` are the project's job definitions by name."""
+    return [
+        build_drift_trigger(project),
+        build_performance_trigger(
+            project,
+            [jobs[names.rollback_job(project.name)], jobs[training_loop_job(project.name)]],
+        ),
+    ]
