@@ -79,6 +79,25 @@ def run_local(job_name: str, run_config: dict, tags: dict[str, str]) -> LaunchRe
     return LaunchResult(run_id=result.run_id, status="SUCCESS")
 
 
+def _graphql(server, query: str, variables: dict) -> dict:
+    """One query against the webserver's GraphQL endpoint (the API its UI uses)."""
+    import json
+    import urllib.request
+
+    scheme = "https" if server.scheme == "https" else "http"
+    port = f":{server.port}" if server.port else ""
+    request = urllib.request.Request(
+        f"{scheme}://{server.hostname or 'localhost'}{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read()).get("data") or {}
+    except (OSError, ValueError):
+        return {}  # the run's status already says it failed; its reason is a bonus
+
+
 def run_remote(
     url: str, job_name: str, run_config: dict, tags: dict[str, str], timeout: float = 600
 ) -> LaunchResult:
@@ -104,7 +123,7 @@ def run_remote(
     except DagsterGraphQLClientError as exc:
         raise LaunchError(f"{url}: {_first_line(str(exc))}") from None
     if status != "SUCCESS":
-        data = client._execute(_FAILURES_QUERY, {"runId": run_id})
+        data = _graphql(parsed, _FAILURES_QUERY, {"runId": run_id})
         events = data.get("logsForRun", {}).get("events", [])
         messages = [
             _first_line(e["error"]["message"])

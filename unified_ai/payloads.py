@@ -261,3 +261,80 @@ class Incident:
     @classmethod
     def from_payload(cls, payload: Any, *, where: str) -> "Incident":
         return cls(**_known(cls, payload, where))
+
+
+# -- what the triggers read from recorded metadata -------------------------------------------
+#: What an asset records for a value it does not have (Dagster metadata has no null).
+NONE = "none"
+
+
+def _recorded(values: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    found = values.get(name)
+    return default if found is None or found == NONE else found
+
+
+@dataclass(frozen=True)
+class LiveSummary:
+    """What `live_performance` records in its metadata, and the performance trigger reads."""
+
+    metric: str
+    deployment_version: str
+    deployed_at: str | None
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    labeled_rows: int
+    previous_deployment: str | None
+    previous_value: float | None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "deployment_version": self.deployment_version,
+            "deployed_at": self.deployed_at or NONE,
+            "value": NONE if self.value is None else float(self.value),
+            "ci_low": NONE if self.ci_low is None else float(self.ci_low),
+            "ci_high": NONE if self.ci_high is None else float(self.ci_high),
+            "labeled_rows": self.labeled_rows,
+            "previous_deployment": self.previous_deployment or NONE,
+            "previous_value": NONE if self.previous_value is None else float(self.previous_value),
+        }
+
+    @classmethod
+    def from_metadata(cls, values: Mapping[str, Any]) -> "LiveSummary":
+        return cls(
+            metric=str(_recorded(values, "metric", "roc_auc")),
+            deployment_version=str(_recorded(values, "deployment_version", "")),
+            deployed_at=_recorded(values, "deployed_at"),
+            value=_recorded(values, "value"),
+            ci_low=_recorded(values, "ci_low"),
+            ci_high=_recorded(values, "ci_high"),
+            labeled_rows=int(_recorded(values, "labeled_rows", 0)),
+            previous_deployment=_recorded(values, "previous_deployment"),
+            previous_value=_recorded(values, "previous_value"),
+        )
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """What `drift_report` records in its metadata, and the drift trigger reads."""
+
+    drifted_share: float
+    drifted_columns: list[str]
+    batch: str
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "drifted_share": float(self.drifted_share),
+            "drifted_columns": ", ".join(self.drifted_columns) or NONE,
+            "batch": self.batch,
+        }
+
+    @classmethod
+    def from_metadata(cls, values: Mapping[str, Any], *, batch: str = "?") -> "DriftSummary":
+        columns = str(_recorded(values, "drifted_columns", ""))
+        return cls(
+            drifted_share=float(_recorded(values, "drifted_share", 0.0)),
+            drifted_columns=[c for c in columns.split(", ") if c and c != NONE],
+            batch=str(_recorded(values, "batch", batch)),
+        )

@@ -40,3 +40,29 @@ def test_loading_definitions_imports_no_heavy_library(tmp_path):
     assert result == {"heavy": [], "env_changed": False}
     # Loading has no side effects on disk either.
     assert not (tmp_path / "home").exists()
+
+
+def test_no_private_dagster_api():
+    """`dagster._...` modules and `_`-methods of Dagster objects change without notice."""
+    import ast
+    from pathlib import Path
+
+    import unified_ai
+
+    found = []
+    for path in sorted(Path(unified_ai.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = getattr(node, "module", None) if isinstance(node, ast.ImportFrom) else None
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(
+                n.split(".")[0].startswith("dagster") and "._" in n for n in [module or "", *names]
+            ):
+                found.append(f"{path.name}:{node.lineno}: imports {module or names}")
+            if isinstance(node, ast.Attribute) and node.attr in {
+                "_execute",
+                "step_context",
+                "get_step_execution_context",
+                "event_log_storage",
+            }:
+                found.append(f"{path.name}:{node.lineno}: uses .{node.attr}")
+    assert found == []

@@ -9,8 +9,10 @@ from unified_ai.ml.artifacts import Report
 from unified_ai.payloads import (
     Approval,
     Deployment,
+    DriftSummary,
     EvaluationReport,
     Incident,
+    LiveSummary,
     ModelSummary,
     PayloadError,
     Registration,
@@ -140,3 +142,31 @@ def test_an_incident_round_trips():
         dagster_run_id="run-3",
     )
     assert Incident.from_payload(stored(incident.to_payload()), where="x") == incident
+
+
+def recorded(metadata: dict) -> dict:
+    """Metadata as a sensor reads it back from a materialization."""
+    import dagster as dg
+
+    event = dg.AssetMaterialization(asset_key="x", metadata=metadata)
+    return {name: entry.value for name, entry in event.metadata.items()}
+
+
+def test_live_and_drift_summaries_read_back_what_the_assets_record():
+    live = LiveSummary(
+        metric="roc_auc",
+        deployment_version="d" * 16,
+        deployed_at="2026-11-28T10:00:00.000+00:00",
+        value=0.71,
+        ci_low=None,
+        ci_high=0.8,
+        labeled_rows=120,
+        previous_deployment=None,
+        previous_value=None,
+    )
+    assert LiveSummary.from_metadata(recorded(live.metadata())) == live
+    drift = DriftSummary(drifted_share=0.5, drifted_columns=["x1", "x2"], batch="b.csv")
+    assert DriftSummary.from_metadata(recorded(drift.metadata())) == drift
+    calm = DriftSummary(drifted_share=0.0, drifted_columns=[], batch="c.csv")
+    assert recorded(calm.metadata())["drifted_columns"] == "none"
+    assert DriftSummary.from_metadata(recorded(calm.metadata())) == calm

@@ -8,6 +8,7 @@ provenance does not do) and verifies checksums.
 """
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 import unified_ai
 from unified_ai.io.formats import serialize
@@ -25,19 +26,6 @@ from unified_ai.names import (
 from unified_ai.resources.storage import LineageStorage
 
 
-def _step_context(context: dg.InputContext | dg.OutputContext):
-    """The step's execution context, or None for contexts built outside a run (benchmarks)."""
-    try:
-        return context.step_context
-    except dg.DagsterInvariantViolationError:
-        return None
-
-
-def _read_log(context: dg.InputContext | dg.OutputContext) -> ReadLog | None:
-    step = _step_context(context)
-    return step_log(step.run_id, step.step.key) if step is not None else None
-
-
 def storage_path(asset_key: dg.AssetKey, partition: str | None = None) -> list[str]:
     """Where an asset (or one partition of it) lives in the lineage store."""
     path = list(asset_key.path)
@@ -48,6 +36,20 @@ class LineageIOManager(dg.ConfigurableIOManager):
     """Stores every asset value as a versioned, checksummed artifact with its lineage."""
 
     storage: dg.ResourceDependency[LineageStorage]
+    # The run this manager was set up for (None outside a run: benchmarks, direct calls). An
+    # input context has no public run id, so the run is taken once, at resource setup.
+    _run_id: str | None = PrivateAttr(default=None)
+    _run_tags: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.run
+        if run is not None:
+            self._run_id = run.run_id
+            self._run_tags = dict(run.tags)
+
+    def _read_log(self, context: dg.InputContext | dg.OutputContext) -> ReadLog | None:
+        """The read log of the step `context` belongs to (keyed as `LineageStorage.reader`)."""
+        return step_log(self._run_id, context.op_def.name) if self._run_id else None
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
@@ -56,9 +58,8 @@ class LineageIOManager(dg.ConfigurableIOManager):
             context.asset_key, context.asset_partition_key if context.has_asset_partitions else None
         )
         store = self.storage.store()
-        step = _step_context(context)
-        run_id = step.run_id if step is not None else None
-        log = _read_log(context)
+        run_id = self._run_id
+        log = self._read_log(context)
         # Every output of the step gets all of its reads (a step may store several assets).
         upstream = log.upstream() if log is not None else {}
         policy_version = (context.definition_metadata or {}).get(POLICY_VERSION_METADATA)
@@ -77,7 +78,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
             manifest.version,
             action=MATERIALIZE_ACTION,
             run_id=run_id,
-            actor=actor_of(step.dagster_run.tags if step is not None else {}),
+            actor=actor_of(self._run_tags),
             reason="materialized by run",
             policy_version=policy_version,
         )
@@ -98,7 +99,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
         store = self.storage.store()
         version = store.require_current(path)
         value = store.read_value(path, version)
-        log = _read_log(context)
+        log = self._read_log(context)
         if log is not None:
             log.add(path, version)
         context.add_input_metadata({VERSION_METADATA: version, PATH_METADATA: "/".join(path)})

@@ -44,5 +44,4 @@ class LineageStorage(dg.ConfigurableResource):
         The IO manager writes what the reader returned into the manifest of each value the
         step stores, beside the inputs it loaded itself.
         """
-        step = context.get_step_execution_context()
-        return StoreReader(self.store(), step_log(context.run_id, step.step.key))
+        return StoreReader(self.store(), step_log(context.run_id, context.op_def.name))

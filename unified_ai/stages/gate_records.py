@@ -9,12 +9,12 @@ passed on exactly the version they are about to use.
 from collections.abc import Iterable
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from unified_ai.names import VERSION_METADATA
 from unified_ai.policies.gates import GateDecision, GateRecord, gate_decision
 
-_FINAL = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+#: Statuses of a check execution that has a result (a planned one has none yet).
+_FINAL = {"SUCCEEDED", "FAILED"}
 
 
 def materialization_version(
@@ -36,12 +36,12 @@ def gate_records(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, gates: Iterable[str]
 ) -> dict[str, GateRecord | None]:
     """The latest finished result of each named check of `asset_key`, with its target version."""
-    keys = {name: dg.AssetCheckKey(asset_key, name) for name in gates}
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(keys.values()))
     records: dict[str, GateRecord | None] = {}
-    for name, key in keys.items():
-        record = latest.get(key)
-        if record is None or record.status not in _FINAL or record.event is None:
+    for name in gates:
+        record = instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(asset_key, name)
+        )
+        if record is None or record.status.value not in _FINAL or record.event is None:
             records[name] = None
             continue
         evaluation = record.event.dagster_event.event_specific_data

@@ -17,6 +17,7 @@ from unified_ai.names import (
     ROW_ID,
     TRAIN_SPLIT,
 )
+from unified_ai.payloads import DriftSummary, LiveSummary
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import (
     NothingDeployedError,
@@ -202,9 +203,11 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             Report(body=body, attachments=attachments),
             metadata={
-                "drifted_share": float(body["drifted_share"]),
-                "drifted_columns": ", ".join(body["drifted_columns"]) or "none",
-                "batch": context.partition_key,
+                **DriftSummary(
+                    drifted_share=body["drifted_share"],
+                    drifted_columns=list(body["drifted_columns"]),
+                    batch=context.partition_key,
+                ).metadata(),
                 "html_report": DRIFT_HTML if why else "none",
                 "html_report_reason": why
                 or "no column drifted (monitoring.drift_page_every renders every Nth batch)",
@@ -351,24 +354,18 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         )
         report["current"]["deployed_at"] = manifest.deployed_at
         current, previous = report["current"], report["previous"] or {}
-
-        def number(value):
-            return dg.MetadataValue.float(value) if value is not None else "none"
-
-        return dg.Output(
-            report,
-            metadata={
-                "metric": rule.metric,
-                "deployment_version": deployment,
-                "deployed_at": manifest.deployed_at,
-                "value": number(current["value"]),
-                "ci_low": number(current["ci_low"]),
-                "ci_high": number(current["ci_high"]),
-                "labeled_rows": current["labeled_rows"],
-                "previous_deployment": previous.get("deployment") or "none",
-                "previous_value": number(previous.get("value")),
-            },
+        summary = LiveSummary(
+            metric=rule.metric,
+            deployment_version=deployment,
+            deployed_at=manifest.deployed_at,
+            value=current["value"],
+            ci_low=current["ci_low"],
+            ci_high=current["ci_high"],
+            labeled_rows=current["labeled_rows"],
+            previous_deployment=previous.get("deployment"),
+            previous_value=previous.get("value"),
         )
+        return dg.Output(report, metadata=summary.metadata())
 
     return live_performance
 

@@ -20,6 +20,7 @@ from unified_ai.names import (
     sensor_names,
     training_loop_job,
 )
+from unified_ai.payloads import DriftSummary, LiveSummary
 from unified_ai.policies.triggers import (
     LiveEvidence,
     drift_decision,
@@ -75,20 +76,21 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
         last = parse_time(cursor.get("last_trigger"))
         cursor["storage_id"] = records[-1].storage_id
         # The most drifted of the new reports decides; the others are covered by it.
-        newest = max(
-            records,
-            key=lambda r: value(metadata_values(r.asset_materialization), "drifted_share", 0.0),
-        )
-        metadata = metadata_values(newest.asset_materialization)
+        summaries = [
+            (
+                DriftSummary.from_metadata(
+                    metadata_values(r.asset_materialization), batch=r.partition_key or "?"
+                ),
+                r,
+            )
+            for r in records
+        ]
+        drift, newest = max(summaries, key=lambda pair: pair[0].drifted_share)
         decision = drift_decision(
             rule,
-            share=float(value(metadata, "drifted_share", 0.0)),
-            drifted=[
-                c
-                for c in str(value(metadata, "drifted_columns", "")).split(", ")
-                if c and c != "none"
-            ],
-            batch=str(value(metadata, "batch", newest.partition_key or "?")),
+            share=drift.drifted_share,
+            drifted=drift.drifted_columns,
+            batch=drift.batch,
             last_trigger=last,
             now=now,
         )
@@ -144,16 +146,16 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             return dg.SkipReason("no new live performance")
         newest = records[-1]
         cursor["storage_id"] = newest.storage_id
-        metadata = metadata_values(newest.asset_materialization)
+        summary = LiveSummary.from_metadata(metadata_values(newest.asset_materialization))
         live = LiveEvidence(
-            metric=str(value(metadata, "metric", "roc_auc")),
-            deployment=str(value(metadata, "deployment_version", "")),
-            value=value(metadata, "value"),
-            ci_high=value(metadata, "ci_high"),
-            labeled_rows=int(value(metadata, "labeled_rows", 0)),
-            deployed_at=parse_time(value(metadata, "deployed_at")),
-            previous_deployment=value(metadata, "previous_deployment"),
-            previous_value=value(metadata, "previous_value"),
+            metric=summary.metric,
+            deployment=summary.deployment_version,
+            value=summary.value,
+            ci_high=summary.ci_high,
+            labeled_rows=summary.labeled_rows,
+            deployed_at=parse_time(summary.deployed_at),
+            previous_deployment=summary.previous_deployment,
+            previous_value=summary.previous_value,
         )
         deployed = latest_values(context.instance, key(project, DEPLOYED_MODEL))
         live_now = value(deployed, VERSION_METADATA) if deployed is not None else None
