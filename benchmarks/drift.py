@@ -3,16 +3,16 @@
 Target: `unified_ai.ml.drift.drift_scores` takes at most 2x the floor (Evidently's default
 preset takes ~15x on this size; the product renders Evidently's page from a sample instead).
 
-    python benchmarks/drift.py [--rows 1000000] [--columns 20]
+    python -m benchmarks --only drift [--quick]
 """
 
-import argparse
-import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
+from benchmarks.harness import Row, repeat
 from unified_ai.ml.drift import drift_scores
 
 
@@ -31,33 +31,22 @@ def floor(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--columns", type=int, default=20)
-    args = parser.parse_args()
+def run(quick: bool, shared: Path) -> list[Row]:
+    rows, columns = (50_000, 20) if quick else (1_000_000, 20)
+    reps = 2 if quick else 3
     rng = np.random.default_rng(0)
-    names = [f"f{i}" for i in range(args.columns)]
-    reference = pd.DataFrame(rng.normal(size=(args.rows, args.columns)), columns=names)
-    current = pd.DataFrame(rng.normal(0.1, 1.1, size=(args.rows, args.columns)), columns=names)
-
-    start = time.perf_counter()
-    floor(reference, current)
-    floor_time = time.perf_counter() - start
-    start = time.perf_counter()
-    result = drift_scores(reference, current, names, [], psi_threshold=0.2)
-    ours = time.perf_counter() - start
-
-    print(f"| drift check, {args.rows:,} rows x {args.columns} columns | seconds |")
-    print("|---|---|")
-    print(f"| numpy/scipy KS + PSI floor | {floor_time:.2f} |")
-    print(f"| unified_ai drift_scores | {ours:.2f} |")
-    ratio = ours / floor_time
-    print(
-        f"\nratio {ratio:.2f}x the floor (target <= 2x: {'met' if ratio <= 2 else 'MISSED'}); "
-        f"drifted share {result['drifted_share']:.2f}"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    names = [f"f{i}" for i in range(columns)]
+    reference = pd.DataFrame(rng.normal(size=(rows, columns)), columns=names)
+    current = pd.DataFrame(rng.normal(0.1, 1.1, size=(rows, columns)), columns=names)
+    floor_time = repeat(reps, lambda: floor(reference, current))
+    ours = repeat(reps, lambda: drift_scores(reference, current, names, [], psi_threshold=0.2))
+    return [
+        Row(
+            "drift",
+            f"drift_scores, {rows:,} rows x {columns} columns",
+            ours,
+            floor_time,
+            "numpy/scipy per-column KS + decile PSI",
+            target=2.0,
+        )
+    ]

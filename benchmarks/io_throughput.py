@@ -3,18 +3,17 @@
 Target: the IO manager reaches at least 0.8x the raw `to_parquet`/`read_parquet` throughput
 (it adds content hashing, checksums on load, a manifest, fsync and an atomic rename).
 
-    python benchmarks/io_throughput.py [--rows 1000000] [--repeat 3]
+    python -m benchmarks --only io_throughput [--quick]
 """
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from benchmarks.harness import Row, repeat
 from unified_ai.io.manager import LineageIOManager
 from unified_ai.resources.storage import LineageStorage
 
@@ -27,25 +26,13 @@ def make_frame(rows: int) -> pd.DataFrame:
     return frame
 
 
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    frame = make_frame(args.rows)
-    with tempfile.TemporaryDirectory() as tmp:
+def run(quick: bool, shared: Path) -> list[Row]:
+    rows = 50_000 if quick else 1_000_000
+    reps = 2 if quick else 3
+    frame = make_frame(rows)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         raw_path = Path(tmp) / "raw.parquet"
-
-        raw_values = iter([frame.assign(run=i) for i in range(args.repeat)])
+        raw_values = iter([frame.assign(run=i) for i in range(reps)])
 
         def raw() -> None:
             next(raw_values).to_parquet(raw_path, index=False)
@@ -54,12 +41,12 @@ def main() -> None:
         manager = LineageIOManager(storage=LineageStorage(root=str(Path(tmp) / "store")))
         key = dg.AssetKey(["bench", "frame"])
         # A different value each time (made before timing) so every store is a new version.
-        values = iter([frame.assign(run=i) for i in range(args.repeat)])
+        values = iter([frame.assign(run=i) for i in range(reps)])
         # Contexts are built before timing: building one starts an ephemeral instance.
         contexts = iter(
             [
                 (dg.build_output_context(asset_key=key), dg.build_input_context(asset_key=key))
-                for _ in range(args.repeat)
+                for _ in range(reps)
             ]
         )
 
@@ -68,20 +55,17 @@ def main() -> None:
             manager.handle_output(output_context, next(values))
             manager.load_input(input_context)
 
-        raw_time = best_of(args.repeat, raw)
-        manager_time = best_of(args.repeat, through_manager)
+        raw_time = repeat(reps, raw)
+        manager_time = repeat(reps, through_manager)
     megabytes = frame.memory_usage(deep=True).sum() / 1e6
-    ratio = raw_time / manager_time
-    print(f"| path | seconds (store+load, best of {args.repeat}) | MB/s in memory |")
-    print("|---|---|---|")
-    print(f"| raw to_parquet/read_parquet | {raw_time:.3f} | {megabytes / raw_time:.0f} |")
-    print(f"| lineage IO manager | {manager_time:.3f} | {megabytes / manager_time:.0f} |")
-    verdict = "meets" if ratio >= 0.8 else "MISSES"
-    print(
-        f"\nIO manager throughput = {ratio:.2f}x raw ({verdict} the >= 0.8x target); "
-        f"{args.rows:,} rows, {megabytes:.0f} MB in memory"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    return [
+        Row(
+            "io_throughput",
+            f"store + load of {rows:,} rows ({megabytes:.0f} MB) through the lineage IO manager",
+            manager_time,
+            raw_time,
+            "raw to_parquet + read_parquet",
+            target=1.25,
+            note="time ratio <= 1.25x = throughput >= 0.8x raw",
+        )
+    ]

@@ -1,34 +1,34 @@
-"""Rollback time vs the number of stored versions, and vs a retrain + deploy.
+"""Rollback, history and lineage vs the number of stored versions; rollback vs a retrain.
 
-Targets: rollback with 1,000 stored deployments takes at most 1.2x the time with 10, and a
-rollback costs at most 2 % of a retrain + deploy of the default project.
+Targets: a rollback with many stored deployments takes at most 1.2x the time with 10, by
+version and to the previous one; its own work is at most 2 % of a retrain + approve + deploy of
+the default project. `history` prints every move, so it grows with the versions by design (it
+is shown, not targeted); `lineage` of the current version should not grow.
 
-    python benchmarks/rollback.py [--repeat 5]
+The rollback run is the real job, on the project `training_loop` deployed twice (first model by
+policy, second approved by a risk officer), so there is always an earlier deployment to go back to.
+
+    python -m benchmarks --only rollback [--quick]
 """
 
-import argparse
+import json
 import os
-import statistics
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 import dagster as dg
 
-from unified_ai.definitions import build_definitions
-from unified_ai.io.formats import serialize
-from unified_ai.io.store import LineageStore
-from unified_ai.projects.loader import load_projects
-from unified_ai.resources.mlflow_registry import MlflowRegistry
-from unified_ai.runtime import load_settings
-from unified_ai.stages.rollback.perform import perform_rollback
+from benchmarks.harness import DEFAULT_PROJECT, QUIET, Row, Stats, repeat
 
 
-def seeded_store(root: Path, project, registry: MlflowRegistry, deployments: int) -> list[str]:
+def seeded_store(home: Path, project, registry, deployments: int) -> list[str]:
     """`deployments` stored deployment versions of `project`, each made current in turn."""
     from sklearn.linear_model import LogisticRegression
+
+    from unified_ai.io.formats import serialize
+    from unified_ai.io.store import LineageStore
 
     model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     mlflow_versions = [
@@ -42,7 +42,7 @@ def seeded_store(root: Path, project, registry: MlflowRegistry, deployments: int
         )["version"]
         for _ in range(2)
     ]
-    store = LineageStore(root)
+    store = LineageStore(home / "store")
     path = [project.name, "deployed_model"]
     versions = []
     for index in range(deployments):
@@ -59,108 +59,143 @@ def seeded_store(root: Path, project, registry: MlflowRegistry, deployments: int
     return versions
 
 
-def time_rollbacks(root: Path, project, registry, versions: list[str], repeat: int) -> dict:
-    store = LineageStore(root)
-    explicit, default = [], []
-    for _ in range(repeat):
-        # Back to the oldest deployment by id, then forward again to the newest.
+def measure_store(tmp: Path, project, count: int, reps: int) -> dict[str, Stats]:
+    from click.testing import CliRunner
+
+    from unified_ai.cli import main
+    from unified_ai.io.store import LineageStore
+    from unified_ai.resources.mlflow_registry import MlflowRegistry
+    from unified_ai.stages.rollback.perform import perform_rollback
+
+    home = tmp / f"home{count}"
+    registry = MlflowRegistry(
+        tracking_uri=f"sqlite:///{home / 'mlflow.db'}", artifact_root=str(home / "artifacts")
+    )
+    home.mkdir(parents=True)
+    versions = seeded_store(home, project, registry, count)
+    store = LineageStore(home / "store")
+
+    def rollback(requested: str | None) -> None:
+        perform_rollback(
+            store=store,
+            registry=registry,
+            project=project,
+            requested=requested,
+            reason="bench",
+            actor="bench",
+            run_id=None,
+        )
+
+    # Back to the oldest deployment by id (then forward again, untimed), and to the previous.
+    values = []
+    for _ in range(reps):
         start = time.perf_counter()
-        perform_rollback(
-            store=store,
-            registry=registry,
-            project=project,
-            requested=versions[0],
-            reason="bench",
-            actor="bench",
-            run_id=None,
-        )
-        explicit.append(time.perf_counter() - start)
-        perform_rollback(
-            store=store,
-            registry=registry,
-            project=project,
-            requested=versions[-1],
-            reason="bench",
-            actor="bench",
-            run_id=None,
-        )
-    for _ in range(repeat):
-        start = time.perf_counter()
-        perform_rollback(
-            store=store,
-            registry=registry,
-            project=project,
-            requested=None,
-            reason="bench",
-            actor="bench",
-            run_id=None,
-        )
-        default.append(time.perf_counter() - start)
-    return {"explicit": statistics.median(explicit), "default": statistics.median(default)}
+        rollback(versions[0])
+        values.append(time.perf_counter() - start)
+        rollback(versions[-1])
+    by_version = Stats(values)
+    previous = repeat(reps, lambda: rollback(None))
+
+    runner = CliRunner()
+    os.environ["UNIFIED_AI_HOME"] = str(home)
+
+    def cli(*args: str) -> None:
+        result = runner.invoke(main, list(args))
+        if result.exit_code != 0:
+            raise RuntimeError(f"unified-ai {' '.join(args)} failed: {result.output.strip()}")
+
+    history = repeat(reps, lambda: cli("history", project.name, "deployed_model", "--json"))
+    lineage = repeat(reps, lambda: cli("lineage", project.name, "deployed_model", "--json"))
+    return {"by_version": by_version, "previous": previous, "history": history, "lineage": lineage}
 
 
-def retrain_and_deploy_seconds(home: Path, repeat: int) -> tuple[float, float]:
-    """Median wall time of the default project's training loop and of its rollback job."""
-    settings = load_settings({"UNIFIED_AI_HOME": str(home)})
-    defs = build_definitions(settings, load_projects())
-    loop = defs.resolve_job_def("mortgage_approval__training_loop")
-    rollback_job = defs.resolve_job_def("mortgage_approval__rollback")
+def rollback_run(shared: Path, tmp: Path, reps: int) -> Stats:
+    """Wall time of the real rollback job, in process, on a copy of the deployed project."""
+    from unified_ai.definitions import build_definitions
+    from unified_ai.io.store import LineageStore
+    from unified_ai.names import DEPLOYED_MODEL, rollback_job
+    from unified_ai.projects.loader import load_projects
+    from unified_ai.runtime import load_settings
     from unified_ai.stages.rollback.jobs import rollback_run_config
 
-    project = next(p for p in load_projects() if p.name == "mortgage_approval")
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    loops, rollbacks = [], []
-    with dg.instance_for_test() as instance:
-        loop.execute_in_process(instance=instance, run_config=quiet)  # warm-up: imports
-        for _ in range(repeat):
+    root = tmp / "deployed"
+    shutil.copytree(shared / "deployed", root)
+    settings = load_settings({"UNIFIED_AI_HOME": str(root / "home")})
+    projects = load_projects()
+    project = next(p for p in projects if p.name == DEFAULT_PROJECT)
+    job = build_definitions(settings, projects).resolve_job_def(rollback_job(DEFAULT_PROJECT))
+    newest = LineageStore(root / "home" / "store").require_current(
+        [DEFAULT_PROJECT, DEPLOYED_MODEL]
+    )
+    walls = []
+    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+        for index in range(reps):
+            # Back to the previous deployment, then (by version) to the newest again.
+            to_version = newest if index % 2 else ""
+            config = rollback_run_config(project, reason="benchmark", to_version=to_version)
+            config = {**config, **QUIET}
             start = time.perf_counter()
-            assert loop.execute_in_process(instance=instance, run_config=quiet).success
-            loops.append(time.perf_counter() - start)
-            config = {**rollback_run_config(project, reason="bench"), **quiet}
-            start = time.perf_counter()
-            assert rollback_job.execute_in_process(instance=instance, run_config=config).success
-            rollbacks.append(time.perf_counter() - start)
-    return statistics.median(loops), statistics.median(rollbacks)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    project = next(p for p in load_projects() if p.name == "mortgage_approval")
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for count in (10, 1000):
-            root = Path(tmp) / f"store{count}"
-            registry = MlflowRegistry(
-                tracking_uri=f"sqlite:///{Path(tmp) / f'mlflow{count}.db'}",
-                artifact_root=str(Path(tmp) / f"artifacts{count}"),
+            result = job.execute_in_process(
+                instance=instance, run_config=config, raise_on_error=False
             )
-            versions = seeded_store(root, project, registry, count)
-            results[count] = time_rollbacks(root, project, registry, versions, args.repeat)
-        loop_time, rollback_run = retrain_and_deploy_seconds(Path(tmp) / "loop", args.repeat)
+            walls.append(time.perf_counter() - start)
+            if not result.success:
+                from unified_ai.launch import step_failure_messages
 
-    print("| stored deployments | rollback to a version (s) | rollback to the previous (s) |")
-    print("|---|---|---|")
-    for count, row in results.items():
-        print(f"| {count:,} | {row['explicit']:.4f} | {row['default']:.4f} |")
-    ratio = results[1000]["explicit"] / results[10]["explicit"]
-    ratio_default = results[1000]["default"] / results[10]["default"]
-    share = results[1000]["explicit"] / loop_time
-    print(
-        f"\n1,000 vs 10 versions: {ratio:.2f}x by version, {ratio_default:.2f}x to previous "
-        f"(target <= 1.2x: {'met' if max(ratio, ratio_default) <= 1.2 else 'MISSED'})"
-    )
-    print(
-        f"retrain + deploy of mortgage_approval: {loop_time:.2f} s; rollback's own work "
-        f"{results[1000]['explicit'] * 1000:.1f} ms = {share:.1%} of it "
-        f"(target <= 2 %: {'met' if share <= 0.02 else 'MISSED'})"
-    )
-    print(
-        f"the whole rollback run (Dagster run + incident record): {rollback_run:.2f} s = "
-        f"{rollback_run / loop_time:.1%} of a retrain + deploy"
-    )
+                raise RuntimeError(f"rollback run failed: {step_failure_messages(result)}")
+    return Stats(walls)
 
 
-if __name__ == "__main__":
-    main()
+def run(quick: bool, shared: Path) -> list[Row]:
+    from unified_ai.projects.loader import load_projects
+
+    project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
+    sizes = (10, 50) if quick else (10, 1_000, 10_000)
+    reps = 2 if quick else 3
+    rows = []
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        results = {count: measure_store(Path(tmp), project, count, reps) for count in sizes}
+        run_walls = rollback_run(shared, Path(tmp), 2)
+    small = results[sizes[0]]
+    labels = {
+        "by_version": ("rollback to a given version", 1.2),
+        "previous": ("rollback to the previous deployment", 1.2),
+        "history": ("`unified-ai history PROJECT deployed_model --json`", None),
+        "lineage": ("`unified-ai lineage PROJECT deployed_model --json`", 1.5),
+    }
+    for kind, (label, target) in labels.items():
+        for count in sizes[1:]:
+            rows.append(
+                Row(
+                    "rollback",
+                    f"{label}, {count:,} stored deployments",
+                    results[count][kind],
+                    small[kind],
+                    f"the same with {sizes[0]}",
+                    target=target if count == sizes[-1] else None,
+                    note="prints every move: grows with them" if kind == "history" else "",
+                )
+            )
+    loop = json.loads((shared / "training_loop.json").read_text())
+    retrain = Stats([loop["loop_seconds"] + loop["approve"] + loop["deploy"]])
+    own_work = results[sizes[-1]]["by_version"]
+    rows.append(
+        Row(
+            "rollback",
+            f"rollback's own work ({sizes[-1]:,} deployments) vs retrain + approve + deploy",
+            own_work,
+            retrain,
+            f"{DEFAULT_PROJECT} training loop + approve + deploy runs",
+            target=0.02,
+        )
+    )
+    rows.append(
+        Row(
+            "rollback",
+            "the whole rollback run (Dagster run + pointer + MLflow alias + incident record)",
+            run_walls,
+            retrain,
+            f"{DEFAULT_PROJECT} training loop + approve + deploy runs",
+        )
+    )
+    return rows

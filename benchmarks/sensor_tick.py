@@ -4,18 +4,17 @@ Target: at most 1.5x. The drift trigger reads only materializations after its cu
 sensor lists only the files still waiting in the inbox (handled ones sit in processed/) and
 checks each against the registered partitions, whatever its modification time.
 
-    python benchmarks/sensor_tick.py [--events 10000] [--repeat 5]
+    python -m benchmarks --only sensor_tick [--quick]
 """
 
-import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import dagster as dg
 
+from benchmarks.harness import Row, Stats
 from unified_ai.definitions import build_definitions
 from unified_ai.names import DRIFT_REPORT
 from unified_ai.projects.loader import load_projects
@@ -40,7 +39,7 @@ def seed(instance, inbox: Path, events: int, project) -> None:
         (inbox / "processed" / f"old-{index:06d}.csv").write_text("x\n1\n")
 
 
-def tick_seconds(defs, instance, name: str, cursor: str | None, repeat: int) -> float:
+def tick_seconds(defs, instance, name: str, cursor: str | None, repeat: int) -> Stats:
     sensor = defs.get_sensor_def(name)
     times = []
     for _ in range(repeat):
@@ -54,11 +53,14 @@ def tick_seconds(defs, instance, name: str, cursor: str | None, repeat: int) -> 
             start = time.perf_counter()
             sensor(context)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return Stats(times)
 
 
-def measure(events: int, repeat: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+def measure(events: int, repeat: int) -> dict[str, Stats]:
+    with (
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp,
+        dg.instance_for_test() as instance,
+    ):
         settings = load_settings({"UNIFIED_AI_HOME": tmp})
         projects = load_projects()
         project = next(p for p in projects if p.name == PROJECT)
@@ -80,22 +82,21 @@ def measure(events: int, repeat: int) -> dict[str, float]:
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    small = measure(10, args.repeat)
-    large = measure(args.events, args.repeat)
-    print(f"| sensor | 10 past events (ms) | {args.events:,} past events (ms) | ratio |")
-    print("|---|---|---|---|")
-    worst = 0.0
-    for name in small:
-        ratio = large[name] / small[name]
-        worst = max(worst, ratio)
-        print(f"| {name} | {small[name] * 1000:.1f} | {large[name] * 1000:.1f} | {ratio:.2f} |")
-    print(f"\nworst ratio {worst:.2f}x (target <= 1.5x: {'met' if worst <= 1.5 else 'MISSED'})")
-
-
-if __name__ == "__main__":
-    main()
+def run(quick: bool, shared: Path) -> list[Row]:
+    sizes = (10, 200) if quick else (10, 1_000, 10_000)
+    reps = 3 if quick else 5
+    results = {events: measure(events, reps) for events in sizes}
+    rows = []
+    for name in results[sizes[0]]:
+        for events in sizes[1:]:
+            rows.append(
+                Row(
+                    "sensor_tick",
+                    f"{name} sensor tick with {events:,} past events",
+                    results[events][name],
+                    results[sizes[0]][name],
+                    f"the same tick with {sizes[0]} past events",
+                    target=1.5 if events == sizes[-1] else None,
+                )
+            )
+    return rows

@@ -1,0 +1,229 @@
+"""Latency of one production batch, file to predictions + drift, vs Dagster's own floor.
+
+Both runs are launched the same way, as the UI does: submitted over GraphQL to a
+`dagster-webserver` on one instance, each run then starts in a process of its own (default run
+launcher) and executes in process (the product's executor). The floor is a run of three
+trivial assets (`benchmarks/floor_location.py`). Time is measured from submission until the
+instance records the run as finished.
+
+Targets: a 200-row `score_batch` run <= 1.5x the floor; a 1M-row batch (full mode only) <= 1.5x
+(the floor + raw `predict_proba` on the batch + the numpy/scipy drift floor on it).
+
+    python -m benchmarks --only batch_latency [--quick]
+"""
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from benchmarks.floor_location import FLOOR_JOB
+from benchmarks.harness import (
+    BIN,
+    DEFAULT_PROJECT,
+    Row,
+    Stats,
+    clean_env,
+    free_port,
+    service,
+    tail,
+    wait_until,
+    write_instance,
+    write_workspace,
+)
+
+TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+class Launcher:
+    """Submits jobs to a running webserver and waits for them on the instance."""
+
+    def __init__(self, port: int, instance: dg.DagsterInstance, log: Path):
+        from dagster_graphql import DagsterGraphQLClient
+
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        self.instance = instance
+        self.log = log
+
+    def launch(self, location: str, job: str, tags: dict[str, str] | None = None) -> float:
+        """Seconds from submission until the run finished; raise if it did not succeed.
+
+        Where the time went (process start and code load, then each step) is kept in
+        `self.breakdown` for the last run.
+        """
+        start = time.perf_counter()
+        try:
+            run_id = self.client.submit_job_execution(
+                job,
+                repository_location_name=location,
+                repository_name="__repository__",
+                tags=tags or {},
+            )
+        except Exception as exc:
+            raise RuntimeError(f"submitting {job} failed: {exc}\n{tail(self.log)}") from exc
+
+        def finished():
+            run = self.instance.get_run_by_id(run_id)
+            return run if run is not None and run.status in TERMINAL else None
+
+        run = wait_until(finished, timeout=1800, what=f"run {run_id} of {job}", poll=0.05)
+        wall = time.perf_counter() - start
+        if run.status != dg.DagsterRunStatus.SUCCESS:
+            raise RuntimeError(f"{job} run {run_id} ended {run.status.value}")
+        self.breakdown = breakdown(self.instance, run_id, wall)
+        return wall
+
+
+def breakdown(instance: dg.DagsterInstance, run_id: str, wall: float) -> dict[str, float]:
+    """Seconds of a finished run: before its first step (launch, process start, code load),
+    inside each step, and the rest of the wall time."""
+    first = None
+    started: dict[str, float] = {}
+    parts: dict[str, float] = {}
+    kinds = {dg.DagsterEventType.RUN_ENQUEUED, dg.DagsterEventType.RUN_STARTING}
+    kinds |= {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    entries = list(instance.all_logs(run_id, of_type=kinds))
+    for entry in entries:
+        event = entry.dagster_event
+        if event.event_type in {dg.DagsterEventType.RUN_ENQUEUED, dg.DagsterEventType.RUN_STARTING}:
+            first = entry.timestamp if first is None else min(first, entry.timestamp)
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = entry.timestamp
+        elif event.step_key in started:
+            step = event.step_key.split("__", 1)[-1]
+            parts[step] = entry.timestamp - started[event.step_key]
+    if first is not None and started:
+        parts = {"before the first step": min(started.values()) - first, **parts}
+    parts["rest (submit, finish, poll)"] = wall - sum(parts.values())
+    return parts
+
+
+def webserver(root: Path, env: dict[str, str]):
+    """A webserver over the product's and the floor's code locations, and its port."""
+    workspace = write_workspace(
+        root / "dagster_home",
+        unified_ai="unified_ai.definitions",
+        floor_location="benchmarks.floor_location",
+    )
+    port = free_port()
+    command = [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1"]
+    command += ["-p", str(port)]
+    return service(command, env, root / "webserver.log"), port
+
+
+def wait_for_webserver(port: int, process, log: Path) -> None:
+    import urllib.request
+
+    def answering():
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster-webserver exited: {tail(log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(answering, timeout=180, what="dagster-webserver", poll=0.2)
+
+
+def write_batch(home: Path, project, rows: int, seed: int) -> str:
+    """One batch file of `rows` rows drawn from the holdout split, in the project's inbox."""
+    from unified_ai.io.store import LineageStore
+    from unified_ai.ml.simulate import parse_drift, write_batches
+    from unified_ai.names import HOLDOUT_SPLIT
+
+    store = LineageStore(home / "store")
+    path = [project.name, HOLDOUT_SPLIT]
+    pool = store.read_value(path, store.require_current(path))
+    inbox = home / "inbox" / project.name
+    [name] = write_batches(
+        project, pool, inbox, batches=1, rows=rows, drift=parse_drift([], project), seed=seed
+    )
+    return name
+
+
+def compute_floor(home: Path, project, batch: str) -> tuple[float, float]:
+    """(raw predict_proba seconds, numpy drift floor seconds) on the batch, in this process."""
+    import pandas as pd
+
+    from benchmarks.drift import floor as drift_floor
+    from unified_ai.io.store import LineageStore
+    from unified_ai.ml.training import model_inputs
+    from unified_ai.names import DEPLOYED_MODEL, TRAIN_SPLIT
+    from unified_ai.serving.follower import load_deployment
+
+    store = LineageStore(home / "store")
+    served = load_deployment(store, project, store.require_current([project.name, DEPLOYED_MODEL]))
+    frame = pd.read_csv(next((home / "inbox" / project.name).rglob(batch)))
+    inputs = model_inputs(frame, served.features)
+    start = time.perf_counter()
+    served.pipeline.predict_proba(inputs)
+    predict = time.perf_counter() - start
+    split = [project.name, TRAIN_SPLIT]
+    train = store.read_value(split, store.require_current(split))
+    numeric = served.features.numeric
+    reference = train[numeric].astype("float64").fillna(0.0)
+    current = frame[numeric].astype("float64").fillna(0.0)
+    start = time.perf_counter()
+    drift_floor(reference, current)
+    return predict, time.perf_counter() - start
+
+
+def run(quick: bool, shared: Path) -> list[Row]:
+    from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job
+    from unified_ai.projects.loader import load_projects
+
+    project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
+    reps = 2 if quick else 3
+    rows = []
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp) / "deployed"
+        shutil.copytree(shared / "deployed", root)
+        home = root / "home"
+        dagster_home = write_instance(root / "dagster_home")
+        env = clean_env(DAGSTER_HOME=str(dagster_home), UNIFIED_AI_HOME=str(home))
+        server, port = webserver(root, env)
+        with server as process, dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            wait_for_webserver(port, process, root / "webserver.log")
+            launcher = Launcher(port, instance, root / "webserver.log")
+
+            def score(batch_rows: int, seed: int) -> float:
+                batch = write_batch(home, project, batch_rows, seed)
+                instance.add_dynamic_partitions(batches_partitions(project.name), [batch])
+                tags = {"dagster/partition": batch, ACTOR_TAG: "benchmark"}
+                return launcher.launch("unified_ai", score_batch_job(project.name), tags)
+
+            floor = Stats([launcher.launch("floor_location", FLOOR_JOB) for _ in range(reps)])
+            floor_where = ", ".join(f"{k} {v:.1f} s" for k, v in launcher.breakdown.items())
+            batch = Stats([score(200, seed) for seed in range(reps)])
+            where = ", ".join(f"{k} {v:.1f} s" for k, v in launcher.breakdown.items())
+            rows.append(
+                Row(
+                    "batch_latency",
+                    "200-row score_batch run, submitted to the webserver until finished",
+                    batch,
+                    floor,
+                    "a run of 3 trivial assets launched the same way",
+                    target=1.5,
+                    note=f"last run: {where}; last floor run: {floor_where}",
+                )
+            )
+            if not quick:
+                big = 1_000_000
+                walls = [score(big, 100)]
+                # The same rows again (same seed), measured here without Dagster.
+                predict, drift = compute_floor(home, project, write_batch(home, project, big, 100))
+                floors = [floor.min + predict + drift]
+                rows.append(
+                    Row(
+                        "batch_latency",
+                        f"{big:,}-row score_batch run",
+                        Stats(walls),
+                        Stats(floors),
+                        "trivial-run floor + raw predict_proba + numpy/scipy drift floor",
+                        target=1.5,
+                    )
+                )
+    return rows

@@ -1,0 +1,151 @@
+"""Peak memory (RSS) and wall time of a `score_batch` run and a training loop on many rows.
+
+Each case runs in a fresh process (`python -m benchmarks.memory CASE ...`) that reports its own
+peak RSS (`getrusage`), so nothing measured before counts; the baseline is a process that only
+loads the code location. Full mode: 1M rows; quick mode: 20,000.
+
+    python -m benchmarks --only memory [--quick]
+"""
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import DEFAULT_PROJECT, QUIET, REPO, Row, Stats, clean_env
+
+SYNTHETIC = """\
+name: wide
+description: Synthetic project for the memory benchmark.
+data:
+  source: rows.parquet
+target: label
+features:
+  numeric: [x1, x2, x3, x4, x5, x6, x7, x8]
+  categorical: [colour]
+segments: [region]
+columns:
+  colour: {categories: [red, green, blue]}
+estimator:
+  class: LogisticRegression
+  params: {max_iter: 200}
+split: {holdout_fraction: 0.3, seed: 3}
+evaluation: {bootstrap_samples: 50}
+policy:
+  quality_floor: {roc_auc: 0.6}
+"""
+
+
+def write_synthetic(folder: Path, rows: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(1, 9)})
+    frame["colour"] = rng.choice(["red", "green", "blue"], size=rows)
+    frame["region"] = rng.choice(["north", "south"], size=rows)
+    logit = 1.5 * frame["x1"] - frame["x2"] + np.where(frame["colour"] == "red", 0.8, 0.0)
+    frame["label"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame.to_parquet(folder / "rows.parquet", index=False)
+    (folder / "wide.yaml").write_text(SYNTHETIC)
+
+
+def case_main(case: str, root: Path, extra: str) -> dict:
+    """Runs in the measured process: one case, then its wall time and peak RSS."""
+    import dagster as dg
+
+    from unified_ai.definitions import build_definitions
+    from unified_ai.launch import step_failure_messages
+    from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job, training_loop_job
+    from unified_ai.projects.loader import load_projects
+    from unified_ai.runtime import load_settings
+
+    folder = str(root / "projects") if case == "training" else None
+    settings = load_settings({"UNIFIED_AI_HOME": str(root / "home")})
+    defs = build_definitions(settings, load_projects(folder))
+    start = time.perf_counter()
+    result = None
+    if case == "score":
+        job = defs.resolve_job_def(score_batch_job(DEFAULT_PROJECT))
+        with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+            instance.add_dynamic_partitions(batches_partitions(DEFAULT_PROJECT), [extra])
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=extra,
+                tags={ACTOR_TAG: "benchmark"},
+                run_config=QUIET,
+                raise_on_error=False,
+            )
+    elif case == "training":
+        job = defs.resolve_job_def(training_loop_job("wide"))
+        with dg.instance_for_test() as instance:
+            result = job.execute_in_process(
+                instance=instance, run_config=QUIET, raise_on_error=False
+            )
+    if result is not None and not result.success:
+        raise RuntimeError(f"{case} run failed: {step_failure_messages(result)}")
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux reports KiB
+    return {"seconds": seconds, "peak_mb": peak_kb / 1024}
+
+
+def measure(case: str, root: Path, extra: str = "") -> dict:
+    command = [sys.executable, "-m", "benchmarks.memory", case, str(root), extra]
+    out = subprocess.run(
+        command, cwd=REPO, env=clean_env(), capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
+        raise RuntimeError(f"memory case {case} failed: {lines[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool, shared: Path) -> list[Row]:
+    from benchmarks.batch_latency import write_batch
+    from unified_ai.projects.loader import load_projects
+
+    rows = 5_000 if quick else 1_000_000
+    project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp) / "deployed"
+        shutil.copytree(shared / "deployed", root)
+        idle = measure("idle", root)
+        batch = write_batch(root / "home", project, rows, seed=7)
+        score = measure("score", root, batch)
+        training_root = Path(tmp) / "training"
+        write_synthetic(training_root / "projects", rows)
+        training = measure("training", training_root)
+    baseline = Stats([idle["peak_mb"]], unit="MB")
+    label = "a process that only loads the code location"
+    return [
+        Row(
+            "memory",
+            f"peak RSS, {rows:,}-row score_batch run ({DEFAULT_PROJECT}), in process",
+            Stats([score["peak_mb"]], unit="MB"),
+            baseline,
+            label,
+            note=f"the run took {score['seconds']:.1f} s",
+        ),
+        Row(
+            "memory",
+            f"peak RSS, training loop on {rows:,} rows (8 numeric + 1 categorical, "
+            "LogisticRegression), in process",
+            Stats([training["peak_mb"]], unit="MB"),
+            baseline,
+            label,
+            note=f"the loop took {training['seconds']:.1f} s",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    print(
+        json.dumps(
+            case_main(sys.argv[1], Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
+        )
+    )

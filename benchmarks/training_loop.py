@@ -1,0 +1,150 @@
+"""The default project's training loop: wall time end to end, and Dagster's overhead in it.
+
+Overhead is the run's wall time minus the time spent inside its steps (STEP_START to
+STEP_SUCCESS in the run's event log: our code, its inputs and outputs). The floor is a run of
+the same number of trivial steps on the same instance and executor, whose wall time is all
+overhead. Target: our overhead <= 1.2x the floor's.
+
+The loop also leaves what the later benchmarks start from, in `shared/deployed`: a UNIFIED_AI_HOME
+with two deployments of the default project (the first deployed by policy, the second approved
+by a risk officer and deployed, as a user would) and the DAGSTER_HOME the runs went to.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from benchmarks.harness import DEFAULT_PROJECT, QUIET, Row, Stats, write_instance
+
+STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float]:
+    """(number of steps, seconds spent inside them) of a finished run."""
+    started: dict[str, float] = {}
+    inside = 0.0
+    steps = 0
+    for entry in instance.all_logs(run_id, of_type=STEP_EVENTS):
+        event = entry.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = entry.timestamp
+        elif event.step_key in started:
+            inside += entry.timestamp - started.pop(event.step_key)
+            steps += 1
+    return steps, inside
+
+
+def trivial_job(steps: int) -> dg.JobDefinition:
+    """`steps` chained assets that do nothing, on the in-process executor the project uses."""
+    assets = []
+    previous = None
+    for index in range(steps):
+        deps = [previous] if previous is not None else []
+
+        @dg.asset(name=f"trivial_{index}", deps=deps)
+        def trivial() -> None:
+            return None
+
+        assets.append(trivial)
+        previous = trivial
+    job = dg.define_asset_job("trivial_floor", selection=dg.AssetSelection.all())
+    defs = dg.Definitions(assets=assets, jobs=[job], executor=dg.in_process_executor)
+    return defs.resolve_job_def("trivial_floor")
+
+
+def timed_run(job: dg.JobDefinition, instance, **kwargs) -> tuple[dg.ExecuteInProcessResult, float]:
+    start = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    wall = time.perf_counter() - start
+    if not result.success:
+        from unified_ai.launch import step_failure_messages
+
+        raise RuntimeError(
+            f"{job.name} run {result.run_id} failed: {step_failure_messages(result)}"
+        )
+    return result, wall
+
+
+def candidate_of(result: dg.ExecuteInProcessResult) -> str:
+    from unified_ai.names import CANDIDATE_MODEL, VERSION_METADATA
+
+    events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == CANDIDATE_MODEL
+    ]
+    return events[-1].materialization.metadata[VERSION_METADATA].value
+
+
+def run(quick: bool, shared: Path) -> list[Row]:
+    from unified_ai.definitions import build_definitions
+    from unified_ai.names import approve_job, deploy_job, training_loop_job
+    from unified_ai.projects.loader import load_projects
+    from unified_ai.runtime import load_settings
+    from unified_ai.stages.approval.jobs import approval_run_config
+
+    root = shared / "deployed"
+    home = root / "home"
+    dagster_home = write_instance(root / "dagster_home")
+    settings = load_settings({"UNIFIED_AI_HOME": str(home)})
+    projects = load_projects()
+    project = next(p for p in projects if p.name == DEFAULT_PROJECT)
+    defs = build_definitions(settings, projects)
+    loop = defs.resolve_job_def(training_loop_job(DEFAULT_PROJECT))
+    loops = 2 if quick else 3
+
+    walls, overheads, steps = [], [], 0
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        # The first loop pays the imports and creates MLflow's database; policy deploys it.
+        _, cold = timed_run(loop, instance, run_config=QUIET)
+        for _ in range(loops - 1):
+            result, wall = timed_run(loop, instance, run_config=QUIET)
+            steps, inside = step_seconds(instance, result.run_id)
+            walls.append(wall)
+            overheads.append(wall - inside)
+        # Later candidates wait for a person: a risk officer approves the last one, then it
+        # is deployed, exactly as from the launchpad.
+        config = approval_run_config(
+            project,
+            model_version=candidate_of(result),
+            decision="approve",
+            approver="risk-officer",
+            comment="benchmark",
+        )
+        _, approve_wall = timed_run(
+            defs.resolve_job_def(approve_job(DEFAULT_PROJECT)),
+            instance,
+            run_config={**config, **QUIET},
+        )
+        _, deploy_wall = timed_run(
+            defs.resolve_job_def(deploy_job(DEFAULT_PROJECT)), instance, run_config=QUIET
+        )
+
+        floor_job = trivial_job(steps)
+        floor = []
+        for _ in range(3 if quick else 5):
+            result, wall = timed_run(floor_job, instance, run_config=QUIET)
+            floor.append(wall - step_seconds(instance, result.run_id)[1])
+
+    (shared / "training_loop.json").write_text(
+        json.dumps({"loop_seconds": min(walls), "approve": approve_wall, "deploy": deploy_wall})
+    )
+    return [
+        Row(
+            "training_loop",
+            f"{DEFAULT_PROJECT} training loop, wall end to end ({steps} steps, in-process run)",
+            Stats(walls),
+            note=f"first (cold) loop {cold:.1f} s incl. imports and MLflow DB creation; then "
+            f"approve {approve_wall:.2f} s + deploy {deploy_wall:.2f} s",
+        ),
+        Row(
+            "training_loop",
+            f"loop overhead: run wall - time inside its {steps} steps",
+            Stats(overheads),
+            Stats(floor),
+            f"a run of {steps} trivial steps, same instance and executor",
+            target=1.2,
+        ),
+    ]
