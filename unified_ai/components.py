@@ -44,6 +44,8 @@ type: {type_name}
 attributes:
   name: {name}
   description: ""
+  # Shown as the owners of every asset: `team:<name>` or an e-mail address.
+  owners: []
   data:
     # bundled:<name>, a CSV or Parquet file relative to this folder, or an fsspec URL.
     source: {name}.csv

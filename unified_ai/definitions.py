@@ -17,11 +17,11 @@ from unified_ai.runtime import SIGNING_KEY_ENV, Runtime, Settings
 def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
     from unified_ai.io.manager import LineageIOManager
-    from unified_ai.resources.automations import Automations
     from unified_ai.resources.identity import Identity
     from unified_ai.resources.inbox import Inbox
     from unified_ai.resources.mlflow_registry import MlflowRegistry
     from unified_ai.resources.notifications import Notifier
+    from unified_ai.resources.serving_target import ServingTarget
     from unified_ai.resources.storage import LineageStorage
     from unified_ai.resources.training_runner import TrainingRunner
 
@@ -32,15 +32,18 @@ def build_resources(settings: Settings) -> dict:
     return {
         "lineage": storage,
         "inbox": Inbox(root=settings.inbox_root),
-        "notifier": Notifier(outbox=settings.outbox_root),
-        "automations": Automations(root=settings.paused_root),
+        "notifier": Notifier(outbox=settings.outbox_root, webserver_url=settings.dagster_ui_url),
         "identity": Identity(tag=settings.identity_tag),
         "training_runner": TrainingRunner(
-            mode="k8s" if settings.runtime is Runtime.K8S else "subprocess"
+            mode="k8s" if settings.runtime is Runtime.K8S else "subprocess", image=settings.image
         ),
         "io_manager": LineageIOManager(storage=storage),
+        "serving_target": ServingTarget.from_settings(settings),
         "mlflow": MlflowRegistry(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=settings.mlflow_artifact_root,
+            ui_url=settings.mlflow_ui_url,
+            dagster_ui_url=settings.dagster_ui_url,
         ),
     }
 

@@ -22,6 +22,7 @@ PREDICTIONS = "predictions"
 DRIFT_REPORT = "drift_report"
 GROUND_TRUTH = "ground_truth"
 LIVE_PERFORMANCE = "live_performance"
+SERVING_CONFIG = "serving_config"
 
 #: The assets of the training loop, in order.
 LOOP_ASSETS = (
@@ -35,6 +36,9 @@ LOOP_ASSETS = (
 #: Versions the training loop builds on the way to a deployment (a rollback restores none of
 #: them: it names them when a version given to it is not a deployment).
 BUILT_FOR_DEPLOYMENT = tuple(name for name in LOOP_ASSETS if name != DEPLOYED_MODEL)
+#: Rendered again in every run that moves the deployment pointer (the training loop, the deploy
+#: job, the rollback job), so they always describe what is deployed.
+FOLLOWS_DEPLOYMENT = (SERVING_CONFIG,)
 #: Records of decisions: a person's approval, a rollback's incident.
 DECISION_ASSETS = (DEPLOYMENT_APPROVAL, INCIDENTS)
 #: The monitoring loop: production batches (one partition each) to live performance.
@@ -42,9 +46,12 @@ MONITORING_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH, 
 #: Assets with one partition per production batch, stored under `<asset>/partitions/<batch>`.
 BATCH_ASSETS = (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT, GROUND_TRUTH)
 #: Every asset of a project (`unified_ai_tests/test_names.py` compares it with the graph).
-PROJECT_ASSETS = (*LOOP_ASSETS, *DECISION_ASSETS, *MONITORING_ASSETS)
+PROJECT_ASSETS = (*LOOP_ASSETS, *FOLLOWS_DEPLOYMENT, *DECISION_ASSETS, *MONITORING_ASSETS)
 #: The folder under an asset's store path that holds its partitions.
 PARTITIONS = "partitions"
+#: A store record beside the assets (not an asset): the production batches a person excluded
+#: from training (`unified-ai exclude`, `unified-ai impact --pause` on a batch), with why.
+BATCH_EXCLUSIONS = "batch_exclusions"
 
 #: The `type:` of a model project in a `defs.yaml` of Dagster's defs folder.
 MODEL_PROJECT_TYPE = "unified_ai.ModelProject"
@@ -97,6 +104,7 @@ BATCHES = "batches"
 LABELS = "labels"
 DRIFT = "drift"
 PERFORMANCE = "performance"
+GROUND_TRUTH_ROLE = "ground_truth"
 
 
 def sensor_names(project: str) -> dict[str, str]:
@@ -106,11 +114,22 @@ def sensor_names(project: str) -> dict[str, str]:
         LABELS: f"{project}__labels_sensor",
         DRIFT: f"{project}__drift_trigger",
         PERFORMANCE: f"{project}__performance_trigger",
+        GROUND_TRUTH_ROLE: f"{project}__ground_truth_trigger",
     }
 
 
 def approval_sensor(project: str) -> str:
     return f"{project}__approval_sensor"
+
+
+def run_failure_sensor(project: str) -> str:
+    """Notifies the project's channels when one of its runs fails."""
+    return f"{project}__run_failure_notifier"
+
+
+#: The local code location's name (`workspace.yaml`, `[tool.dagster]`): the CLI loads it under
+#: this name to change the same sensor state `dagster dev` shows.
+CODE_LOCATION = "unified_ai"
 
 
 #: Which stored assets each monitoring sensor's next run reads or acts on (`unified-ai impact`
@@ -120,6 +139,7 @@ CONSUMES: Mapping[str, frozenset[str]] = {
     LABELS: frozenset({PREDICTIONS, DEPLOYED_MODEL}),
     DRIFT: frozenset({DRIFT_REPORT, TRAIN_SPLIT, TRAINING_DATA}),
     PERFORMANCE: frozenset({LIVE_PERFORMANCE, DEPLOYED_MODEL, TRAINING_DATA, EVALUATION_REPORT}),
+    GROUND_TRUTH_ROLE: frozenset({GROUND_TRUTH, PRODUCTION_BATCH, DEPLOYED_MODEL, TRAINING_DATA}),
 }
 
 # -- run tags ---------------------------------------------------------------------------------
@@ -160,6 +180,10 @@ VERSION_METADATA = "lineage/version"
 PATH_METADATA = "lineage/path"
 UPSTREAM_METADATA = "lineage/upstream"
 FILES_METADATA = "lineage/files"
+#: Asset tag naming the stage that builds an asset (the asset's group is its project).
+STAGE_TAG = "unified_ai/stage"
+#: Output metadata of a table asset: its columns and their types (Dagster shows it in the UI).
+COLUMN_SCHEMA_METADATA = "dagster/column_schema"
 #: Definition metadata every project asset carries.
 POLICY_VERSION_METADATA = "unified_ai/policy_version"
 PROJECT_METADATA = "unified_ai/project"
@@ -171,9 +195,23 @@ TRIGGER_METADATA = "trigger"
 #: back (the store itself records `repair` entries).
 MATERIALIZE_ACTION = "materialize"
 ROLLBACK_ACTION = "rollback"
+#: A move of the batch exclusions record: a person excluded (or re-included) batches.
+EXCLUDE_ACTION = "exclude"
 
 # -- columns ----------------------------------------------------------------------------------
 #: Identifies a row from the training data or a production batch to its label.
 ROW_ID = "_row_id"
 #: Column of `predictions` naming the deployment that scored the row.
 DEPLOYMENT_COLUMN = "deployment_version"
+#: Columns of `predictions` with the shadow scores of the same rows: by the deployment a
+#: rollback would restore (and its version), and by a candidate waiting for approval (and its
+#: model version). Empty when there is none.
+SHADOW_PREVIOUS_PROBA = "shadow_previous_proba"
+SHADOW_PREVIOUS_DEPLOYMENT = "shadow_previous_deployment"
+SHADOW_CANDIDATE_PROBA = "shadow_candidate_proba"
+SHADOW_CANDIDATE_MODEL = "shadow_candidate_model"
+#: Column of `training_data` (and its splits) naming where each row came from: the project's
+#: data source, or the production batch whose labeled rows it is. Never a model input.
+ORIGIN = "_origin"
+#: Columns the product adds to frames; never model inputs, whatever the project's features say.
+INTERNAL_COLUMNS = (ROW_ID, ORIGIN)

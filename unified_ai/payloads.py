@@ -273,9 +273,40 @@ def _recorded(values: Mapping[str, Any], name: str, default: Any = None) -> Any:
     return default if found is None or found == NONE else found
 
 
+def _number(value: float | None) -> float | str:
+    return NONE if value is None else float(value)
+
+
+#: `LiveSummary` fields that are numbers or None (recorded as `NONE`).
+_LIVE_NUMBERS = (
+    "value",
+    "ci_low",
+    "ci_high",
+    "previous_value",
+    "paired_value",
+    "paired_previous_value",
+    "paired_difference",
+    "paired_ci_low",
+    "paired_ci_high",
+    "candidate_value",
+    "candidate_champion_value",
+    "candidate_difference",
+    "candidate_ci_low",
+    "candidate_ci_high",
+)
+
+
 @dataclass(frozen=True)
 class LiveSummary:
-    """What `live_performance` records in its metadata, and the performance trigger reads."""
+    """What `live_performance` records in its metadata, and the performance trigger reads.
+
+    `previous_*` is the predecessor on its own (earlier) rows: context. `paired_*` compares the
+    deployed model with `paired_deployment`, the deployment a rollback would restore, on the same
+    labeled rows (scored by it in the shadow): `paired_difference` is live - previous with its
+    bootstrap interval; the rollback decision reads these. `candidate_*` compares a candidate
+    waiting for approval (scored in the shadow) with the deployed model on the same rows:
+    `candidate_difference` is candidate - champion.
+    """
 
     metric: str
     deployment_version: str
@@ -286,32 +317,73 @@ class LiveSummary:
     labeled_rows: int
     previous_deployment: str | None
     previous_value: float | None
+    paired_deployment: str | None = None
+    paired_rows: int = 0
+    paired_value: float | None = None
+    paired_previous_value: float | None = None
+    paired_difference: float | None = None
+    paired_ci_low: float | None = None
+    paired_ci_high: float | None = None
+    candidate_model: str | None = None
+    candidate_rows: int = 0
+    candidate_value: float | None = None
+    candidate_champion_value: float | None = None
+    candidate_difference: float | None = None
+    candidate_ci_low: float | None = None
+    candidate_ci_high: float | None = None
 
     def metadata(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "deployment_version": self.deployment_version,
-            "deployed_at": self.deployed_at or NONE,
-            "value": NONE if self.value is None else float(self.value),
-            "ci_low": NONE if self.ci_low is None else float(self.ci_low),
-            "ci_high": NONE if self.ci_high is None else float(self.ci_high),
-            "labeled_rows": self.labeled_rows,
-            "previous_deployment": self.previous_deployment or NONE,
-            "previous_value": NONE if self.previous_value is None else float(self.previous_value),
-        }
+        values = asdict(self)
+        for name in _LIVE_NUMBERS:
+            values[name] = _number(values[name])
+        for name in ("deployed_at", "previous_deployment", "paired_deployment", "candidate_model"):
+            values[name] = values[name] or NONE
+        return values
 
     @classmethod
     def from_metadata(cls, values: Mapping[str, Any]) -> "LiveSummary":
+        """Read back what `metadata()` wrote (older records lack the paired fields: defaults)."""
+        known = {f.name: _recorded(values, f.name) for f in fields(cls)}
+        known.update(
+            metric=str(known["metric"] or "roc_auc"),
+            deployment_version=str(known["deployment_version"] or ""),
+            labeled_rows=int(known["labeled_rows"] or 0),
+            paired_rows=int(known["paired_rows"] or 0),
+            candidate_rows=int(known["candidate_rows"] or 0),
+        )
+        return cls(**known)
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any], *, deployed_at: str | None) -> "LiveSummary":
+        """The summary of a report `unified_ai.ml.live.live_report` wrote."""
+        current = report["current"]
+        previous = report.get("previous") or {}
+        paired = report.get("paired") or {}
+        candidate = report.get("candidate") or {}
         return cls(
-            metric=str(_recorded(values, "metric", "roc_auc")),
-            deployment_version=str(_recorded(values, "deployment_version", "")),
-            deployed_at=_recorded(values, "deployed_at"),
-            value=_recorded(values, "value"),
-            ci_low=_recorded(values, "ci_low"),
-            ci_high=_recorded(values, "ci_high"),
-            labeled_rows=int(_recorded(values, "labeled_rows", 0)),
-            previous_deployment=_recorded(values, "previous_deployment"),
-            previous_value=_recorded(values, "previous_value"),
+            metric=report["metric"],
+            deployment_version=current["deployment"],
+            deployed_at=deployed_at,
+            value=current["value"],
+            ci_low=current["ci_low"],
+            ci_high=current["ci_high"],
+            labeled_rows=current["labeled_rows"],
+            previous_deployment=previous.get("deployment"),
+            previous_value=previous.get("value"),
+            paired_deployment=paired.get("deployment"),
+            paired_rows=paired.get("rows", 0),
+            paired_value=paired.get("live"),
+            paired_previous_value=paired.get("previous"),
+            paired_difference=paired.get("difference"),
+            paired_ci_low=paired.get("ci_low"),
+            paired_ci_high=paired.get("ci_high"),
+            candidate_model=candidate.get("model_version"),
+            candidate_rows=candidate.get("rows", 0),
+            candidate_value=candidate.get("candidate"),
+            candidate_champion_value=candidate.get("champion"),
+            candidate_difference=candidate.get("difference"),
+            candidate_ci_low=candidate.get("ci_low"),
+            candidate_ci_high=candidate.get("ci_high"),
         )
 
 

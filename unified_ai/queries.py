@@ -6,11 +6,14 @@ asset passes the reader bound to its step, so every value read is in the lineage
 stores; the CLI passes `StoreReader(store)`. Pure: no Dagster import.
 """
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.ml.production import LabeledBatch
 from unified_ai.names import (
+    BATCH_EXCLUSIONS,
     CANDIDATE_MODEL,
     DEPLOYED_MODEL,
     DEPLOYMENT_APPROVAL,
@@ -18,10 +21,12 @@ from unified_ai.names import (
     GROUND_TRUTH,
     MATERIALIZE_ACTION,
     PARTITIONS,
+    PRODUCTION_BATCH,
     training_loop_job,
 )
-from unified_ai.payloads import Approval, Deployment, EvaluationReport
+from unified_ai.payloads import Approval, Deployment, EvaluationReport, ModelSummary
 from unified_ai.policies.approval import ApprovalRecord
+from unified_ai.stages.rollback.choose import DeploymentFacts, Move, RollbackError, choose_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +82,78 @@ def load_champion(reader: StoreReader, project: str) -> "tuple[TrainedModel | No
     champion = reader.read_value([project, CANDIDATE_MODEL], manifest.model_version)
     champion.card["lineage_version"] = manifest.model_version
     return champion, version
+
+
+def rollback_target(
+    reader: StoreReader, project: str, current: str
+) -> tuple[str, Deployment] | None:
+    """(version, manifest) of the deployment a rollback of `current` would restore, or None.
+
+    The same choice a rollback without a named version makes (`stages.rollback.choose`): the
+    newest earlier deployment that passed its gates and was not itself rolled back from. The
+    shadow scores and the automatic rollback therefore name the same deployment.
+    """
+    path = [project, DEPLOYED_MODEL]
+    manifests: dict[str, Deployment] = {}
+
+    def facts(version: str) -> DeploymentFacts | None:
+        if not reader.has_version(path, version):
+            return None
+        manifest = manifests[version] = read_deployment(reader, project, version)
+        return DeploymentFacts(version, manifest.model_version, manifest.gates_passed)
+
+    try:
+        target = choose_target(
+            current=current,
+            history_newest_first=(
+                Move(m.version, m.previous, m.action) for m in reader.history_newest_first(path)
+            ),
+            deployment=facts,
+            deployment_of_model=lambda _: None,
+            owner_of=lambda _: None,
+        )
+    except RollbackError:
+        return None
+    return target.version, manifests[target.version]
+
+
+def waiting_candidate(
+    reader: StoreReader,
+    project: str,
+    deployment: Deployment,
+    gates_passed: Callable[[str], bool],
+) -> tuple[str, ModelSummary] | None:
+    """(evaluation report version, candidate) of a candidate waiting for approval, or None.
+
+    Waiting: the current evaluation report's candidate passed its gates (`gates_passed(report
+    version)`, read from the instance by the caller), is not deployed now, was never deployed
+    from that report (a candidate rolled back from is not waiting), and no valid rejection of
+    it is recorded. Cheap checks first: most batches find the report already deployed.
+    """
+    report_path = [project, EVALUATION_REPORT]
+    report_version = reader.current_version(report_path)
+    if report_version is None or report_version == deployment.evaluation_report_version:
+        return None
+    created = datetime.fromisoformat(reader.read_manifest(report_path, report_version).created_at)
+    for move in reader.history_newest_first([project, DEPLOYED_MODEL]):
+        if datetime.fromisoformat(move.at) < created:
+            break  # deployed before the report existed: cannot have deployed it
+        if move.action == MATERIALIZE_ACTION and (
+            read_deployment(reader, project, move.version).evaluation_report_version
+            == report_version
+        ):
+            return None
+    if not gates_passed(report_version):
+        return None
+    _, report = evaluation_report(reader, project, report_version)
+    candidate = report.candidate
+    if candidate.model_version in (None, deployment.model_version):
+        return None
+    rejected = any(
+        a.valid and a.decision == "reject" and a.model_version == candidate.model_version
+        for a in approvals(reader, project)
+    )
+    return None if rejected else (report_version, candidate)
 
 
 def evaluation_report(
@@ -140,6 +217,69 @@ def labeled_batches(reader: StoreReader, project: str) -> "list[tuple[str, pd.Da
             found.append((manifest.created_at, batch, version))
     found.sort()
     return [(b, reader.read_value([*base, PARTITIONS, b], v)) for _, b, v in found]
+
+
+def labeled_batch_refs(reader: StoreReader, project: str) -> list[LabeledBatch]:
+    """Every stored production batch that has ground truth, oldest stored first.
+
+    Only manifests are read (nothing enters the lineage): a caller reads the values it uses.
+    """
+    truth = [project, GROUND_TRUTH]
+    folder = reader.asset_dir(truth) / PARTITIONS
+    if not folder.exists():
+        return []
+    found = []
+    for batch in reader.names(folder):
+        if batch.startswith("."):
+            continue  # the store's own bookkeeping
+        truth_version = reader.current_version([*truth, PARTITIONS, batch])
+        batch_path = [project, PRODUCTION_BATCH, PARTITIONS, batch]
+        batch_version = reader.current_version(batch_path)
+        if truth_version is None or batch_version is None:
+            continue
+        stored_at = reader.read_manifest(batch_path, batch_version).created_at
+        found.append(LabeledBatch(batch, batch_version, stored_at, truth_version))
+    return sorted(found, key=lambda ref: (ref.stored_at, ref.batch))
+
+
+def labeled_batch_values(
+    reader: StoreReader, project: str, ref: LabeledBatch
+) -> "tuple[pd.DataFrame, pd.DataFrame]":
+    """(stored inputs, ground truth) of a labeled batch, read without entering the lineage.
+
+    The caller decides whether the rows are used and then names them with `record_reads`, so
+    a batch that was read and left out is not in the lineage of what is stored.
+    """
+    untracked = StoreReader(reader.store)
+    inputs = untracked.read_value(
+        [project, PRODUCTION_BATCH, PARTITIONS, ref.batch], ref.batch_version
+    )
+    truth = untracked.read_value([project, GROUND_TRUTH, PARTITIONS, ref.batch], ref.truth_version)
+    return inputs, truth
+
+
+def labeled_batch_reads(project: str, ref: LabeledBatch) -> list[tuple[list[str], str]]:
+    """The (store path, version) pairs a labeled batch's rows come from."""
+    return [
+        ([project, PRODUCTION_BATCH, PARTITIONS, ref.batch], ref.batch_version),
+        ([project, GROUND_TRUTH, PARTITIONS, ref.batch], ref.truth_version),
+    ]
+
+
+def record_reads(reader: StoreReader, reads: Iterable[tuple[Sequence[str], str]]) -> None:
+    """Put versions read with `labeled_batch_values` and used into the step's lineage."""
+    if reader.log is not None:
+        for path, version in reads:
+            reader.log.add(path, version)
+
+
+def batch_exclusions(reader: StoreReader, project: str) -> dict[str, dict[str, str]]:
+    """Batch → {reason, by, at} for the batches a person excluded from training (current)."""
+    path = [project, BATCH_EXCLUSIONS]
+    version = reader.current_version(path)
+    if version is None:
+        return {}
+    return dict(reader.read_value(path, version))
 
 
 def deployment_ledger(reader: StoreReader, project: str) -> list[dict[str, Any]]:

@@ -17,6 +17,14 @@ PROJECTS_ENV = "UNIFIED_AI_PROJECTS"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 IDENTITY_TAG_ENV = "UNIFIED_AI_IDENTITY_TAG"
 SIGNING_KEY_ENV = "UNIFIED_AI_SIGNING_KEY"
+#: Set by the Dagster Helm chart in the code location's pods; Dagster runs its run and step pods
+#: (and Pipes training pods) from this image, and the serving endpoint's manifests name it too.
+IMAGE_ENV = "DAGSTER_CURRENT_IMAGE"
+MLFLOW_UI_URL_ENV = "UNIFIED_AI_MLFLOW_UI_URL"
+DAGSTER_UI_URL_ENV = "UNIFIED_AI_DAGSTER_UI_URL"
+#: Where `mlflow ui` and `dagster dev` listen by default.
+DEFAULT_MLFLOW_UI_URL = "http://localhost:5000"
+DEFAULT_DAGSTER_UI_URL = "http://localhost:3000"
 #: A shorter key is too easy to guess for an HMAC that guards a shared store.
 MIN_SIGNING_KEY_LENGTH = 16
 DEFAULT_HOME = ".unified_ai"
@@ -45,6 +53,10 @@ class Settings:
         identity_tag: Run tag carrying an authenticated user name, if a proxy sets one.
         signing_key: HMAC key for the lineage store's manifests, pointers and history ("" =
             unsigned). Kept out of `repr` so it never reaches a log line.
+        mlflow_ui_url: Base URL of the MLflow UI that links point to: the tracking URI when it
+            is an http(s) server, else what `mlflow ui` serves by default.
+        dagster_ui_url: Base URL of the Dagster UI that MLflow runs link back to.
+        image: The code location's container image ("" outside a cluster).
     """
 
     runtime: Runtime
@@ -53,6 +65,9 @@ class Settings:
     mlflow_tracking_uri: str
     identity_tag: str = ""
     signing_key: str = field(default="", repr=False)
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL
+    dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
+    image: str = ""
 
     # The layout of UNIFIED_AI_HOME, in one place for the code location and the CLI.
     def _under(self, *parts: str) -> str:
@@ -67,8 +82,9 @@ class Settings:
         return self._under("inbox")
 
     @property
-    def paused_root(self) -> str:
-        return self._under("automations", "paused")
+    def automations_root(self) -> str:
+        """Why each automation was last paused (its on/off state is Dagster's own)."""
+        return self._under("automations")
 
     @property
     def outbox_root(self) -> str:
@@ -147,4 +163,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mlflow_tracking_uri=tracking_uri,
         identity_tag=env.get(IDENTITY_TAG_ENV, ""),
         signing_key=_signing_key(env),
+        mlflow_ui_url=_ui_url(env, MLFLOW_UI_URL_ENV, tracking_uri, DEFAULT_MLFLOW_UI_URL),
+        dagster_ui_url=_ui_url(env, DAGSTER_UI_URL_ENV, None, DEFAULT_DAGSTER_UI_URL),
+        image=env.get(IMAGE_ENV, "").strip(),
     )
+
+
+def _ui_url(env: Mapping[str, str], name: str, tracking_uri: str | None, default: str) -> str:
+    """The URL in `name`, else an http(s) tracking server's own address, else the default."""
+    value = (env.get(name) or "").strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise RuntimeConfigError(f"{name}={value!r} is not an http(s) URL of a web UI")
+    for candidate in (value, tracking_uri or ""):
+        if candidate.startswith(("http://", "https://")):
+            return candidate.rstrip("/")
+    return default

@@ -1,3 +1,5 @@
+import re
+
 from click.testing import CliRunner
 
 from unified_ai.cli import main
@@ -42,7 +44,7 @@ def test_status_of_unknown_project_is_a_one_line_error(home):
 def test_status_before_any_run(home):
     result = invoke("status", "mortgage_approval")
     assert result.exit_code == 0
-    assert "deployed_model       (not materialized)" in result.output
+    assert re.search(r"deployed_model +\(not materialized\)", result.output)
 
 
 def test_unknown_runtime_is_a_one_line_error(home, monkeypatch):

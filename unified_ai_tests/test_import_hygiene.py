@@ -8,6 +8,8 @@ HEAVY = [
     "evidently",
     "great_expectations",
     "mlflow",
+    "dagster_mlflow",
+    "matplotlib",
     "sklearn",
     "skops",
     "kubernetes",

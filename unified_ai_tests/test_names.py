@@ -47,7 +47,11 @@ def test_job_and_sensor_names_come_from_the_names_module(tmp_path):
         names.ingest_labels_job(project),
     }
     sensors = {sensor.name for sensor in defs.sensors}
-    assert sensors == {names.approval_sensor(project), *names.sensor_names(project).values()}
+    assert sensors == {
+        names.approval_sensor(project),
+        names.run_failure_sensor(project),
+        *names.sensor_names(project).values(),
+    }
     assert set(names.sensor_names(project)) == set(names.CONSUMES)
 
 

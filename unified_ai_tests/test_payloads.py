@@ -1,6 +1,7 @@
 """The typed records assets hand each other: one writer and one reader each, stored as before."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -165,6 +166,25 @@ def test_live_and_drift_summaries_read_back_what_the_assets_record():
         previous_value=None,
     )
     assert LiveSummary.from_metadata(recorded(live.metadata())) == live
+    paired = replace(
+        live,
+        paired_deployment="e" * 16,
+        paired_rows=300,
+        paired_value=0.61,
+        paired_previous_value=0.83,
+        paired_difference=-0.22,
+        paired_ci_low=-0.3,
+        paired_ci_high=-0.12,
+        candidate_model="f" * 16,
+        candidate_rows=300,
+        candidate_value=0.9,
+        candidate_champion_value=0.61,
+        candidate_difference=0.29,
+    )
+    assert LiveSummary.from_metadata(recorded(paired.metadata())) == paired
+    # Recorded before shadow scoring existed: no paired evidence, read with defaults.
+    older = {k: v for k, v in recorded(live.metadata()).items() if not k.startswith("paired")}
+    assert LiveSummary.from_metadata(older).paired_rows == 0
     drift = DriftSummary(drifted_share=0.5, drifted_columns=["x1", "x2"], batch="b.csv")
     assert DriftSummary.from_metadata(recorded(drift.metadata())) == drift
     calm = DriftSummary(drifted_share=0.0, drifted_columns=[], batch="c.csv")

@@ -66,3 +66,30 @@ def test_k8s_runtime_requires_shared_store_and_mlflow_server():
         }
     )
     assert settings.runtime is Runtime.K8S
+
+
+def test_ui_links_default_to_local_servers_and_follow_an_mlflow_server(tmp_path):
+    local = load_settings({"UNIFIED_AI_HOME": str(tmp_path)})
+    assert local.mlflow_ui_url == "http://localhost:5000"
+    assert local.dagster_ui_url == "http://localhost:3000"
+    server = load_settings(
+        {"UNIFIED_AI_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": "https://mlflow.example/"}
+    )
+    assert server.mlflow_ui_url == "https://mlflow.example"
+    explicit = load_settings(
+        {
+            "UNIFIED_AI_HOME": str(tmp_path),
+            "MLFLOW_TRACKING_URI": "https://mlflow.example",
+            "UNIFIED_AI_MLFLOW_UI_URL": "https://ml.example/ui/",
+            "UNIFIED_AI_DAGSTER_UI_URL": "https://dagster.example",
+        }
+    )
+    assert explicit.mlflow_ui_url == "https://ml.example/ui"
+    assert explicit.dagster_ui_url == "https://dagster.example"
+
+
+def test_a_ui_url_that_is_not_http_names_the_variable(tmp_path):
+    with pytest.raises(RuntimeConfigError, match="UNIFIED_AI_DAGSTER_UI_URL='localhost:3000'"):
+        load_settings(
+            {"UNIFIED_AI_HOME": str(tmp_path), "UNIFIED_AI_DAGSTER_UI_URL": "localhost:3000"}
+        )

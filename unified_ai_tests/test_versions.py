@@ -5,7 +5,7 @@ from importlib.metadata import version
 import pytest
 
 CORE = ["dagster", "dagster-webserver", "dagster-graphql", "dagster-pipes", "dagster-shared"]
-INTEGRATIONS = ["dagster-k8s", "dagster-mlflow", "dagster-postgres", "dagster-slack"]
+INTEGRATIONS = ["dagster-k8s", "dagster-postgres", "dagster-slack"]
 
 
 @pytest.mark.parametrize("package", CORE)

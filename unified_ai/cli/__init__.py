@@ -1,10 +1,10 @@
 """The `unified-ai` command line, one module per group of commands.
 
-`app` holds the group and what commands share; `projects`, `lineage`, `decisions` and `traffic`
-add their commands to it when imported here.
+`app` holds the group and what commands share; `projects`, `lineage`, `decisions`, `reports`
+and `traffic` add their commands to it when imported here.
 """
 
-from unified_ai.cli import decisions, lineage, projects, traffic
+from unified_ai.cli import decisions, lineage, projects, reports, traffic
 from unified_ai.cli.app import main
 
-__all__ = ["decisions", "lineage", "main", "projects", "traffic"]
+__all__ = ["decisions", "lineage", "main", "projects", "reports", "traffic"]

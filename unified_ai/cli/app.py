@@ -3,6 +3,9 @@
 Every command exits non-zero with a one-line reason on error.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from unified_ai.names import DECISION_ASSETS, LOOP_ASSETS, PROJECT_ASSETS
@@ -51,11 +54,12 @@ def run(fn):
 
     try:
         return fn()
+    except LaunchError as exc:
+        raise click.ClickException(str(exc) + _cause(exc)) from None
     except (
         ProjectConfigError,
         RuntimeConfigError,
         LineageStoreError,
-        LaunchError,
         RollbackError,
         UnsupportedValueError,
         PayloadError,
@@ -63,11 +67,75 @@ def run(fn):
         raise click.ClickException(str(exc)) from None
 
 
+def _cause(exc: BaseException) -> str:
+    """` (cause: ...)` naming the innermost error behind `exc`, e.g. a refused connection.
+
+    The GraphQL client wraps an unreachable server as "Exception occured during execution of
+    query"; the reason a person can act on is at the bottom of the exception chain.
+    """
+    root, seen = exc, {id(exc)}
+    while (inner := root.__cause__ or root.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        root = inner
+    if root is exc:
+        return ""
+    text = str(root).strip().splitlines()
+    return f" (cause: {type(root).__name__}: {text[0] if text else 'no message'})"
+
+
+@contextmanager
+def waiting_on(url: str | None, what: str) -> Iterator[None]:
+    """A spinner on stderr while a run on the webserver at `url` is awaited (terminals only)."""
+    if not url:
+        yield
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(f"{what} on {url} (Ctrl+C stops waiting, not the run)"):
+        yield
+
+
 def check_asset(asset: str) -> None:
     if asset not in ALL_ASSETS:
         raise click.ClickException(f"unknown asset {asset!r} (known: {', '.join(ALL_ASSETS)})")
 
 
+#: How a state word looks in a terminal; piped or redirected output stays plain text.
+STATE_STYLES = {
+    "LIVE": "bold green",
+    "WAITING": "bold yellow",
+    "BLOCKED": "bold red",
+    "ROLLED BACK": "bold magenta",
+    "UNKNOWN": "dim",
+}
+
+
+def print_table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
+    """A table on stdout, state words (`STATE_STYLES`) in colour when stdout is a terminal."""
+    # rich costs a few milliseconds to import, and only commands that print tables need it.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", header_style="bold", box=None)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell, style=STATE_STYLES.get(cell, "")) for cell in row))
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        # Piped or redirected: one line per row, for grep and friends, instead of 80 columns.
+        console = Console(highlight=False, width=100_000)
+    console.print(table)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    package_name="unified-ai", prog_name="unified-ai", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """unified-ai: evaluation-gated, lineage-tracked ML on Dagster."""

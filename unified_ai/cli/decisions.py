@@ -2,7 +2,7 @@
 
 import click
 
-from unified_ai.cli.app import Context, main, run
+from unified_ai.cli.app import Context, main, run, waiting_on
 from unified_ai.names import ACTOR_TAG, DEPLOYED_MODEL
 
 
@@ -31,12 +31,15 @@ def rollback_cmd(
     def go():
         config = Context().project(project)
         who = actor or os.environ.get("USER") or "cli"
-        result = run_job(
-            rollback_job(config.name),
-            rollback_run_config(config, reason=reason, trigger=f"cli:{who}", to_version=to_version),
-            {ACTOR_TAG: who},
-            url=url,
-        )
+        with waiting_on(url, f"rolling back {config.name}"):
+            result = run_job(
+                rollback_job(config.name),
+                rollback_run_config(
+                    config, reason=reason, trigger=f"cli:{who}", to_version=to_version
+                ),
+                {ACTOR_TAG: who},
+                url=url,
+            )
         store = Context().store() if not url else None
         now = store.current_version([config.name, DEPLOYED_MODEL]) if store else None
         click.echo(
@@ -59,14 +62,15 @@ def _decide(
     def go():
         config = Context().project(project)
         who = approver or os.environ.get("USER") or ""
-        result = run_job(
-            approve_job(config.name),
-            approval_run_config(
-                config, model_version=version, decision=decision, approver=who, comment=comment
-            ),
-            {ACTOR_TAG: who},
-            url=url,
-        )
+        with waiting_on(url, f"recording the {decision} decision on {config.name}"):
+            result = run_job(
+                approve_job(config.name),
+                approval_run_config(
+                    config, model_version=version, decision=decision, approver=who, comment=comment
+                ),
+                {ACTOR_TAG: who},
+                url=url,
+            )
         verb = "approval" if decision == "approve" else "rejection"
         click.echo(
             f"recorded {verb} of {config.name} model {version} by {who} (run {result.run_id})"

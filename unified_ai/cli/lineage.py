@@ -5,9 +5,9 @@ import sys
 
 import click
 
-from unified_ai.cli.app import ALL_ASSETS, ASSETS, Context, check_asset, main, run
+from unified_ai.cli.app import ALL_ASSETS, ASSETS, Context, check_asset, main, print_table, run
 from unified_ai.io.reader import StoreReader
-from unified_ai.names import DEPLOYED_MODEL, sensor_names
+from unified_ai.names import BATCH_ASSETS, DEPLOYED_MODEL, PARTITIONS, sensor_names
 from unified_ai.queries import deployment_ledger
 
 
@@ -49,26 +49,39 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
         if not moves:
             click.echo(f"{config.name}: nothing materialized yet")
             return
-        click.echo(
-            f"{'time':<29} {'asset':<19} {'version':<18} {'action':<12} {'actor':<20} "
-            f"{'run':<9} reason"
+        print_table(
+            ["time", "asset", "version", "state", "action", "actor", "run", "reason"],
+            [
+                [
+                    m["at"],
+                    m["asset"],
+                    m["version"] + ("*" if m["current"] else ""),
+                    ("LIVE" if m["asset"] == DEPLOYED_MODEL else "current") if m["current"] else "",
+                    m["action"],
+                    m["actor"] or "-",
+                    (m["run_id"] or "-")[:8],
+                    m["reason"] or "",
+                ]
+                for m in moves
+            ],
         )
-        for m in moves:
-            version = m["version"] + ("*" if m["current"] else " ")
-            click.echo(
-                f"{m['at']:<29} {m['asset']:<19} {version:<18} {m['action']:<12} "
-                f"{(m['actor'] or '-'):<20} {(m['run_id'] or '-')[:8]:<9} {m['reason'] or ''}"
-            )
         click.echo("(* = current version)")
         if ledger:
             click.echo("")
             click.echo("what was live when (deployed_model):")
-            for row in ledger:
-                until = row["until"] or "now"
-                click.echo(
-                    f"  {row['from']} → {until:<29} deployment {row['version']} "
-                    f"model {row['model_version']} ({row['action']} by {row['actor'] or '-'})"
-                )
+            print_table(
+                ["from", "until", "deployment", "model", "how"],
+                [
+                    [
+                        row["from"],
+                        row["until"] or "now",
+                        row["version"],
+                        row["model_version"],
+                        f"{row['action']} by {row['actor'] or '-'}",
+                    ]
+                    for row in ledger
+                ],
+            )
 
     run(go)
 
@@ -101,28 +114,59 @@ def lineage_cmd(project: str, asset: str, version: str | None, as_json: bool) ->
 @click.argument("project")
 @click.argument("asset")
 @click.option("--version", "version", required=True, help="The suspect version.")
-@click.option("--pause", is_flag=True, help="Pause the automations that would consume it.")
+@click.option("--batch", default=None, help="The batch, for a per-batch asset (production_batch…).")
+@click.option(
+    "--pause",
+    is_flag=True,
+    help="Pause the automations that would consume it (and exclude a batch from training).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: bool) -> None:
-    """Blast radius of ASSET@VERSION: everything built from it, what is live, what acts next."""
+@click.option("--url", default=None, help="Pause the sensors of this Dagster webserver.")
+def impact_cmd(
+    project: str,
+    asset: str,
+    version: str,
+    batch: str | None,
+    pause: bool,
+    as_json: bool,
+    url: str | None,
+) -> None:
+    """Blast radius of ASSET@VERSION: everything built from it, what is live, what acts next.
+
+    For a per-batch asset give `--batch`: the models trained from the batch are listed, and
+    `--pause` also excludes the batch from later training.
+    """
     from unified_ai.io.lineage import downstream_of, stored_paths
     from unified_ai.names import CONSUMES
-    from unified_ai.resources.automations import Automations
 
     def go():
         ctx = Context()
         config = ctx.project(project)
         check_asset(asset)
         store = ctx.store()
+        if batch is not None and asset not in BATCH_ASSETS:
+            raise click.ClickException(
+                f"--batch: {asset} has no batches ({', '.join(BATCH_ASSETS)} do)"
+            )
+        start = [config.name, asset] + ([PARTITIONS, batch] if batch is not None else [])
         paths = stored_paths(store, config.name, list(ALL_ASSETS))
-        rows = downstream_of(store, paths, [config.name, asset], version)
+        rows = downstream_of(store, paths, start, version)
         touched = {asset} | {row["asset"].split("/")[1] for row in rows}
         names = sensor_names(config.name)
         automations = sorted(names[role] for role, uses in CONSUMES.items() if uses & touched)
-        switches = Automations(root=ctx.settings.paused_root)
         if pause:
-            for sensor in automations:
-                switches.pause(sensor, f"impact analysis of {config.name}/{asset}@{version}")
+            _pause(ctx, automations, f"impact analysis of {config.name}/{asset}@{version}", url)
+            _observe_pause(start, batch, automations, version, url)
+            if batch is not None:
+                from unified_ai.io.exclusions import set_exclusions
+
+                set_exclusions(
+                    store,
+                    config.name,
+                    exclude=[batch],
+                    reason=f"impact analysis of {config.name}/{asset}@{version}",
+                    actor="cli:impact",
+                )
         if as_json:
             click.echo(
                 json.dumps(
@@ -141,16 +185,51 @@ def impact_cmd(project: str, asset: str, version: str, pause: bool, as_json: boo
         click.echo("automations that would consume it next: " + (", ".join(automations) or "none"))
         if pause and automations:
             click.echo(f"paused them; resume with: unified-ai resume {config.name}")
+        if pause and batch is not None:
+            click.echo(
+                f"excluded batch {batch} from later training; undo with: unified-ai exclude "
+                f"{config.name} {batch} --undo --reason ..."
+            )
 
     run(go)
+
+
+def _pause(ctx: Context, sensors: list[str], reason: str, url: str | None) -> None:
+    """Stop `sensors` in Dagster, after noting why (the note is shown while they are stopped)."""
+    import getpass
+
+    from unified_ai.resources.automations import AutomationError, PauseNotes, stop
+
+    notes = PauseNotes(ctx.settings.automations_root)
+    for sensor in sensors:
+        notes.write(sensor, reason, f"cli:{getpass.getuser()}")
+    try:
+        stop(sensors, url=url)
+    except AutomationError as exc:
+        raise click.ClickException(f"pausing {', '.join(sensors)}: {exc}") from None
+
+
+def _observe_pause(
+    suspect: list[str], batch: str | None, sensors: list[str], version: str, url: str | None
+) -> None:
+    """Say on the suspect asset's page in the UI which automations were paused for it."""
+    from unified_ai.resources.automations import AutomationError, observe
+
+    asset_path = suspect[:2]  # the asset, without its partition folder
+    described = f"{version} is suspect: paused " + (", ".join(sensors) or "no automation")
+    try:
+        observe(asset_path, batch, described, url=url)
+    except AutomationError as exc:
+        raise click.ClickException(f"paused, but not recorded in Dagster: {exc}") from None
 
 
 @main.command("resume")
 @click.argument("project")
 @click.argument("sensors", nargs=-1)
-def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
+@click.option("--url", default=None, help="Resume the sensors of this Dagster webserver.")
+def resume_cmd(project: str, sensors: tuple[str, ...], url: str | None) -> None:
     """Resume PROJECT's paused automations (all, or the SENSORS named)."""
-    from unified_ai.resources.automations import Automations
+    from unified_ai.resources.automations import AutomationError, start
 
     def go():
         ctx = Context()
@@ -161,9 +240,45 @@ def resume_cmd(project: str, sensors: tuple[str, ...]) -> None:
             raise click.ClickException(
                 f"unknown sensor(s) {sorted(unknown)} (known: {', '.join(sorted(known))})"
             )
-        switches = Automations(root=ctx.settings.paused_root)
-        resumed = [s for s in (sensors or sorted(known)) if switches.resume(s)]
+        try:
+            resumed = start(list(sensors or sorted(known)), url=url)
+        except AutomationError as exc:
+            raise click.ClickException(f"resuming {project}'s automations: {exc}") from None
         click.echo(f"resumed: {', '.join(resumed) or 'nothing was paused'}")
+
+    run(go)
+
+
+@main.command("automations")
+@click.argument("project")
+@click.option("--url", default=None, help="Ask this Dagster webserver instead of DAGSTER_HOME.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def automations_cmd(project: str, url: str | None, as_json: bool) -> None:
+    """Whether each of PROJECT's automations runs, and why a paused one was paused."""
+    from unified_ai.resources.automations import AutomationError, PauseNotes, describe
+
+    def go():
+        ctx = Context()
+        config = ctx.project(project)
+        sensors = sorted(sensor_names(config.name).values())
+        try:
+            states = describe(sensors, PauseNotes(ctx.settings.automations_root), url=url)
+        except AutomationError as exc:
+            raise click.ClickException(f"reading {project}'s automations: {exc}") from None
+        if as_json:
+            rows = [{"sensor": s.name, "status": s.status, "paused": s.note} for s in states]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for state in states:
+            line = f"{state.name:<40} {state.status}"
+            if state.paused:
+                note = state.note
+                line += (
+                    f"  paused {note['at']} by {note['by']}: {note['reason']}"
+                    if note
+                    else "  (stopped in Dagster; no reason recorded)"
+                )
+            click.echo(line)
 
     run(go)
 

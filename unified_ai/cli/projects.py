@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from unified_ai.cli.app import Context, main, run
+from unified_ai.cli.app import Context, main, print_table, run
 from unified_ai.io.reader import StoreReader
 from unified_ai.names import LOOP_ASSETS
 from unified_ai.queries import current_deployment
@@ -30,36 +30,119 @@ def projects_cmd(as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
-        for row in rows:
-            click.echo(
-                f"{row['name']:<24} {row['estimator']:<32} {row['policy_version']:<32} "
-                f"{row['source']}"
-            )
+        print_table(
+            ["project", "estimator", "policy version", "source"],
+            [[r["name"], r["estimator"], r["policy_version"], r["source"]] for r in rows],
+        )
 
     run(go)
 
 
 @main.command("status")
 @click.argument("project")
-def status_cmd(project: str) -> None:
-    """Show the current version of each asset of PROJECT and what is deployed."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status_cmd(project: str, as_json: bool) -> None:
+    """Show PROJECT's assets, what is deployed and its candidate: LIVE, WAITING or BLOCKED.
+
+    The candidate's gate results are read from the Dagster instance in DAGSTER_HOME; without
+    it the state of a candidate that is not deployed is UNKNOWN.
+    """
 
     def go():
         ctx = Context()
         config = ctx.project(project)
         store = ctx.store()
-        for asset in LOOP_ASSETS:
-            version = store.current_version([config.name, asset])
-            click.echo(f"{asset:<20} {version or '(not materialized)'}")
-        found = current_deployment(StoreReader(store), config.name)
+        reader = StoreReader(store)
+        assets = {asset: store.current_version([config.name, asset]) for asset in LOOP_ASSETS}
+        found = current_deployment(reader, config.name)
+        deployed = None
         if found:
-            _, live = found
+            version, live = found
+            deployed = {
+                "version": version,
+                "model_version": live.model_version,
+                "model_uri": live.model_uri,
+                "deployed_at": live.deployed_at,
+                "deployed_by": live.deployed_by,
+                "policy_version": live.policy_version,
+            }
+        candidate = _candidate(reader, config.name, found[1] if found else None)
+        if as_json:
+            status = {"project": config.name, "assets": assets, "deployed": deployed}
+            click.echo(json.dumps({**status, "candidate": candidate}, indent=2))
+            return
+        click.echo(f"{config.name} ({config.policy_version})")
+        print_table(
+            ["asset", "current version"],
+            [[asset, version or "(not materialized)"] for asset, version in assets.items()],
+        )
+        if deployed:
             click.echo(
-                f"champion: model {live.model_version} ({live.model_uri}), "
-                f"deployed {live.deployed_at} by {live.deployed_by} under {live.policy_version}"
+                f"deployed: model {deployed['model_version']} ({deployed['model_uri']}), "
+                f"{deployed['deployed_at']} by {deployed['deployed_by']} under "
+                f"{deployed['policy_version']}"
+            )
+        if candidate:
+            print_table(
+                ["candidate", "state", "why"],
+                [
+                    [
+                        candidate["model_version"] or "?",
+                        candidate["state"],
+                        "; ".join(candidate["reasons"]),
+                    ]
+                ],
             )
 
     run(go)
+
+
+def _candidate(reader: StoreReader, project: str, live) -> dict | None:
+    """The current evaluation's candidate and its state, or None before any evaluation.
+
+    LIVE: deployed now. BLOCKED: a gate failed (or a person rejected it). WAITING: its gates
+    passed and it waits for an approval or a deployment. ROLLED BACK: deployed from this report
+    once and rolled back from. UNKNOWN: no Dagster instance to read its gate results from.
+    """
+    import dagster as dg
+
+    from unified_ai.names import EVALUATION_REPORT
+    from unified_ai.policies.gates import GATES, gate_decision
+    from unified_ai.queries import approvals, evaluation_report, waiting_candidate
+    from unified_ai.stages.gate_records import gate_records
+
+    report_version = reader.current_version([project, EVALUATION_REPORT])
+    if report_version is None:
+        return None
+    stored = reader.read_value([project, EVALUATION_REPORT], report_version)
+    if not hasattr(stored, "body"):
+        where = f"{project}/{EVALUATION_REPORT}@{report_version}"
+        reason = f"{where} is not an evaluation report ({type(stored).__name__})"
+        row = {"model_version": None, "evaluation_report_version": report_version}
+        return {**row, "state": "UNKNOWN", "reasons": [reason]}
+    _, report = evaluation_report(reader, project, report_version)
+    model = report.candidate.model_version
+    row = {"model_version": model, "evaluation_report_version": report_version}
+    if live is not None and live.model_version == model:
+        return {**row, "state": "LIVE", "reasons": [f"deployed {live.deployed_at}"]}
+    try:
+        instance = dg.DagsterInstance.get()
+    except dg.DagsterError as exc:
+        reason = f"gate results unknown: {str(exc).splitlines()[0]}"
+        return {**row, "state": "UNKNOWN", "reasons": [reason]}
+    with instance:
+        records = gate_records(instance, dg.AssetKey([project, EVALUATION_REPORT]), GATES)
+    decision = gate_decision(report_version, records, GATES)
+    if not decision.allowed:
+        return {**row, "state": "BLOCKED", "reasons": decision.reasons}
+    rejections = [a for a in approvals(reader, project) if a.valid and a.decision == "reject"]
+    rejected = [a for a in rejections if a.model_version == model]
+    if rejected:
+        reasons = [f"rejected by {a.approver}: {a.comment}" for a in rejected]
+        return {**row, "state": "BLOCKED", "reasons": reasons}
+    if live is None or waiting_candidate(reader, project, live, lambda _: True):
+        return {**row, "state": "WAITING", "reasons": ["gates passed; waiting for approval"]}
+    return {**row, "state": "ROLLED BACK", "reasons": ["deployed from this report, rolled back"]}
 
 
 @main.group("policy")
@@ -69,7 +152,8 @@ def policy_group() -> None:
 
 @policy_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def policy_check(paths: tuple[Path, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON record per file.")
+def policy_check(paths: tuple[Path, ...], as_json: bool) -> None:
     """Validate project files (default: every project the code location loads).
 
     Prints `file: field: reason` for each invalid file and exits 1 if any is invalid.
@@ -78,16 +162,30 @@ def policy_check(paths: tuple[Path, ...]) -> None:
 
     def go():
         files = list(paths) or project_files(Context().settings.projects_dir)
-        failures = 0
+        rows = []
         for path in files:
             try:
                 project = load_project_file(path)
             except ProjectConfigError as exc:
-                failures += 1
-                click.echo(str(exc), err=True)
+                rows.append({"file": str(path), "ok": False, "error": str(exc)})
             else:
-                click.echo(f"{path}: ok ({project.name}, {project.policy_version})")
-        if failures:
+                rows.append(
+                    {
+                        "file": str(path),
+                        "ok": True,
+                        "project": project.name,
+                        "policy_version": project.policy_version,
+                    }
+                )
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                if row["ok"]:
+                    click.echo(f"{row['file']}: ok ({row['project']}, {row['policy_version']})")
+                else:
+                    click.echo(row["error"], err=True)
+        if not all(row["ok"] for row in rows):
             sys.exit(1)
 
     run(go)

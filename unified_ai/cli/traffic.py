@@ -13,7 +13,9 @@ from unified_ai.cli.app import Context, main, run
     "--drift",
     "drift",
     multiple=True,
-    help="shift:COL=SIGMAS, scale:COL=FACTOR, mix:COL=VALUE, flip:SHARE (repeatable).",
+    help="shift:COL=SIGMAS, scale:COL=FACTOR, mix:COL=VALUE, flip:SHARE (label noise), "
+    "concept:COL (a learnable change: the outcome reverses where COL is above its median) "
+    "(repeatable).",
 )
 @click.option(
     "--labels",
@@ -27,7 +29,9 @@ def simulate_cmd(
     """Write production batches into PROJECT's inbox from rows the model never trained on."""
     import time
 
+    from unified_ai.ml.data import resolve_features
     from unified_ai.ml.simulate import DriftSpecError, deliver_labels, parse_drift, write_batches
+    from unified_ai.ml.split import holdout_parts
     from unified_ai.names import HOLDOUT_SPLIT, training_loop_job
     from unified_ai.resources.inbox import LABELS, Inbox
 
@@ -37,10 +41,14 @@ def simulate_cmd(
         ctx = Context()
         config = ctx.project(project)
         inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
-        try:
-            spec = parse_drift(list(drift), config)
-        except DriftSpecError as exc:
-            raise click.ClickException(str(exc)) from None
+
+        def parsed(numeric=None):
+            try:
+                return parse_drift(list(drift), config, numeric)
+            except DriftSpecError as exc:
+                raise click.ClickException(str(exc)) from None
+
+        spec = None if batches else parsed()
         written = []
         if batches:
             store = ctx.store()
@@ -50,7 +58,11 @@ def simulate_cmd(
                     f"{config.name} has no holdout split yet: run {training_loop_job(config.name)} "
                     "first (batches are drawn from rows the model never trained on)"
                 )
-            pool = store.read_value([config.name, HOLDOUT_SPLIT], holdout)
+            # Rows of the source's holdout only: the recent holdout's production rows were
+            # production traffic already.
+            pool = holdout_parts(config, store.read_value([config.name, HOLDOUT_SPLIT], holdout))[0]
+            # Numeric features as the model sees them (inferred from data for `all_but`).
+            spec = parsed(resolve_features(config, pool).numeric)
             written = write_batches(
                 config,
                 pool,
@@ -65,6 +77,51 @@ def simulate_cmd(
             target = inbox / LABELS
             names = deliver_labels(inbox, target, keep=written)
             click.echo(f"delivered labels for {len(names)} earlier batch(es) to {target}")
+
+    run(go)
+
+
+@main.command("exclude")
+@click.argument("project")
+@click.argument("batches", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why (recorded with each batch).")
+@click.option("--undo", is_flag=True, help="Use the batches in training again.")
+@click.option("--by", "actor", default=None, help="Who decides (default: the current user).")
+def exclude_cmd(
+    project: str, batches: tuple[str, ...], reason: str, undo: bool, actor: str | None
+) -> None:
+    """Exclude production BATCHES of PROJECT from later training (a reviewer marked them bad).
+
+    The next `training_data` leaves them out and names them, with the reason, in its metadata;
+    the exclusion record's version is in its lineage. `--undo` takes them back in.
+    """
+    import getpass
+
+    from unified_ai.io.exclusions import set_exclusions
+    from unified_ai.names import PARTITIONS, PRODUCTION_BATCH
+
+    def go():
+        ctx = Context()
+        config = ctx.project(project)
+        store = ctx.store()
+        folder = store.asset_dir([config.name, PRODUCTION_BATCH]) / PARTITIONS
+        known = set(store.names(folder)) if folder.exists() else set()
+        unknown = sorted(set(batches) - known)
+        if unknown and not undo:
+            raise click.ClickException(
+                f"{config.name}: no stored production batch named {', '.join(unknown)}"
+            )
+        who = actor or f"cli:{getpass.getuser()}"
+        set_exclusions(
+            store,
+            config.name,
+            exclude=() if undo else batches,
+            include=batches if undo else (),
+            reason=reason,
+            actor=who,
+        )
+        verb = "use again in training" if undo else "excluded from later training"
+        click.echo(f"{config.name}: {len(batches)} batch(es) {verb}: {', '.join(batches)}")
 
     run(go)
 

@@ -105,6 +105,10 @@ def payload_bytes(payload: Payload) -> bytes:
     return bytes(payload)
 
 
+#: Report attachments read back as text; any other attachment (a PNG plot) stays bytes.
+TEXT_ATTACHMENTS = (".html", ".json", ".md", ".txt", ".csv")
+
+
 class UnsupportedValueError(TypeError):
     """A value of a type the lineage store cannot persist safely."""
 
@@ -131,7 +135,12 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
         }
     if isinstance(value, Report):
         files = {"report.json": _json_bytes(value.body)}
-        files.update({name: text.encode() for name, text in value.attachments.items()})
+        files.update(
+            {
+                name: content.encode() if isinstance(content, str) else bytes(content)
+                for name, content in value.attachments.items()
+            }
+        )
         return REPORT, files
     if isinstance(value, (dict, list)):
         return JSON, {"payload.json": _json_bytes(value)}
@@ -185,7 +194,11 @@ def deserialize(
         )
     if kind == REPORT:
         body = json.loads(files["report.json"])
-        attachments = {n: d.decode() for n, d in files.items() if n != "report.json"}
+        attachments = {
+            n: d.decode() if n.endswith(TEXT_ATTACHMENTS) else d
+            for n, d in files.items()
+            if n != "report.json"
+        }
         return Report(body=body, attachments=attachments)
     raise UnsupportedValueError(f"{where}: unknown stored kind {kind!r}; refusing to load it")
 

@@ -14,6 +14,7 @@ import unified_ai
 from unified_ai.io.formats import serialize
 from unified_ai.io.reader import ReadLog, step_log
 from unified_ai.names import (
+    COLUMN_SCHEMA_METADATA,
     FILES_METADATA,
     MATERIALIZE_ACTION,
     PARTITIONS,
@@ -30,6 +31,30 @@ def storage_path(asset_key: dg.AssetKey, partition: str | None = None) -> list[s
     """Where an asset (or one partition of it) lives in the lineage store."""
     path = list(asset_key.path)
     return [*path, PARTITIONS, partition] if partition is not None else path
+
+
+def _code_version(context: dg.OutputContext) -> str:
+    """The asset's code version (package + project file), or the package's outside an asset."""
+    try:
+        return context.asset_spec.code_version or unified_ai.__version__
+    except dg.DagsterInvariantViolationError:
+        # A context built without its asset (tests, direct calls) knows no more than the package.
+        return unified_ai.__version__
+
+
+def _column_schema(obj) -> dg.TableSchema | None:
+    """The columns of a table value, as the UI shows them; None for anything else."""
+    import sys
+
+    # A value that is a frame was built by a module that imported pandas already.
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(obj, pandas.DataFrame):
+        return None
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in obj.dtypes.items()
+        ]
+    )
 
 
 class LineageIOManager(dg.ConfigurableIOManager):
@@ -69,7 +94,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
             kind,
             files,
             run_id=run_id,
-            code_version=unified_ai.__version__,
+            code_version=_code_version(context),
             policy_version=policy_version,
             upstream=upstream,
         )
@@ -82,8 +107,10 @@ class LineageIOManager(dg.ConfigurableIOManager):
             reason="materialized by run",
             policy_version=policy_version,
         )
+        schema = _column_schema(obj)
         context.add_output_metadata(
             {
+                **({COLUMN_SCHEMA_METADATA: schema} if schema is not None else {}),
                 VERSION_METADATA: manifest.version,
                 PATH_METADATA: dg.MetadataValue.path(
                     str(store.version_dir(path, manifest.version))

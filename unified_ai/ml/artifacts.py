@@ -24,8 +24,9 @@ class Report:
 
     Attributes:
         body: The JSON-safe report.
-        attachments: File name → text content, stored beside the report.
+        attachments: File name → content, stored beside the report: text (an HTML page) or
+            bytes (a PNG plot); text names are those ending in `io.formats.TEXT_ATTACHMENTS`.
     """
 
     body: dict[str, Any]
-    attachments: dict[str, str] = field(default_factory=dict)
+    attachments: dict[str, str | bytes] = field(default_factory=dict)

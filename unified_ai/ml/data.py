@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unified_ai.ml.datasets import BUNDLED_DATASETS
+from unified_ai.names import INTERNAL_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,7 +123,9 @@ def resolve_features(project: "ProjectConfig", frame: "pd.DataFrame") -> Feature
     spec = project.features
     if spec.all_but is None:
         return FeatureColumns(numeric=list(spec.numeric), categorical=list(spec.categorical))
-    excluded = {project.target, *project.segments, *spec.all_but}
+    # Row ids and origins are the product's bookkeeping: a model that learned them would learn
+    # where a row came from, not what it says.
+    excluded = {project.target, *project.segments, *spec.all_but, *INTERNAL_COLUMNS}
     numeric, categorical = [], []
     for column in frame.columns:
         if column in excluded:

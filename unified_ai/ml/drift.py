@@ -88,10 +88,64 @@ def drift_scores(
     }
 
 
-def drift_page(
-    reference: "pd.DataFrame", current: "pd.DataFrame", columns: list[str], rows: int, seed: int
-) -> str:
-    """Evidently's data-drift page on a sample of at most `rows` rows of each side."""
+#: The name under which our PSI is registered with Evidently, so its page computes what we do.
+PAGE_STATTEST = "unified_ai_psi"
+
+
+def _register_page_stattest() -> str:
+    """Register our PSI (same bins, same `>` rule as `drift_scores`) as an Evidently stat test."""
+    from evidently.legacy.calculations.stattests.registry import (
+        StatTest,
+        StatTestNotFoundError,
+        get_registered_stattest,
+        register_stattest,
+    )
+    from evidently.legacy.core import ColumnType
+
+    try:
+        get_registered_stattest(PAGE_STATTEST, ColumnType.Numerical)
+        return PAGE_STATTEST
+    except StatTestNotFoundError:
+        pass
+
+    def psi(reference, current, feature_type, threshold):
+        if feature_type == ColumnType.Numerical:
+            score = numeric_drift(reference.to_numpy(dtype=float), current.to_numpy(dtype=float))[
+                "psi"
+            ]
+        else:
+            score = categorical_drift(reference, current)["psi"]
+        score = 0.0 if score is None else score
+        return score, score > threshold
+
+    register_stattest(
+        StatTest(
+            name=PAGE_STATTEST,
+            display_name="PSI (project policy)",
+            allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
+        ),
+        default_impl=psi,
+    )
+    return PAGE_STATTEST
+
+
+def drift_snapshot(
+    reference: "pd.DataFrame",
+    current: "pd.DataFrame",
+    columns: list[str],
+    rows: int,
+    seed: int,
+    *,
+    psi_threshold: float,
+    max_drifted_share: float,
+):
+    """Evidently's data-drift report on a sample of at most `rows` rows of each side.
+
+    It uses the project's own rule: our PSI per column with the policy's threshold, and the
+    policy's drifted share, so page and trigger agree (exactly when the batch is not sampled).
+    """
+    import math
+
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
@@ -99,8 +153,64 @@ def drift_page(
         frame = frame[columns]
         return frame.sample(n=rows, random_state=seed) if len(frame) > rows else frame
 
-    snapshot = Report([DataDriftPreset()]).run(sample(current), sample(reference))
+    preset = DataDriftPreset(
+        method=_register_page_stattest(),
+        threshold=psi_threshold,
+        # Evidently flags the dataset when share >= drift_share; the trigger fires only above
+        # the policy's share, so the page's bound is the next float up.
+        drift_share=math.nextafter(max_drifted_share, math.inf),
+    )
+    return Report([preset]).run(sample(current), sample(reference))
+
+
+def drift_page(
+    reference: "pd.DataFrame",
+    current: "pd.DataFrame",
+    columns: list[str],
+    rows: int,
+    seed: int,
+    *,
+    psi_threshold: float,
+    max_drifted_share: float,
+) -> str:
+    """The self-contained HTML page of `drift_snapshot`."""
+    snapshot = drift_snapshot(
+        reference,
+        current,
+        columns,
+        rows,
+        seed,
+        psi_threshold=psi_threshold,
+        max_drifted_share=max_drifted_share,
+    )
     return snapshot.get_html_str(as_iframe=False)
+
+
+def columns_markdown(body: dict) -> str:
+    """Per-column PSI, KS and drift flag of a drift report body, drifted columns first."""
+    threshold = body.get("psi_threshold")
+    lines = [f"| column | PSI (drifts above {threshold}) | KS | KS p-value | drifted |"]
+    lines.append("|---|---|---|---|---|")
+
+    def fmt(value) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    columns = body.get("columns", {})
+    order = sorted(columns, key=lambda c: (not columns[c].get("drifted"), c))
+    for column in order:
+        scores = columns[column]
+        drifted = bool(scores.get("drifted"))
+        cells = [
+            column,
+            fmt(scores.get("psi")),
+            fmt(scores.get("ks")),
+            fmt(scores.get("ks_pvalue")),
+            "**yes**" if drifted else "no",
+        ]
+        if drifted:
+            cells[0] = f"**{column}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def page_reason(drifted_columns: list[str], *, batch_number: int | None, every: int) -> str | None:

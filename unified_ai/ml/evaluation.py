@@ -266,3 +266,78 @@ def summary_markdown(body: dict) -> str:
             f"({largest['column']}: {largest['low']} vs {largest['high']})"
         )
     return "\n".join(rows)
+
+
+def segment_markdown(body: dict, min_segment_size: int) -> str:
+    """Candidate vs champion per segment of each segment column, for the UI.
+
+    Per column, the two segments that make the candidate's largest gap of the policy's metric
+    are in bold; segments smaller than `min_segment_size` are marked, since the gap ignores them.
+    """
+    candidate = body["candidate"]["fairness"]
+    champion = (body.get("champion") or {}).get("fairness") or {}
+    metric = candidate["metric"]
+    lines = [
+        f"| column | segment | rows | {metric} candidate | {metric} champion | "
+        "roc_auc candidate | roc_auc champion |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def fmt(value) -> str:
+        return "—" if value is None else f"{value:.3f}"
+
+    notes = []
+    for column, result in candidate["by_column"].items():
+        theirs = (champion.get("by_column") or {}).get(column, {}).get("segments", {})
+        segments = result["segments"]
+        worst = set()
+        if result.get("gap") is not None:
+            ranked = sorted(result["eligible"], key=lambda s: segments[s][metric])
+            worst = {ranked[0], ranked[-1]}
+        for name, ours in segments.items():
+            other = theirs.get(name, {})
+            small = ours["n"] < min_segment_size
+            cells = [
+                column,
+                name + (" ⚠ small" if small else ""),
+                str(ours["n"]),
+                fmt(ours.get(metric)),
+                fmt(other.get(metric)),
+                fmt(ours.get("roc_auc")),
+                fmt(other.get("roc_auc")),
+            ]
+            if name in worst:
+                cells = [f"**{c}**" for c in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+        their_gap = (champion.get("by_column") or {}).get(column, {}).get("gap")
+        notes.append(
+            f"- {column}: {metric} gap {fmt(result.get('gap'))} (champion {fmt(their_gap)})"
+        )
+    lines += ["", f"Gap between segments (bold: the candidate's largest {metric} gap):", ""]
+    lines += [*notes, "", f"⚠ small: fewer than {min_segment_size} rows, excluded from the gap."]
+    return "\n".join(lines)
+
+
+def model_card_markdown(card: dict, body: dict) -> str:
+    """The model card as markdown: what was trained on what, and how it did on the holdout."""
+    candidate = body["candidate"]
+    champion = body.get("champion") or {}
+    lines = [
+        f"**{card.get('estimator', '?')}** for project `{card.get('project', '?')}`, "
+        f"lineage version `{candidate.get('model_version')}`.",
+        "",
+        f"- trained by: {card.get('trained_by') or '-'} (Dagster run "
+        f"`{card.get('dagster_run_id') or '-'}`, runner {card.get('training_runner') or '-'})",
+        f"- train split version: `{card.get('train_split_version') or '-'}`",
+        f"- target: `{card.get('target')}` (positive label {card.get('positive_label')!r})",
+        f"- features: numeric {', '.join(card.get('features', {}).get('numeric', [])) or '-'}; "
+        f"categorical {', '.join(card.get('features', {}).get('categorical', [])) or '-'}",
+        f"- params: `{card.get('params') or {}}`",
+        f"- policy: `{body.get('policy_version')}`",
+        "",
+        f"Holdout ({body.get('holdout_rows')} rows, threshold {body.get('threshold')}), "
+        f"against champion `{champion.get('model_version') or 'none'}`:",
+        "",
+        summary_markdown(body),
+    ]
+    return "\n".join(lines)

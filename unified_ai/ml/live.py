@@ -1,9 +1,21 @@
-"""Live performance of deployments from labeled predictions. Pure numpy/pandas."""
+"""Live performance of deployments from labeled predictions. Pure numpy/pandas.
+
+Besides each deployment's own rows, models are compared on the same labeled rows: every batch
+is also scored in the shadow by the deployment a rollback would restore and by a candidate
+waiting for approval, and the difference gets a paired bootstrap interval (the same resampled
+rows for both models, a fixed seed, so a rerun gives the same numbers).
+"""
 
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.evaluation import classification_metrics, segments_and_gaps
-from unified_ai.names import DEPLOYMENT_COLUMN
+from unified_ai.names import (
+    DEPLOYMENT_COLUMN,
+    SHADOW_CANDIDATE_MODEL,
+    SHADOW_CANDIDATE_PROBA,
+    SHADOW_PREVIOUS_DEPLOYMENT,
+    SHADOW_PREVIOUS_PROBA,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +38,68 @@ def metric_interval(
         return None, None
     tail = (1 - confidence) / 2
     return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
+
+
+def paired_difference(
+    y,
+    live,
+    other,
+    metric: str,
+    threshold: float,
+    *,
+    samples: int,
+    confidence: float,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """`metric` of two models' scores of the same labeled rows, and the interval of live - other.
+
+    Rows are resampled in pairs: each bootstrap draw scores both models on the same rows, so
+    what changed in the world cancels out and what is left is the difference between the
+    models. Draws where the metric has no value (one class only, for ROC AUC) are left out.
+
+    Returns:
+        `rows`, `live`, `other`, `difference` (live - other) and its `ci_low`/`ci_high`
+        (None when not measurable), and how many draws the interval rests on.
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    live = np.asarray(live, dtype=float)
+    other = np.asarray(other, dtype=float)
+    result: dict[str, Any] = {
+        "rows": len(y),
+        "live": None,
+        "other": None,
+        "difference": None,
+        "ci_low": None,
+        "ci_high": None,
+        "samples": 0,
+        "confidence": confidence,
+    }
+    if len(y) == 0:
+        return result
+    live_value = classification_metrics(y, live, threshold)[metric]
+    other_value = classification_metrics(y, other, threshold)[metric]
+    result.update(live=live_value, other=other_value)
+    if live_value is None or other_value is None:
+        return result
+    result["difference"] = live_value - other_value
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(samples):
+        idx = rng.integers(0, len(y), len(y))
+        a = classification_metrics(y[idx], live[idx], threshold)[metric]
+        b = classification_metrics(y[idx], other[idx], threshold)[metric]
+        if a is not None and b is not None:
+            differences.append(a - b)
+    if differences:
+        tail = (1 - confidence) / 2
+        result.update(
+            ci_low=float(np.quantile(differences, tail)),
+            ci_high=float(np.quantile(differences, 1 - tail)),
+            samples=len(differences),
+        )
+    return result
 
 
 def deployment_metrics(
@@ -77,12 +151,19 @@ def live_report(
     bootstrap_samples: int,
     confidence: float,
     gap_metric: str,
+    shadow_deployment: str | None = None,
+    shadow_candidate: str | None = None,
 ) -> dict[str, Any]:
     """The current deployment over its last `window` labeled batches, and its predecessor.
 
     `batches` are (batch, labeled predictions) oldest first; each row says which deployment
     scored it. The predecessor is the deployment that scored the most recent rows before the
-    current one, measured over its own last `window` batches.
+    current one, measured over its own last `window` batches (other rows: context only).
+
+    `paired` compares the current deployment with `shadow_deployment` (the deployment a
+    rollback would restore) on the rows of that window both scored; `candidate` compares
+    `shadow_candidate` (a model version waiting for approval) with the current deployment on
+    the rows of that window it scored in the shadow. Each is None when not asked for.
     """
     import pandas as pd
 
@@ -117,12 +198,69 @@ def live_report(
         result["batches"] = [b for b, _ in chosen]
         return result
 
+    def paired(shadow: str, owner_column: str, owner: str, *, shadow_first: bool, seed: int):
+        """The current deployment's rows of the window that `owner` scored in the shadow."""
+        chosen = [
+            (b, f[f[owner_column] == owner].dropna(subset=[shadow]))
+            for b, f in current
+            if owner_column in f.columns and shadow in f.columns
+        ]
+        chosen = [(b, f) for b, f in chosen if len(f)]
+        rows = (
+            pd.concat([f for _, f in chosen])
+            if chosen
+            else pd.DataFrame(columns=["label", "proba", shadow])
+        )
+        first, second = (shadow, "proba") if shadow_first else ("proba", shadow)
+        comparison = paired_difference(
+            rows["label"].to_numpy(),
+            rows[first].to_numpy(),
+            rows[second].to_numpy(),
+            metric,
+            threshold,
+            samples=bootstrap_samples,
+            confidence=confidence,
+            seed=seed,
+        )
+        return {**comparison, "batches": [b for b, _ in chosen]}
+
     report = {
         "metric": metric,
         "window_batches": window,
         "current": {"deployment": current_deployment, **summary(current)},
         "previous": None,
+        "paired": None,
+        "candidate": None,
     }
+    if shadow_deployment is not None:
+        found = paired(
+            SHADOW_PREVIOUS_PROBA,
+            SHADOW_PREVIOUS_DEPLOYMENT,
+            shadow_deployment,
+            shadow_first=False,
+            seed=1,
+        )
+        # difference = live - previous: below zero, the live model does worse on these rows.
+        report["paired"] = {
+            "deployment": shadow_deployment,
+            "previous": found.pop("other"),
+            **found,
+        }
+    if shadow_candidate is not None:
+        found = paired(
+            SHADOW_CANDIDATE_PROBA,
+            SHADOW_CANDIDATE_MODEL,
+            shadow_candidate,
+            shadow_first=True,
+            seed=2,
+        )
+        # Oriented as the approver reads it: difference = candidate - champion.
+        report["candidate"] = {
+            "model_version": shadow_candidate,
+            "candidate": found.pop("live"),
+            "champion": found.pop("other"),
+            **found,
+        }
     if previous_deployment is not None:
         report["previous"] = {
             "deployment": previous_deployment,

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from unified_ai.names import ROW_ID
+from unified_ai.names import INTERNAL_COLUMNS, ROW_ID
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _SPEC = re.compile(
     r"^(shift|scale):([A-Za-z0-9_]+)=(-?[0-9.]+)$|^mix:([A-Za-z0-9_]+)=(.+)$"
-    r"|^flip:([0-9.]+)$"
+    r"|^flip:([0-9.]+)$|^concept:([A-Za-z0-9_]+)$"
 )
 
 
@@ -33,28 +33,52 @@ class DriftSpec:
 
     `shift:col=2.0` adds 2 standard deviations to a numeric column; `scale:col=1.5` multiplies
     it; `mix:col=value` makes half of the rows take that category; `flip:0.3` flips 30 % of the
-    labels (concept drift: the inputs look the same, the truth changed).
+    labels (noise: the inputs look the same, a share of the truth is random). `concept:col` is
+    a concept drift a model can learn: for rows whose `col` is above its median in the rows
+    batches are drawn from, the outcome is reversed (the label's dependence on the inputs
+    changes sign there); the inputs look the same.
     """
 
     shift: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
     mix: dict[str, str] = field(default_factory=dict)
     flip: float = 0.0
+    concept: list[str] = field(default_factory=list)
 
 
-def parse_drift(specs: list[str], project: "ProjectConfig") -> DriftSpec:
-    """Parse `--drift` values; columns must be features of the project."""
+def parse_drift(
+    specs: list[str], project: "ProjectConfig", numeric: "Collection[str] | None" = None
+) -> DriftSpec:
+    """Parse `--drift` values; columns must be features of the project.
+
+    Args:
+        specs: The `--drift` values (each may hold several, separated by commas).
+        project: The project.
+        numeric: The numeric features (resolved from data for an `all_but` project); default:
+            the project's declared ones.
+    """
+    numeric = list(project.features.numeric) if numeric is None else list(numeric)
     spec = DriftSpec()
     for text in specs:
         for part in filter(None, (p.strip() for p in text.split(","))):
             match = _SPEC.match(part)
             if not match:
                 raise DriftSpecError(
-                    f"--drift {part!r}: expected shift:COL=N, scale:COL=N, mix:COL=VALUE or flip:P"
+                    f"--drift {part!r}: expected shift:COL=N, scale:COL=N, mix:COL=VALUE, "
+                    "flip:P or concept:COL"
                 )
-            kind, column, number, mix_column, mix_value, flip = match.groups()
-            if kind in ("shift", "scale"):
-                if column not in project.features.numeric:
+            kind, column, number, mix_column, mix_value, flip, concept = match.groups()
+            if concept:
+                if concept not in numeric:
+                    known = ", ".join(numeric) or "none"
+                    raise DriftSpecError(
+                        f"--drift {part!r}: {concept} is not a numeric feature (numeric "
+                        f"features: {known})"
+                    )
+                if concept not in spec.concept:
+                    spec.concept.append(concept)
+            elif kind in ("shift", "scale"):
+                if column not in numeric:
                     raise DriftSpecError(f"--drift {part!r}: {column} is not a numeric feature")
                 getattr(spec, kind)[column] = float(number)
             elif mix_column:
@@ -83,6 +107,14 @@ def make_batch(
 
     rng = np.random.default_rng(seed)
     sample = pool.sample(n=rows, replace=len(pool) < rows, random_state=seed).reset_index(drop=True)
+    # Production rows carry inputs only: where the pool's rows came from is not sent.
+    sample = sample.drop(columns=[c for c in INTERNAL_COLUMNS if c in sample.columns])
+    # Decided on the inputs as drawn, before any shift: the rule concerns the world, not the
+    # measurement.
+    reversed_rows = np.zeros(rows, dtype=bool)
+    for column in drift.concept:
+        median = float(pool[column].median())
+        reversed_rows ^= (sample[column] > median).to_numpy()
     for column, sigmas in drift.shift.items():
         sample[column] = sample[column] + sigmas * float(pool[column].std() or 1.0)
     for column, factor in drift.scale.items():
@@ -93,12 +125,13 @@ def make_batch(
         sample.loc[chosen, column] = value
     sample[ROW_ID] = [f"{batch}:{i}" for i in range(rows)]
     labels = sample[[ROW_ID, project.target]].copy()
-    if drift.flip:
-        flip = rng.random(rows) < drift.flip
+    flipped = rng.random(rows) < drift.flip if drift.flip else np.zeros(rows, dtype=bool)
+    # Noise and the concept change each reverse the outcome of their rows (both: unchanged).
+    reverse = flipped ^ reversed_rows
+    distinct = sorted(pool[project.target].dropna().unique().tolist())
+    if reverse.any() and len(distinct) == 2:
         values = labels[project.target].to_numpy().copy()
-        distinct = sorted(pool[project.target].dropna().unique().tolist())
-        if len(distinct) == 2:
-            values[flip] = np.where(values[flip] == distinct[0], distinct[1], distinct[0])
+        values[reverse] = np.where(values[reverse] == distinct[0], distinct[1], distinct[0])
         labels[project.target] = values
     features = sample.drop(columns=[project.target])
     return features, labels

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from unified_ai.ml.data import binary_target
-from unified_ai.names import ROW_ID
+from unified_ai.names import ORIGIN, ROW_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,18 +17,52 @@ def split_frame(
     """Split into (train, holdout), stratified on the target, reproducible from the seed.
 
     Each row keeps its position in the training data as `_row_id`, so overlap between the
-    two parts can be checked exactly.
+    two parts can be checked exactly. Only rows of the project's source are split: each falls
+    on the same side whatever production rows join later (a champion is never compared on rows
+    it was trained on). Labeled production rows (an `_origin` other than the source) are
+    training rows, except the newest `training.production_data.recent_holdout_fraction` of
+    them: the recent holdout, stored with the holdout (`holdout_parts` tells them apart).
     """
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     with_ids = frame.reset_index(drop=True).assign(**{ROW_ID: range(len(frame))})
+    from_source = with_ids[ORIGIN] == project.data.source if ORIGIN in with_ids.columns else None
+    # Data stored before the project's source was renamed has no row of the new one: it is
+    # split as a whole, as data without origins is.
+    if from_source is not None and from_source.any():
+        source, production = with_ids[from_source], with_ids[~from_source]
+    else:
+        source, production = with_ids, with_ids.iloc[:0]
     train, holdout = train_test_split(
-        with_ids,
+        source,
         test_size=project.split.holdout_fraction,
         random_state=project.split.seed,
-        stratify=binary_target(project, with_ids),
+        stratify=binary_target(project, source),
     )
+    # The newest production rows (training data keeps them oldest first) are the recent
+    # holdout: what the world looks like now, never trained on.
+    recent = int(len(production) * project.training.production_data.recent_holdout_fraction)
+    if recent:
+        production, newest = production.iloc[:-recent], production.iloc[-recent:]
+        holdout = pd.concat([holdout, newest])
+    train = pd.concat([train, production]) if len(production) else train
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def holdout_parts(
+    project: "ProjectConfig", holdout: "pd.DataFrame"
+) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """(static, recent) holdout: rows of the project's source, and labeled production rows."""
+    if ORIGIN not in holdout.columns:
+        return holdout, holdout.iloc[:0]
+    from_source = holdout[ORIGIN] == project.data.source
+    if not from_source.any():
+        return holdout, holdout.iloc[:0]  # stored before the source was renamed
+    return (
+        holdout[from_source].reset_index(drop=True),
+        holdout[~from_source].reset_index(drop=True),
+    )
 
 
 def overlapping_rows(train: "pd.DataFrame", holdout: "pd.DataFrame") -> int:

@@ -1,14 +1,20 @@
 """When automations act, as pure decisions over recorded evidence.
 
 Drift → retrain; live metric below the floor → retrain; a fresh deployment doing clearly worse
-than its predecessor → roll back.
+than its predecessor on the same labeled rows → roll back (`live_action` orders the last two).
 """
 
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
-from unified_ai.projects.schema import DriftTrigger, PerformanceTrigger, RollbackTrigger
+from unified_ai.projects.schema import (
+    DriftTrigger,
+    GroundTruthTrigger,
+    PerformanceTrigger,
+    RollbackTrigger,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,9 @@ class Decision:
     act: bool
     reason: str
     evidence: dict[str, str] = field(default_factory=dict)
+    #: Not acting yet because the evidence is not in (a rollback waiting for paired rows):
+    #: other automations wait for it rather than act on half the picture.
+    pending: bool = False
 
 
 def _nan(value: float | None) -> bool:
@@ -78,7 +87,14 @@ def drift_decision(
 
 @dataclass(frozen=True)
 class LiveEvidence:
-    """What `live_performance` recorded for the deployed model."""
+    """What `live_performance` recorded for the deployed model.
+
+    `previous_*` is the predecessor measured on its own, earlier rows (context only: the world
+    may have changed since). `paired_*` is the deployed model against `paired_deployment`, the
+    deployment a rollback restores, on the same labeled rows (the predecessor scored them in
+    the shadow): `paired_difference` is live - previous, `paired_ci_high` the upper end of its
+    paired bootstrap interval.
+    """
 
     metric: str
     deployment: str
@@ -88,34 +104,77 @@ class LiveEvidence:
     deployed_at: datetime | None
     previous_deployment: str | None
     previous_value: float | None
+    paired_deployment: str | None = None
+    paired_rows: int = 0
+    paired_value: float | None = None
+    paired_previous_value: float | None = None
+    paired_difference: float | None = None
+    paired_ci_high: float | None = None
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4f}"
 
 
 def _evidence(live: LiveEvidence) -> dict[str, str]:
     return {
         "metric": live.metric,
         "deployment": live.deployment,
-        "live_value": "none" if live.value is None else f"{live.value:.4f}",
+        "live_value": _number(live.value),
         "labeled_rows": str(live.labeled_rows),
         "previous_deployment": live.previous_deployment or "none",
-        "previous_value": "none" if live.previous_value is None else f"{live.previous_value:.4f}",
+        "previous_value": _number(live.previous_value),
+        "paired_deployment": live.paired_deployment or "none",
+        "paired_rows": str(live.paired_rows),
+        "paired_live_value": _number(live.paired_value),
+        "paired_previous_value": _number(live.paired_previous_value),
+        "paired_difference": _number(live.paired_difference),
+        "paired_ci_high": _number(live.paired_ci_high),
     }
 
 
 def rollback_decision(
-    rule: RollbackTrigger, live: LiveEvidence, *, last_trigger: datetime | None, now: datetime
+    rule: RollbackTrigger,
+    live: LiveEvidence,
+    *,
+    min_rows: int,
+    last_trigger: datetime | None,
+    now: datetime,
 ) -> Decision:
-    """Roll back inside the bake window when the new deployment is clearly worse live."""
+    """Roll back inside the bake window when the new deployment is clearly worse on the same rows.
+
+    Only rows both models scored count: the live model's numbers on this week's rows are never
+    set against its predecessor's on last week's, because when the world changes both get
+    worse and that is no reason to blame the model. "Clearly worse" means live - previous is
+    below `-rule.margin` and the whole paired bootstrap interval is below zero. With fewer than
+    `min_rows` such rows the decision is pending (`pending=True`): not yet, and nothing else
+    should act on the deployment's numbers meanwhile.
+    """
     evidence = _evidence(live)
     if not rule.enabled:
         return Decision(False, "automatic rollback is switched off in policy", evidence)
-    if live.value is None or live.previous_value is None or live.deployed_at is None:
-        return Decision(False, "no live comparison with a previous deployment yet", evidence)
+    if live.deployed_at is None:
+        return Decision(False, f"deployment {live.deployment} records no deployment time", evidence)
+    if now - live.deployed_at > timedelta(hours=rule.bake_window_hours):
+        return Decision(
+            False,
+            f"deployment {live.deployment} is past its {rule.bake_window_hours:g} h bake window",
+            evidence,
+        )
+    if live.paired_deployment is None:
+        return Decision(
+            False,
+            f"no live comparison: no earlier deployment to roll back to scored deployment "
+            f"{live.deployment}'s rows",
+            evidence,
+        )
     broken = [
         name
         for name, value in (
-            ("live value", live.value),
-            ("previous value", live.previous_value),
-            ("interval", live.ci_high),
+            ("live value", live.paired_value),
+            ("previous value", live.paired_previous_value),
+            ("difference", live.paired_difference),
+            ("interval", live.paired_ci_high),
         )
         if _nan(value)
     ]
@@ -123,29 +182,39 @@ def rollback_decision(
         return Decision(
             False, f"live {live.metric}: {' and '.join(broken)} is not a number", evidence
         )
-    if now - live.deployed_at > timedelta(hours=rule.bake_window_hours):
+    pair = f"deployment {live.deployment} and its predecessor {live.paired_deployment}"
+    if live.paired_rows < min_rows or live.paired_difference is None:
         return Decision(
             False,
-            f"deployment {live.deployment} is past its {rule.bake_window_hours:g} h bake window",
+            f"waiting for paired evidence: {live.paired_rows} labeled rows scored by both "
+            f"{pair} (need {min_rows} with a measurable {live.metric})",
             evidence,
+            pending=True,
         )
-    gap = live.previous_value - live.value
-    clearly = gap > rule.margin and (live.ci_high is None or live.ci_high < live.previous_value)
-    if not clearly:
-        return Decision(
-            False,
-            f"live {live.metric} {live.value:.4f} vs previous {live.previous_value:.4f}: "
-            f"not worse by more than {rule.margin:.2f}",
-            evidence,
-        )
+    difference = live.paired_difference
+    interval_below = live.paired_ci_high is not None and live.paired_ci_high < 0
+    same_rows = (
+        f"on the same {live.paired_rows} labeled rows, live {live.metric} "
+        f"{live.paired_value:.4f} of deployment {live.deployment} vs "
+        f"{live.paired_previous_value:.4f} of {live.paired_deployment}"
+    )
+    if not (-difference > rule.margin and interval_below):
+        why = f"{same_rows}: not clearly worse (by more than {rule.margin:.2f}, interval below 0)"
+        if live.previous_value is not None and (
+            live.paired_previous_value < live.previous_value - rule.margin
+        ):
+            why += (
+                f"; the predecessor fell too (from {live.previous_value:.4f} on its own rows): "
+                "both degrade together, the world changed, not the model"
+            )
+        return Decision(False, why, evidence)
     left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
     if left is not None:
         return Decision(False, "degradation seen, but a rollback ran within the cooldown", evidence)
     return Decision(
         True,
-        f"live {live.metric} {live.value:.4f} of deployment {live.deployment} is "
-        f"{gap:.4f} below the previous deployment's {live.previous_value:.4f} within the "
-        "bake window",
+        f"{same_rows}: {-difference:.4f} below the previous deployment (interval of the "
+        f"difference up to {live.paired_ci_high:+.4f}) within the bake window",
         evidence,
     )
 
@@ -182,4 +251,115 @@ def performance_decision(
         )
     return Decision(
         True, f"live {live.metric} {live.value:.4f} is below the floor {rule.floor:.4f}", evidence
+    )
+
+
+@dataclass(frozen=True)
+class LiveAction:
+    """What the performance trigger does with new live evidence, and the decisions behind it."""
+
+    action: Literal["rollback", "retrain", "wait"]
+    reason: str
+    rollback: Decision
+    retrain: Decision | None
+
+
+def live_action(
+    rollback_rule: RollbackTrigger,
+    performance_rule: PerformanceTrigger,
+    live: LiveEvidence,
+    *,
+    last_rollback: datetime | None,
+    last_retrain: datetime | None,
+    now: datetime,
+) -> LiveAction:
+    """The rule for a deployment's live numbers, in order.
+
+    1. Clearly worse than its predecessor on the same labeled rows, inside the bake window:
+       roll back (`rollback_decision`).
+    2. Inside the bake window with too few paired rows (fewer than the policy's `min_labels`)
+       to tell: wait, with the reason; a retrain now could be blaming the world for the model.
+    3. Otherwise, below the live floor (`performance_decision`): retrain. This is what happens
+       when both models degrade together: the world changed, and the loop learns it.
+    """
+    rollback = rollback_decision(
+        rollback_rule,
+        live,
+        min_rows=performance_rule.min_labels,
+        last_trigger=last_rollback,
+        now=now,
+    )
+    if rollback.act:
+        return LiveAction("rollback", rollback.reason, rollback, None)
+    if rollback.pending:
+        return LiveAction("wait", rollback.reason, rollback, None)
+    retrain = performance_decision(performance_rule, live, last_trigger=last_retrain, now=now)
+    if retrain.act:
+        reason = f"{retrain.reason}; no rollback: {rollback.reason}"
+        return LiveAction("retrain", reason, rollback, retrain)
+    return LiveAction("wait", f"{rollback.reason}; {retrain.reason}", rollback, retrain)
+
+
+@dataclass(frozen=True)
+class NewLabels:
+    """Labeled production rows that arrived after the newest training data was cut.
+
+    Attributes:
+        rows: How many (the newest ground truth of each batch labeled since).
+        batches: Those batches, oldest first.
+        cut_version: The newest `training_data` version (None: never trained).
+        cut_at: When it was stored.
+        included: Whether the project's training uses production rows at all.
+    """
+
+    rows: int
+    batches: list[str]
+    cut_version: str | None
+    cut_at: str | None
+    included: bool
+
+
+def ground_truth_decision(
+    rule: GroundTruthTrigger, labels: NewLabels, *, last_trigger: datetime | None, now: datetime
+) -> Decision:
+    """Retrain when at least `min_new_labels` labeled rows arrived since the training data."""
+    shown = ",".join(labels.batches)
+    evidence = {
+        "new_labels": str(labels.rows),
+        "min_new_labels": str(rule.min_new_labels),
+        "batches": shown if len(shown) <= 200 else shown[:197] + "...",
+        "training_data": labels.cut_version or "none",
+        "cut_at": labels.cut_at or "none",
+    }
+    if not rule.enabled:
+        return Decision(False, "ground-truth trigger is switched off in policy", evidence)
+    if not labels.included:
+        return Decision(
+            False,
+            "training does not use production rows (training.production_data.include is "
+            "false): new labels would not change the model",
+            evidence,
+        )
+    if labels.cut_version is None:
+        return Decision(False, "no training data yet: run the training loop first", evidence)
+    if labels.rows < rule.min_new_labels:
+        return Decision(
+            False,
+            f"{labels.rows} labeled rows from {len(labels.batches)} batches since training data "
+            f"{labels.cut_version} (need {rule.min_new_labels})",
+            evidence,
+        )
+    left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
+    if left is not None:
+        return Decision(
+            False,
+            f"{labels.rows} new labeled rows, but a retrain was triggered within the cooldown "
+            f"({int(left.total_seconds() // 60)} min left)",
+            evidence,
+        )
+    return Decision(
+        True,
+        f"{labels.rows} labeled rows from {len(labels.batches)} batches arrived since training "
+        f"data {labels.cut_version} was cut (policy: at least {rule.min_new_labels})",
+        evidence,
     )

@@ -252,6 +252,11 @@ class ChampionRule(_Strict):
     min_improvement: float = Field(default=0.0, ge=-1.0, le=1.0)
     tolerance: float = Field(default=0.0, ge=0.0, le=1.0)
     require_significance: bool = False
+    #: Which holdout this gate and the fairness gate judge on: `recent` (the newest labeled
+    #: production rows, never trained on), `static` (rows of the project's source), or `auto`:
+    #: recent when it has at least `min_recent_rows` rows, else static.
+    holdout: Literal["auto", "recent", "static"] = "auto"
+    min_recent_rows: int = Field(default=300, ge=1, le=100_000_000)
 
 
 class FairnessRule(_Strict):
@@ -265,8 +270,49 @@ class FairnessRule(_Strict):
     max_increase_vs_champion: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+#: The batch window when a project sets neither `window_batches` nor `window_days`.
+DEFAULT_WINDOW_BATCHES = 20
+
+
+class ProductionData(_Strict):
+    """Which labeled production rows join the project's source in `training_data`.
+
+    A production row is a row of a stored `production_batch` joined by row id with its label
+    from `ground_truth`. Quarantined batches never join; nor do batches excluded by a person
+    (`unified-ai exclude`, or `unified-ai impact --pause` on a batch) or whose columns no longer
+    match the project: each is named, with why, in the asset's metadata. The window is the
+    newest `window_batches` labeled batches, or those stored in the last `window_days` days
+    (give one, not both); of their rows at most `max_rows`, the newest, are kept.
+    """
+
+    include: bool = True
+    recent_holdout_fraction: float = Field(
+        default=0.3,
+        ge=0.0,
+        lt=1.0,
+        description="the newest share of the production rows, held out (never trained on) as "
+        "the recent holdout; 0: none",
+    )
+    window_batches: int | None = Field(default=None, ge=1, le=100_000)
+    window_days: float | None = Field(default=None, gt=0.0, le=3650.0)
+    max_rows: int = Field(default=100_000, ge=1, le=100_000_000)
+
+    @model_validator(mode="after")
+    def _one_window(self) -> "ProductionData":
+        if self.window_batches is not None and self.window_days is not None:
+            raise ValueError("give window_batches or window_days, not both")
+        return self
+
+    @property
+    def batches(self) -> int | None:
+        """The batch window in effect: `window_batches`, else 20 when no day window is set."""
+        if self.window_batches is not None:
+            return self.window_batches
+        return None if self.window_days is not None else DEFAULT_WINDOW_BATCHES
+
+
 class TrainingSpec(_Strict):
-    """Where training runs.
+    """Where training runs, and which production rows it learns from.
 
     `in_process` fits inside the Dagster step. `pipes` runs a training script as an external
     process through Dagster Pipes: a subprocess locally, its own pod (with the `training`
@@ -277,6 +323,7 @@ class TrainingSpec(_Strict):
     runner: Literal["in_process", "pipes"] = "in_process"
     script: str | None = None
     image: str | None = Field(default=None, description="pod image (k8s); default: the code's")
+    production_data: ProductionData = ProductionData()
 
 
 class EvaluationSpec(_Strict):
@@ -323,13 +370,26 @@ class RollbackTrigger(_Strict):
     cooldown_minutes: float = Field(default=30.0, ge=0.0, le=MAX_MINUTES)
 
 
+class GroundTruthTrigger(_Strict):
+    """Retrain when enough new labeled production rows arrived since the last training.
+
+    New rows are the labeled rows of batches that the deployed model's training data did not
+    include (stored after it was cut, or outside its window).
+    """
+
+    enabled: bool = True
+    min_new_labels: int = Field(default=500, ge=1, le=100_000_000)
+    cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
+
+
 class Triggers(_Strict):
     drift: DriftTrigger = DriftTrigger()
     performance: PerformanceTrigger = PerformanceTrigger()
     rollback: RollbackTrigger = RollbackTrigger()
+    ground_truth: GroundTruthTrigger = GroundTruthTrigger()
 
 
-NotificationEvent = Literal["gate_failed", "retrain", "rollback", "quarantine"]
+NotificationEvent = Literal["gate_failed", "retrain", "rollback", "quarantine", "run_failed"]
 
 
 class Channel(_Strict):
@@ -340,7 +400,7 @@ class Channel(_Strict):
     slack_channel: str | None = None
     token_env: str | None = Field(default=None, description="env var holding the Slack token")
     events: list[NotificationEvent] = Field(
-        default_factory=lambda: ["gate_failed", "retrain", "rollback", "quarantine"]
+        default_factory=lambda: ["gate_failed", "retrain", "rollback", "quarantine", "run_failed"]
     )
 
     @model_validator(mode="after")
@@ -523,16 +583,72 @@ class StageResources(_Strict):
         return _quantities(value)
 
 
+class ServingResources(StageResources):
+    """Resources, placement and scaling of the serving endpoint (`unified-ai serve`) on a cluster.
+
+    The `serving_config` asset renders them into a Deployment and a HorizontalPodAutoscaler.
+    The autoscaler scales on CPU use relative to the CPU request, so one is required. The
+    defaults are the code location's own pod resources (`helm/user-deployments-values.yaml`).
+    """
+
+    requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "250m", "memory": "1Gi"})
+    limits: dict[str, str] = Field(default_factory=lambda: {"memory": "2Gi"})
+    min_replicas: int = Field(default=2, ge=1, le=1000, description="two survive a node drain")
+    max_replicas: int = Field(default=4, ge=1, le=1000)
+    target_cpu_utilization: int = Field(
+        default=70, ge=1, le=100, description="percent of the CPU request the autoscaler keeps"
+    )
+
+    @model_validator(mode="after")
+    def _scalable(self) -> "ServingResources":
+        if "cpu" not in self.requests:
+            raise ValueError(
+                "requests.cpu is required: the autoscaler scales on CPU use relative to it"
+            )
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})"
+            )
+        return self
+
+
 Identifier = Annotated[str, Field(pattern=_NAME)]
+#: An asset owner as Dagster accepts one: a team (`team:credit-risk`) or an e-mail address.
+Owner = Annotated[
+    str,
+    Field(
+        pattern=r"^(team:[A-Za-z0-9][A-Za-z0-9_.-]{0,62}|[^@\s]+@[^@\s]+\.[^@\s]+)$",
+        description="`team:<name>` or an e-mail address",
+    ),
+]
 Stage = Literal["data", "training", "evaluation", "deployment", "monitoring"]
+
+
+class Resources(_Strict):
+    """Cluster resources: each stage's step pods, and the serving endpoint's pods.
+
+    A stage's settings become `dagster-k8s/config` op tags of its steps (a stage left out gets
+    the cluster's defaults); `serving` is rendered by the `serving_config` asset.
+    """
+
+    data: StageResources | None = None
+    training: StageResources | None = None
+    evaluation: StageResources | None = None
+    deployment: StageResources | None = None
+    monitoring: StageResources | None = None
+    serving: ServingResources = ServingResources()
+
+    def get(self, stage: Stage) -> StageResources | None:
+        """The resources of `stage`'s steps, None when the project sets none."""
+        return getattr(self, stage)
 
 
 class ProjectConfig(_Strict):
     """One model project: data, features, estimator, evaluation and policy."""
 
     name: Identifier
-    description: str = ""
-    owner: str | None = None
+    description: str = Field(default="", description="shown on every asset of the project")
+    owners: list[Owner] = Field(default_factory=list, description="owners of every asset")
     task: Literal["binary_classification"] = "binary_classification"
     data: DataSource
     target: str = Field(min_length=1)
@@ -546,7 +662,7 @@ class ProjectConfig(_Strict):
     evaluation: EvaluationSpec = EvaluationSpec()
     policy: Policy = Policy()
     monitoring: Monitoring = Monitoring()
-    resources: dict[Stage, StageResources] = Field(default_factory=dict)
+    resources: Resources = Resources()
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProjectConfig":

@@ -3,20 +3,21 @@
 Dagster does not alert on failed checks by itself, so this is ours.
 
 A channel that is down never fails the caller: the message is retried a few times, then kept
-in an outbox under `UNIFIED_AI_HOME` and sent before the next message to that project.
+in an outbox under `UNIFIED_AI_HOME` (a folder or an object-store URL, through fsspec like the
+lineage store, so every pod shares it) and sent before the next message to that project.
 
 Webhook URLs carry credentials (Slack's do), so neither logs nor the outbox ever hold one: a
 parked message names its channel by a fingerprint and is resent to the channel of the project's
 current policy with that fingerprint; logs name a channel by scheme and host only.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -29,6 +30,7 @@ _TITLES = {
     "retrain": "retraining triggered",
     "rollback": "automatic rollback",
     "quarantine": "batch quarantined",
+    "run_failed": "run failed",
 }
 
 
@@ -54,13 +56,15 @@ class Notifier(dg.ConfigurableResource):
     """Posts messages to the channels a project's policy configures.
 
     Attributes:
-        outbox: Folder for messages that could not be delivered yet.
+        outbox: Folder or fsspec URL for messages that could not be delivered yet.
+        storage_options: fsspec options for an object-store outbox (endpoint, credentials...).
         webserver_url: Base URL of the Dagster UI, for links to runs.
         attempts: Delivery attempts per message before it goes to the outbox.
         timeout_seconds: Per-request timeout.
     """
 
     outbox: str
+    storage_options: dict[str, Any] = {}
     webserver_url: str = "http://127.0.0.1:3000"
     attempts: int = 3
     timeout_seconds: float = 3.0
@@ -98,27 +102,51 @@ class Notifier(dg.ConfigurableResource):
         Messages for channels not in the list (another project's, or one since removed from
         the policy) stay parked.
         """
-        folder = Path(self.outbox)
-        if not folder.is_dir():
-            return 0
+        fs, folder = self._outbox()
         by_id = {channel_id(channel): channel for channel in channels}
         delivered = 0
-        for path in sorted(folder.glob("*.json")):
-            parked = json.loads(path.read_text())
+        for path in sorted(fs.glob(f"{folder}/*.json")):
+            try:
+                parked = json.loads(fs.cat_file(path))
+            except FileNotFoundError:
+                continue  # another sender delivered it meanwhile
             channel = by_id.get(parked.get("channel_id"))
             if channel is not None and self._deliver(channel, parked["message"], attempts=1):
-                path.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm_file(path)
                 delivered += 1
         return delivered
 
+    def parked(self) -> list[dict]:
+        """The messages waiting in the outbox, oldest first (channels named by host only)."""
+        fs, folder = self._outbox()
+        return [json.loads(fs.cat_file(path)) for path in sorted(fs.glob(f"{folder}/*.json"))]
+
+    def _outbox(self):
+        """The outbox's filesystem and folder path (created lazily; fsspec is imported here)."""
+        from fsspec.core import url_to_fs
+
+        options = dict(self.storage_options)
+        if "://" in self.outbox and not self.outbox.startswith("file://"):
+            # Other pods park and flush messages: never trust a cached listing.
+            options.setdefault("use_listings_cache", False)
+        fs, folder = url_to_fs(self.outbox, **options)
+        return fs, folder.rstrip("/")
+
     def _park(self, channel: Channel, message: dict) -> None:
-        folder = Path(self.outbox)
-        folder.mkdir(parents=True, exist_ok=True)
+        fs, folder = self._outbox()
         body = json.dumps(
             {"channel_id": channel_id(channel), "channel": _where(channel), "message": message}
-        )
-        (folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json").write_text(body)
-        log.warning("notification to %s parked in %s", _where(channel), folder)
+        ).encode()
+        name = f"{folder}/{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json"
+        if "file" in fs.protocol or "local" in fs.protocol:
+            # Written beside, then renamed: a flush never reads half a message.
+            fs.makedirs(folder, exist_ok=True)
+            fs.pipe_file(f"{name}.partial", body)
+            fs.mv(f"{name}.partial", name)
+        else:
+            fs.pipe_file(name, body)  # one object put is atomic
+        log.warning("notification to %s parked in the outbox", _where(channel))
 
     def _deliver(self, channel: Channel, message: dict, attempts: int | None = None) -> bool:
         for attempt in range(attempts or self.attempts):

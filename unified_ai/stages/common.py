@@ -1,7 +1,11 @@
 """Dagster-typed helpers every stage shares: asset keys, definition metadata, the run's actor."""
 
+import hashlib
+import json
+
 import dagster as dg
 
+import unified_ai
 from unified_ai import names
 from unified_ai.projects.schema import ProjectConfig
 
@@ -22,6 +26,34 @@ def asset_metadata(project: ProjectConfig) -> dict[str, str]:
         names.POLICY_VERSION_METADATA: project.policy_version,
         names.PROJECT_METADATA: project.name,
     }
+
+
+def stage_tags(stage: str) -> dict[str, str]:
+    """Asset tags naming the stage that builds the asset (each project is one asset group)."""
+    return {names.STAGE_TAG: stage}
+
+
+def code_version(project: ProjectConfig) -> str:
+    """`<package version>+<hash of the project's configuration>`.
+
+    An asset's output depends on our code and on its project's file, so a change to either
+    marks the project's stored versions as built by older code.
+    """
+    body = json.dumps(project.model_dump(mode="json"), sort_keys=True).encode()
+    return f"{unified_ai.__version__}+{hashlib.sha256(body).hexdigest()[:12]}"
+
+
+def project_spec(project: ProjectConfig, spec: dg.AssetSpec) -> dg.AssetSpec:
+    """`spec` as one asset of `project`: its group, owners, code version and description."""
+    description = spec.description or ""
+    if project.description:
+        description = f"{description}\n\n{project.name}: {project.description}".strip()
+    return spec.replace_attributes(
+        group_name=project.name,
+        owners=list(project.owners),
+        code_version=code_version(project),
+        description=description or None,
+    )
 
 
 def job_tags(project: ProjectConfig, **extra: str) -> dict[str, str]:

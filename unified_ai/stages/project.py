@@ -4,12 +4,14 @@ import dagster as dg
 
 from unified_ai import names
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.stages import run_failures
 from unified_ai.stages.approval import assets as approval_assets
 from unified_ai.stages.approval import jobs as approval_jobs
 from unified_ai.stages.approval import sensors as approval_sensors
-from unified_ai.stages.common import job_tags, key
+from unified_ai.stages.common import job_tags, key, project_spec
 from unified_ai.stages.data import assets as data_assets
 from unified_ai.stages.deployment import assets as deployment_assets
+from unified_ai.stages.deployment import serving as deployment_serving
 from unified_ai.stages.evaluation import assets as evaluation_assets
 from unified_ai.stages.evaluation import checks as evaluation_checks
 from unified_ai.stages.monitoring import assets as monitoring_assets
@@ -29,12 +31,18 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         *evaluation_assets.build(project),
         *approval_assets.build(project),
         *deployment_assets.build(project),
+        *deployment_serving.build(project),
         *rollback_assets.build(project),
         *monitoring_assets.build(project),
     ]
+    # Group, owners, code version and description are the project's, given in one place; each
+    # stage tags its own assets with the stage.
+    assets = dg.map_asset_specs(lambda spec: project_spec(project, spec), assets)
     loop = dg.define_asset_job(
         names.training_loop_job(project.name),
-        selection=dg.AssetSelection.assets(*(key(project, name) for name in names.LOOP_ASSETS)),
+        selection=dg.AssetSelection.assets(
+            *(key(project, name) for name in (*names.LOOP_ASSETS, *names.FOLLOWS_DEPLOYMENT))
+        ),
         description=f"{project.name}: validate data → split → train → evaluate (gates) → deploy.",
         # Only training loops are limited (dagster.yaml / Helm): one per project at a time.
         tags=job_tags(project, **{names.TRAINING_LOOP_TAG: project.name}),
@@ -62,5 +70,6 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
             *approval_sensors.build(project),
             *inbox_sensors.build(project),
             *monitoring_triggers.build(project, {job.name: job for job in jobs}),
+            *run_failures.build(project, jobs),
         ],
     )

@@ -1,4 +1,4 @@
-"""What every sensor of a project shares: cursor, pause switch, new events, recorded metadata.
+"""What every sensor of a project shares: cursor, new events, recorded metadata.
 
 And how files are named in a skip reason. Sensors read file listings and recorded metadata
 only; every statistic is computed in runs.
@@ -10,8 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
-
-from unified_ai.resources.automations import Automations
 
 #: How often a project's sensors are evaluated (seconds).
 INTERVAL_SECONDS = 15
@@ -26,16 +24,6 @@ def load_cursor(context: dg.SensorEvaluationContext) -> dict[str, Any]:
 
 def dump_cursor(cursor: Mapping[str, Any]) -> str:
     return json.dumps(cursor)
-
-
-def paused(automations: Automations, name: str) -> dg.SkipReason | None:
-    """A skip reason while `unified-ai impact --pause` has paused sensor `name`."""
-    record = automations.paused(name)
-    if record is None:
-        return None
-    return dg.SkipReason(
-        f"paused at {record['at']}: {record['reason']} (resume with `unified-ai resume`)"
-    )
 
 
 def new_events(

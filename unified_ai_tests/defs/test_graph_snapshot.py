@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from unified_ai import names
 from unified_ai.definitions import build_definitions
 from unified_ai.projects.loader import load_projects
 from unified_ai.runtime import load_settings
@@ -14,6 +15,8 @@ def describe_graph(defs: dg.Definitions) -> dict:
         node = graph.get(asset_key)
         assets[asset_key.to_user_string()] = {
             "group": node.group_name,
+            "stage": node.tags.get(names.STAGE_TAG),
+            "owners": sorted(node.owners),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "checks": sorted(
                 f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys

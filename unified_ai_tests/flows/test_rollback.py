@@ -155,3 +155,47 @@ def test_default_target_skips_deployments_that_were_rolled_back(home, instance, 
     assert "no earlier deployment" in step_failures(result)["small__deployed_model"]
     assert store(home).current_version(DEPLOYED) == v1
     assert v2 != v1
+
+
+def test_rollback_to_the_recorded_version_repairs_a_garbage_pointer(home, instance, deployed_twice):
+    """`unified-ai rollback --to <the version CURRENT should name>` repairs a damaged pointer."""
+    from unified_ai.io.store import CURRENT, StoreDamageError
+
+    defs, project, [_, (v2, second)] = deployed_twice
+    pointer = home / "store" / "small" / "deployed_model" / CURRENT
+    pointer.write_bytes(b"\x00garbage")
+    with pytest.raises(StoreDamageError):
+        store(home).current_version(DEPLOYED)
+
+    result = rollback(defs, instance, project, reason="pointer damaged", to_version=v2)
+    assert result.success, step_failures(result)
+    assert store(home).current_version(DEPLOYED) == v2
+    assert champion_alias(home) == second["mlflow_model_version"]
+    last = store(home).history(DEPLOYED)[-1]
+    assert (last.action, last.version, last.previous) == ("rollback", v2, v2)
+    assert last.reason.startswith("pointer damaged; CURRENT was unreadable")
+    assert store(home).verify(["small"]).problems == []
+
+
+def _choose(requested: str, *, pointer_damaged: bool):
+    from unified_ai.stages.rollback.choose import DeploymentFacts, Move, choose_target
+
+    facts = {v: DeploymentFacts(version=v, model_version=f"m{v}", gates_passed=True) for v in "ab"}
+    return choose_target(
+        current="b",
+        history_newest_first=[Move("b", "a", "materialize"), Move("a", None, "materialize")],
+        deployment=facts.get,
+        deployment_of_model=lambda _: None,
+        owner_of=lambda _: None,
+        requested=requested,
+        pointer_damaged=pointer_damaged,
+    )
+
+
+def test_asking_for_the_recorded_version_is_a_repair_only_when_the_pointer_is_damaged():
+    from unified_ai.stages.rollback.choose import RollbackError
+
+    with pytest.raises(RollbackError, match="version b is already the deployed version"):
+        _choose("b", pointer_damaged=False)
+    assert _choose("b", pointer_damaged=True).version == "b"
+    assert _choose("a", pointer_damaged=True).version == "a"

@@ -181,3 +181,11 @@ def test_a_model_that_could_not_be_loaded_back_is_not_stored(tmp_path):
     fitted = KNeighborsClassifier(n_neighbors=1).fit([[0.0], [1.0]], [0, 1])
     with pytest.raises(UnsupportedValueError, match=r"KNeighborsClassifier.*could never be loaded"):
         serialize(TrainedModel(pipeline=fitted, card={}))
+
+
+def test_report_plots_round_trip_as_bytes_beside_text_pages():
+    png = b"\x89PNG\r\n\x1a\n\x00\xff binary"
+    _, back = roundtrip(
+        Report(body={"x": 1}, attachments={"page.html": "<p>é</p>", "roc.png": png})
+    )
+    assert back.attachments == {"page.html": "<p>é</p>", "roc.png": png}

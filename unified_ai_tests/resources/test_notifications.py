@@ -130,3 +130,31 @@ def test_slack_without_its_token_is_parked_not_raised(tmp_path, monkeypatch):
     slack = Channel(type="slack", slack_channel="#ml", token_env="NO_SUCH_TOKEN")
     assert notifier.notify([slack], project="p", event="gate_failed", summary="s") == 0
     assert len(list((tmp_path / "outbox").glob("*.json"))) == 1
+
+
+def test_the_outbox_lives_in_an_object_store_when_home_is_one(s3_server, tmp_path, monkeypatch):
+    import fsspec
+
+    # Anything written to a local folder named after the URL would land here.
+    monkeypatch.chdir(tmp_path)
+    receiver = FlakyReceiver()
+    try:
+        outbox = "s3://lineage/home/notifications/outbox"
+        notifier = Notifier(
+            outbox=outbox, storage_options=s3_server, attempts=1, timeout_seconds=0.5
+        )
+        channel = Channel(type="webhook", url=receiver.url)
+        assert notifier.notify([channel], project="p", event="rollback", summary="s") == 0
+        s3 = fsspec.filesystem("s3", **s3_server, use_listings_cache=False)
+        [parked] = s3.glob("lineage/home/notifications/outbox/*.json")
+        assert SECRET not in s3.cat_file(parked).decode()
+        assert [m["message"]["event"] for m in notifier.parked()] == ["rollback"]
+        # Another pod, same outbox: it delivers the parked message before its own.
+        receiver.down = False
+        other = Notifier(outbox=outbox, storage_options=s3_server, attempts=1)
+        assert other.notify([channel], project="p", event="retrain", summary="t") == 1
+        assert [m["event"] for m in receiver.messages] == ["rollback", "retrain"]
+        assert s3.glob("lineage/home/notifications/outbox/*.json") == []
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        receiver.close()

@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from unified_ai.names import DEPLOYED_MODEL, DEPLOYMENT_APPROVAL, approve_job, deploy_job, op_name
+from unified_ai.names import (
+    DEPLOYED_MODEL,
+    DEPLOYMENT_APPROVAL,
+    FOLLOWS_DEPLOYMENT,
+    approve_job,
+    deploy_job,
+    op_name,
+)
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.stages.common import job_tags, key
 
@@ -29,7 +36,9 @@ def build(project: ProjectConfig) -> list:
     )
     deploy = dg.define_asset_job(
         deploy_job(project.name),
-        selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL)),
+        selection=dg.AssetSelection.assets(
+            *(key(project, name) for name in (DEPLOYED_MODEL, *FOLLOWS_DEPLOYMENT))
+        ),
         description=f"{project.name}: deploy the evaluated candidate if its gates passed and "
         "policy's approval is met.",
         tags=job_tags(project),

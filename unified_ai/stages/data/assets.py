@@ -1,12 +1,25 @@
-"""Training data with Great Expectations validations as blocking checks, and the splits."""
+"""Training data with Great Expectations validations as blocking checks, and the splits.
+
+Training data is the project's source plus its labeled production rows (batch inputs joined
+with their ground truth, read through the step's lineage reader so the manifest names every
+batch and label version that went in).
+"""
 
 import dagster as dg
 
 from unified_ai.ml.validation import VALIDATIONS
-from unified_ai.names import HOLDOUT_SPLIT, TRAIN_SPLIT, TRAINING_DATA, splits_op
+from unified_ai.names import (
+    HOLDOUT_SPLIT,
+    ORIGIN,
+    PRODUCTION_BATCH,
+    TRAIN_SPLIT,
+    TRAINING_DATA,
+    VERSION_METADATA,
+    splits_op,
+)
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, key
+from unified_ai.stages.common import asset_metadata, key, stage_tags
 from unified_ai.stages.gate_records import require_gates
 from unified_ai.stages.placement import stage_op_tags
 
@@ -23,14 +36,108 @@ def _preview(frame, rows: int = 5) -> str:
     return frame.head(rows).to_markdown(index=False) if len(frame) else "(no rows)"
 
 
+def _quarantined(context: dg.AssetExecutionContext, project: ProjectConfig, refs) -> set[str]:
+    """The batches among `refs` whose stored version was quarantined when it arrived."""
+    wanted = {ref.batch: ref.batch_version for ref in refs}
+    if not wanted:
+        return set()
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key(project, PRODUCTION_BATCH), asset_partitions=sorted(wanted)
+        ),
+        limit=10 * len(wanted) + 100,
+    ).records
+    found = set()
+    for record in records:
+        metadata = record.asset_materialization.metadata
+        version = metadata.get(VERSION_METADATA)
+        quarantined = metadata.get("quarantined")
+        if (
+            version is not None
+            and version.value == wanted.get(record.partition_key)
+            and quarantined is not None
+            and quarantined.value
+        ):
+            found.add(record.partition_key)
+    return found
+
+
+def _production_rows(
+    context: dg.AssetExecutionContext,
+    lineage: LineageStorage,
+    project: ProjectConfig,
+    source,
+):
+    """The labeled production rows the project's window selects; their reads enter the lineage.
+
+    Quarantined batches never join; excluded ones are named with the person's reason (the
+    exclusion record's version is in the lineage too).
+    """
+    from datetime import datetime, timezone
+
+    from unified_ai.ml.data import target_classes
+    from unified_ai.ml.production import ProductionRows, choose_batches, production_rows
+    from unified_ai.queries import (
+        batch_exclusions,
+        labeled_batch_reads,
+        labeled_batch_refs,
+        labeled_batch_values,
+        record_reads,
+    )
+
+    spec = project.training.production_data
+    if not spec.include:
+        return ProductionRows()
+    reader = lineage.reader(context)
+    refs = labeled_batch_refs(reader, project.name)
+    if not refs:
+        return ProductionRows()
+    left_out = {
+        batch: f"excluded by {record.get('by', '?')} at {record.get('at', '?')}: "
+        f"{record.get('reason', '')}"
+        for batch, record in batch_exclusions(reader, project.name).items()
+    }
+    for batch in _quarantined(context, project, refs):
+        left_out.setdefault(batch, "quarantined when it arrived (never scored)")
+    chosen = choose_batches(refs, spec, now=datetime.now(timezone.utc), left_out=left_out)
+    loaded = [(ref.batch, *labeled_batch_values(reader, project.name, ref)) for ref in chosen]
+    result = production_rows(project, loaded, target_classes(project, source))
+    record_reads(
+        reader,
+        [
+            read
+            for ref in chosen
+            if ref.batch in result.used
+            for read in labeled_batch_reads(project.name, ref)
+        ],
+    )
+    known = {ref.batch for ref in refs}
+    result.left_out = {
+        **{b: why for b, why in left_out.items() if b in known},
+        **result.left_out,
+    }
+    if not chosen:
+        result.notes.append(
+            f"the window ({_window(spec)}) selects no labeled batch of the {len(refs)} stored"
+        )
+    return result
+
+
+def _window(spec) -> str:
+    if spec.window_days is not None:
+        return f"window_days {spec.window_days:g}"
+    return f"window_batches {spec.batches}"
+
+
 def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
     asset_key = key(project, TRAINING_DATA)
 
     @dg.asset(
         key=asset_key,
-        group_name="data",
-        description=f"Training data of {project.name} from `{project.data.source}`, validated "
-        "with Great Expectations checks generated from the project file.",
+        tags=stage_tags("data"),
+        description=f"Training data of {project.name} from `{project.data.source}` and its "
+        "labeled production rows (training.production_data; each row's origin in `_origin`), "
+        "validated with Great Expectations checks generated from the project file.",
         metadata=asset_metadata(project),
         kinds={"pandas", "great_expectations"},
         op_tags=stage_op_tags(project, "data"),
@@ -41,8 +148,9 @@ def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
             for name in VALIDATIONS
         ],
     )
-    def training_data(context: dg.AssetExecutionContext):
+    def training_data(context: dg.AssetExecutionContext, lineage: LineageStorage):
         from unified_ai.ml.data import DataSourceError, load_source, select_project_columns
+        from unified_ai.ml.production import combine
         from unified_ai.ml.validation import validate
 
         try:
@@ -57,7 +165,13 @@ def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
                     severity=dg.AssetCheckSeverity.ERROR,
                 )
             raise dg.Failure(description=f"{'/'.join(asset_key.path)}: {exc}") from None
-        frame = select_project_columns(project, raw)
+        source = select_project_columns(project, raw).assign(**{ORIGIN: project.data.source})
+        production = _production_rows(context, lineage, project, source)
+        frame = combine(source, production.frame)
+        for note in production.notes:
+            context.log.warning(f"{'/'.join(asset_key.path)}: {note}")
+        for batch, why in production.left_out.items():
+            context.log.warning(f"{'/'.join(asset_key.path)}: batch {batch} left out: {why}")
         outcomes = validate(project, frame)
         yield dg.Output(
             frame,
@@ -65,6 +179,11 @@ def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
                 "dagster/row_count": len(frame),
                 "columns": dg.MetadataValue.json({c: str(t) for c, t in frame.dtypes.items()}),
                 "source": project.data.source,
+                "source_rows": len(source),
+                "production_rows": sum(production.used.values()),
+                "production_batches": dg.MetadataValue.json(production.used),
+                "production_left_out": dg.MetadataValue.json(production.left_out),
+                "production_notes": dg.MetadataValue.json(production.notes),
                 "preview": dg.MetadataValue.md(_preview(frame)),
             },
         )
@@ -93,14 +212,14 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
         outs={
             TRAIN_SPLIT: dg.AssetOut(
                 key=train_key,
-                group_name="data",
+                tags=stage_tags("data"),
                 metadata=asset_metadata(project),
                 description="Stratified training part of the validated data.",
                 kinds={"pandas"},
             ),
             HOLDOUT_SPLIT: dg.AssetOut(
                 key=holdout_key,
-                group_name="data",
+                tags=stage_tags("data"),
                 metadata=asset_metadata(project),
                 description="Stratified holdout on which candidate and champion are compared.",
                 kinds={"pandas"},

@@ -21,7 +21,7 @@ from unified_ai.queries import approval_records, evaluation_report
 from unified_ai.resources.mlflow_registry import CHAMPION, MlflowRegistry
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, key, run_actor
+from unified_ai.stages.common import asset_metadata, key, run_actor, stage_tags
 from unified_ai.stages.gate_records import require_gates
 from unified_ai.stages.placement import stage_op_tags
 
@@ -108,6 +108,7 @@ def _deploy(context, project, config, mlflow, lineage):
         dagster_run_id=context.run_id,
         previous_mlflow_champion=previous,
     )
+    mlflow.record_deployment(project.model_name, manifest.to_payload(), previous=previous)
     yield dg.Output(
         manifest.to_payload(),
         metadata={
@@ -175,7 +176,7 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, DEPLOYED_MODEL),
         deps=[report_key, key(project, DEPLOYMENT_APPROVAL)],
-        group_name="deployment",
+        tags=stage_tags("deployment"),
         output_required=False,
         description="The deployment manifest of the champion: model version, evaluation report, "
         "gate results and policy. Refuses to deploy unless every gate passed on the current "

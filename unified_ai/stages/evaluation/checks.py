@@ -6,7 +6,9 @@ from unified_ai.names import EVALUATION_REPORT
 from unified_ai.payloads import EvaluationReport
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.notifications import Notifier
+from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import key
 
 GATE_DESCRIPTIONS = {
@@ -16,24 +18,38 @@ GATE_DESCRIPTIONS = {
     "fairness_within_policy": "The largest gap of the policy's segment metric between segments "
     "is within the policy bound.",
 }
+#: Where a reader of any gate result finds the evidence.
+_EVIDENCE = (
+    " A result names the evaluation_report version it judged; that version's `plots` and "
+    "`segments` metadata and its HTML page (`html_report_in_mlflow`) show why."
+)
 
 
 def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinition:
     decide = GATES[gate]
+    report_key = key(project, EVALUATION_REPORT)
 
     @dg.asset_check(
-        asset=key(project, EVALUATION_REPORT),
+        asset=report_key,
         name=gate,
         blocking=True,
-        description=GATE_DESCRIPTIONS[gate],
+        description=GATE_DESCRIPTIONS[gate] + _EVIDENCE,
     )
     def gate_check(
-        context: dg.AssetCheckExecutionContext, notifier: Notifier, evaluation_report
+        context: dg.AssetCheckExecutionContext,
+        notifier: Notifier,
+        lineage: LineageStorage,
+        mlflow: MlflowRegistry,
+        evaluation_report,
     ) -> dg.AssetCheckResult:
         result = decide(evaluation_report.body, project.policy)
         candidate = EvaluationReport.from_body(
             evaluation_report.body, where=f"{project.name}/{EVALUATION_REPORT}"
         ).candidate
+        # The report this check read is the one the step just made current.
+        store = lineage.store()
+        version = store.current_version(report_key.path)
+        evidence = f"{project.name}/{EVALUATION_REPORT}@{version}"
         if not result.passed:
             notifier.notify(
                 project.policy.notifications,
@@ -43,13 +59,37 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
                 evidence={"gate": gate, "policy_version": project.policy_version},
                 run_id=context.run.run_id,
             )
+        if candidate.mlflow is not None:
+            mlflow.tag_version(
+                project.model_name,
+                candidate.mlflow.version,
+                {
+                    f"gate.{gate}": "passed" if result.passed else "failed",
+                    f"gate.{gate}.reason": result.reason,
+                    "evaluation_report_version": version,
+                },
+            )
+        links = {
+            "evaluation_report": dg.MetadataValue.path(
+                str(store.version_dir(report_key.path, version))
+            )
+        }
+        event = context.instance.get_latest_materialization_event(report_key)
+        page = (
+            event
+            and event.asset_materialization
+            and event.asset_materialization.metadata.get("html_report_in_mlflow")
+        )
+        if page is not None:
+            links["html_report_in_mlflow"] = page
         return dg.AssetCheckResult(
             passed=result.passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=result.reason,
+            description=f"{result.reason} (evidence: {evidence})",
             metadata={
                 "evidence": dg.MetadataValue.json(result.evidence),
                 "policy_version": project.policy_version,
+                **links,
             },
         )
 

@@ -4,36 +4,55 @@ Batches are dynamic partitions (one per file in the project's inbox). A batch th
 schema is stored and flagged as quarantined by a blocking check: never scored, never lost.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
+from unified_ai.io.reader import StoreReader
 from unified_ai.names import (
+    CANDIDATE_MODEL,
     DEPLOYED_MODEL,
     DEPLOYMENT_COLUMN,
     DRIFT_REPORT,
+    EVALUATION_REPORT,
     GROUND_TRUTH,
     LIVE_PERFORMANCE,
     PREDICTIONS,
     PRODUCTION_BATCH,
     ROW_ID,
+    SHADOW_CANDIDATE_MODEL,
+    SHADOW_CANDIDATE_PROBA,
+    SHADOW_PREVIOUS_DEPLOYMENT,
+    SHADOW_PREVIOUS_PROBA,
     TRAIN_SPLIT,
 )
-from unified_ai.payloads import DriftSummary, LiveSummary
+from unified_ai.payloads import Deployment, DriftSummary, LiveSummary
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import (
     NothingDeployedError,
+    current_deployment,
     deployed_model_of,
     labeled_batches,
     read_deployment,
+    rollback_target,
+    waiting_candidate,
 )
 from unified_ai.resources.inbox import Inbox
+from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, batches_partitions, key
+from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
 from unified_ai.stages.placement import stage_op_tags
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BATCH_CHECK = "batch_is_valid"
 LABELS_CHECK = "labels_match_predictions"
 DRIFT_HTML = "drift.html"
+DRIFT_SHARE_PLOT = "drift_share.png"
+#: How many of the newest labeled batches the live metric plot shows.
+LIVE_PLOT_BATCHES = 30
 
 
 def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -42,7 +61,7 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key,
         partitions_def=batches_partitions(project),
-        group_name="monitoring",
+        tags=stage_tags("monitoring"),
         description="One file of production rows from the project's inbox, validated before it "
         "is scored. A batch that fails validation is kept and quarantined.",
         metadata=asset_metadata(project),
@@ -121,8 +140,10 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         key=key(project, PREDICTIONS),
         ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
         partitions_def=batches_partitions(project),
-        group_name="monitoring",
-        description="The batch scored by the currently deployed model (its version recorded).",
+        tags=stage_tags("monitoring"),
+        description="The batch scored by the currently deployed model (its version recorded), "
+        "and in the shadow by the deployment a rollback would restore and by a candidate "
+        "waiting for approval, so models are compared on the same rows.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas", "scikitlearn"},
@@ -131,8 +152,9 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         from unified_ai.ml.data import FeatureColumns
         from unified_ai.ml.training import predict_proba
 
+        reader = lineage.reader(context)
         try:
-            deployment, manifest, model = deployed_model_of(lineage.reader(context), project.name)
+            deployment, manifest, model = deployed_model_of(reader, project.name)
         except NothingDeployedError as exc:
             raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
         proba = predict_proba(
@@ -144,6 +166,10 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         scored["prediction"] = (proba >= project.evaluation.threshold).astype(int)
         scored[DEPLOYMENT_COLUMN] = deployment
         scored["model_version"] = manifest.model_version
+        shadows, shadow_notes = _shadow_scores(
+            context, reader, project, manifest, deployment, production_batch, proba
+        )
+        scored = scored.assign(**shadows)
         return dg.Output(
             scored,
             metadata={
@@ -151,10 +177,95 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
                 "model_version": manifest.model_version,
                 "dagster/row_count": len(scored),
                 "positive_rate": float(scored["prediction"].mean()),
+                **shadow_notes,
             },
         )
 
     return predictions
+
+
+def _shadow_scores(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    manifest: Deployment,
+    deployment: str,
+    batch: "pd.DataFrame",
+    live_proba,
+) -> tuple[dict, dict[str, str]]:
+    """The batch scored by the deployment a rollback would restore and by a waiting candidate.
+
+    Returns the shadow columns of `predictions` (always all four, empty when there is no such
+    model, so every batch's frame has one shape) and what its metadata says about them. Both
+    models are read through the step's reader: allow-listed skops only, and their versions are
+    in the lineage of these predictions. A shadow that is the live model itself (a redeployed
+    version: versions are content hashes) reuses `live_proba` instead of loading it again.
+    """
+    import numpy as np
+
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.training import predict_proba
+
+    columns: dict = {
+        SHADOW_PREVIOUS_DEPLOYMENT: None,
+        SHADOW_PREVIOUS_PROBA: np.nan,
+        SHADOW_CANDIDATE_MODEL: None,
+        SHADOW_CANDIDATE_PROBA: np.nan,
+    }
+    metadata = {"shadow_previous": "none", "shadow_candidate": "none"}
+
+    def shadow(role: str, owner_column: str, proba_column: str, owner: str, model_version: str):
+        columns[owner_column] = owner
+        if model_version == manifest.model_version:
+            columns[proba_column] = live_proba
+            metadata[f"shadow_{role}"] = f"{owner} (the live model itself)"
+            return
+        try:
+            model = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
+            features = FeatureColumns(**model.card["features"])
+            columns[proba_column] = predict_proba(model.pipeline, batch, features)
+            metadata[f"shadow_{role}"] = owner
+        except Exception as exc:
+            # A shadow is evidence, not service: whatever stops it (a refused file, inputs
+            # it does not know) must not stop the live scores. Its rows stay unpaired.
+            reason = f"{owner}: not scored: {exc}"[:500]
+            metadata[f"shadow_{role}"] = reason
+            context.log.warning(f"{project.name}/predictions: shadow {role} {reason}")
+
+    previous = rollback_target(reader, project.name, deployment)
+    if previous is not None:
+        version, previous_manifest = previous
+        shadow(
+            "previous",
+            SHADOW_PREVIOUS_DEPLOYMENT,
+            SHADOW_PREVIOUS_PROBA,
+            version,
+            previous_manifest.model_version,
+        )
+    candidate = _waiting_candidate(context, reader, project, manifest)
+    if candidate is not None:
+        shadow("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
+    return columns, metadata
+
+
+def _waiting_candidate(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    deployed: Deployment,
+) -> str | None:
+    """The model version of a candidate waiting for approval (gates read from the instance)."""
+    from unified_ai.policies.gates import GATES, gate_decision
+    from unified_ai.stages.gate_records import gate_records
+
+    report_key = key(project, EVALUATION_REPORT)
+
+    def gates_passed(report_version: str) -> bool:
+        records = gate_records(context.instance, report_key, GATES)
+        return gate_decision(report_version, records, GATES).allowed
+
+    waiting = waiting_candidate(reader, project.name, deployed, gates_passed)
+    return None if waiting is None else str(waiting[1].model_version)
 
 
 def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -162,17 +273,22 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         key=key(project, DRIFT_REPORT),
         ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
         partitions_def=batches_partitions(project),
-        group_name="monitoring",
+        tags=stage_tags("monitoring"),
         description="Per-column drift (PSI, KS) of the batch against the training reference, "
         "the share of drifted columns, and an Evidently page built from a sample.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"evidently", "json"},
     )
-    def drift_report(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        lineage: LineageStorage,
+        mlflow: MlflowRegistry,
+        production_batch,
+    ):
         from unified_ai.ml.artifacts import Report
         from unified_ai.ml.data import resolve_features
-        from unified_ai.ml.drift import drift_page, drift_scores, page_reason
+        from unified_ai.ml.drift import columns_markdown, drift_page, drift_scores, page_reason
 
         reader = lineage.reader(context)
         reference_path = key(project, TRAIN_SPLIT).path
@@ -199,10 +315,18 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
                 features.all,
                 project.monitoring.drift_report_rows,
                 seed=project.split.seed,
+                psi_threshold=rule.psi_threshold,
+                max_drifted_share=rule.max_drifted_share,
             )
+        extra = {"columns": dg.MetadataValue.md(columns_markdown(body))}
+        if why is not None:
+            # Drawn with the page only: a clean batch imports nothing new.
+            extra.update(_drift_evidence(context, project, body, attachments))
+            extra.update(_drift_page_in_mlflow(context, project, lineage, mlflow, attachments))
         return dg.Output(
             Report(body=body, attachments=attachments),
             metadata={
+                **extra,
                 **DriftSummary(
                     drifted_share=body["drifted_share"],
                     drifted_columns=list(body["drifted_columns"]),
@@ -215,6 +339,65 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return drift_report
+
+
+#: How many earlier batches the drift share plot shows.
+DRIFT_HISTORY_BATCHES = 30
+
+
+def _drift_evidence(
+    context: dg.AssetExecutionContext, project: ProjectConfig, body: dict, attachments: dict
+) -> dict:
+    """The drift share over recent batches as a plot (also stored), and the page in MLflow."""
+    from unified_ai.ml.plots import markdown_image, series_plot
+
+    records = context.instance.fetch_materializations(
+        key(project, DRIFT_REPORT), limit=DRIFT_HISTORY_BATCHES
+    ).records
+    points = []
+    for record in reversed(records):
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition == context.partition_key:
+            continue
+        values = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        summary = DriftSummary.from_metadata(values, batch=materialization.partition or "?")
+        points.append({"batch": summary.batch, "share": summary.drifted_share, "line": "batches"})
+    points.append(
+        {"batch": context.partition_key, "share": body["drifted_share"], "line": "batches"}
+    )
+    png = series_plot(
+        points,
+        value="share",
+        group="line",
+        title="Drifted share of columns",
+        ylabel="share",
+        threshold=project.policy.triggers.drift.max_drifted_share,
+    )
+    attachments[DRIFT_SHARE_PLOT] = png
+    return {"drift_share_over_batches": dg.MetadataValue.md(markdown_image("drift share", png))}
+
+
+def _drift_page_in_mlflow(
+    context: dg.AssetExecutionContext,
+    project: ProjectConfig,
+    lineage: LineageStorage,
+    mlflow: MlflowRegistry,
+    attachments: dict,
+) -> dict:
+    """The drift page and plot in the deployed model's MLflow run, and a link to the page."""
+    from unified_ai.io.reader import StoreReader
+
+    # Read without recording: the deployment is where the page goes, not an input of the report.
+    deployed = current_deployment(StoreReader(lineage.store()), project.name)
+    if deployed is None or not deployed[1].mlflow_run_id:
+        return {}
+    urls = mlflow.log_report(
+        deployed[1].mlflow_run_id,
+        folder=f"{DRIFT_REPORT}/{context.partition_key}",
+        files=attachments,
+        tags={"unified_ai.last_drift_page_batch": context.partition_key},
+    )
+    return {"html_report_in_mlflow": dg.MetadataValue.url(urls[DRIFT_HTML])} if urls else {}
 
 
 def _batch_number(context: dg.AssetExecutionContext, project: ProjectConfig) -> int | None:
@@ -232,7 +415,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         key=asset_key,
         ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
         partitions_def=batches_partitions(project),
-        group_name="monitoring",
+        tags=stage_tags("monitoring"),
         description="Labels that arrived later for a batch, joined to its predictions. Labels "
         "that are not the training classes (blanks, yes/no for 0/1, ...) are refused and the "
         "file kept in labels/quarantine/.",
@@ -325,21 +508,24 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, LIVE_PERFORMANCE),
         deps=[key(project, GROUND_TRUTH)],
-        group_name="monitoring",
+        tags=stage_tags("monitoring"),
         description="The deployed model's live metrics over the policy window of labeled "
-        "batches, per segment, next to its predecessor's (read by the trigger sensors).",
+        "batches, per segment; against its predecessor and a waiting candidate on the same "
+        "rows (shadow scores, paired bootstrap interval). Read by the trigger sensors.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"json"},
     )
     def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):
         from unified_ai.ml.live import live_report
+        from unified_ai.ml.plots import live_metric_markdown
 
         reader = lineage.reader(context)
         rule = project.policy.triggers.performance
         deployment = reader.require_current(key(project, DEPLOYED_MODEL).path)
         manifest = read_deployment(reader, project.name, deployment)
         batches = labeled_batches(reader, project.name)
+        previous = rollback_target(reader, project.name, deployment)
         report = live_report(
             batches,
             deployment,
@@ -351,21 +537,20 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             bootstrap_samples=project.evaluation.bootstrap_samples,
             confidence=project.evaluation.confidence,
             gap_metric=project.policy.fairness.metric,
+            shadow_deployment=None if previous is None else previous[0],
+            shadow_candidate=_waiting_candidate(context, reader, project, manifest),
         )
         report["current"]["deployed_at"] = manifest.deployed_at
-        current, previous = report["current"], report["previous"] or {}
-        summary = LiveSummary(
+        summary = LiveSummary.from_report(report, deployed_at=manifest.deployed_at)
+        plot = live_metric_markdown(
+            batches,
             metric=rule.metric,
-            deployment_version=deployment,
-            deployed_at=manifest.deployed_at,
-            value=current["value"],
-            ci_low=current["ci_low"],
-            ci_high=current["ci_high"],
-            labeled_rows=current["labeled_rows"],
-            previous_deployment=previous.get("deployment"),
-            previous_value=previous.get("value"),
+            threshold=project.evaluation.threshold,
+            floor=rule.floor,
+            last=LIVE_PLOT_BATCHES,
         )
-        return dg.Output(report, metadata=summary.metadata())
+        metadata = {**summary.metadata(), "metric_over_batches": dg.MetadataValue.md(plot)}
+        return dg.Output(report, metadata=metadata)
 
     return live_performance
 

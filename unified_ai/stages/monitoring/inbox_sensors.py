@@ -12,7 +12,6 @@ import dagster as dg
 from unified_ai import names
 from unified_ai.names import ACTOR_TAG, PREDICTIONS, PRODUCTION_BATCH, sensor_names
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.resources.automations import Automations
 from unified_ai.resources.inbox import Inbox, InboxFile, is_batch_name
 from unified_ai.stages.common import batches_partitions, key
 from unified_ai.stages.sensor_kit import (
@@ -22,7 +21,6 @@ from unified_ai.stages.sensor_kit import (
     latest_values,
     listed,
     load_cursor,
-    paused,
     value,
 )
 
@@ -71,10 +69,7 @@ def build_batch_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         description=f"Registers each file waiting in {project.name}'s inbox as a batch partition "
         "and scores it (once: the run key is the file name).",
     )
-    def batch_sensor(context: dg.SensorEvaluationContext, inbox: Inbox, automations: Automations):
-        skip = paused(automations, name)
-        if skip:
-            return skip
+    def batch_sensor(context: dg.SensorEvaluationContext, inbox: Inbox):
         old = load_cursor(context)
         cursor = {"reported": old.get("reported", [])}
         folder = inbox.folder(project)
@@ -159,10 +154,7 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         description=f"Picks up ground-truth files in {project.name}'s inbox/labels and updates "
         "live performance once their batch is scored (labels that arrive first wait, reported).",
     )
-    def labels_sensor(context: dg.SensorEvaluationContext, inbox: Inbox, automations: Automations):
-        skip = paused(automations, name)
-        if skip:
-            return skip
+    def labels_sensor(context: dg.SensorEvaluationContext, inbox: Inbox):
         old = load_cursor(context)
         requested_keys: dict[str, str] = old.get("requested", {})
         since: dict[str, str] = old.get("waiting", {})

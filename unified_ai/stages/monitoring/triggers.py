@@ -1,9 +1,9 @@
 """Triggers: sensors that act on what runs recorded.
 
 Drift beyond the policy → retrain; the deployed model below the live floor → retrain; a fresh
-deployment clearly worse live than its predecessor → roll back. Each decision is the policy's
-(`unified_ai.policies.triggers`), explains its skips, records its evidence in run tags and
-honours the policy's cooldown.
+deployment clearly worse than its predecessor on the same labeled rows → roll back. Each
+decision is the policy's (`unified_ai.policies.triggers`), explains its skips, records its
+evidence in run tags and honours the policy's cooldown.
 """
 
 from datetime import datetime, timezone
@@ -15,7 +15,9 @@ from unified_ai.names import (
     ACTOR_TAG,
     DEPLOYED_MODEL,
     DRIFT_REPORT,
+    GROUND_TRUTH,
     LIVE_PERFORMANCE,
+    TRAINING_DATA,
     VERSION_METADATA,
     sensor_names,
     training_loop_job,
@@ -23,12 +25,12 @@ from unified_ai.names import (
 from unified_ai.payloads import DriftSummary, LiveSummary
 from unified_ai.policies.triggers import (
     LiveEvidence,
+    NewLabels,
     drift_decision,
-    performance_decision,
-    rollback_decision,
+    ground_truth_decision,
+    live_action,
 )
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.resources.automations import Automations
 from unified_ai.resources.notifications import Notifier
 from unified_ai.stages.common import key
 from unified_ai.stages.rollback.jobs import rollback_run_request
@@ -40,7 +42,6 @@ from unified_ai.stages.sensor_kit import (
     metadata_values,
     new_events,
     parse_time,
-    paused,
     value,
 )
 
@@ -61,12 +62,7 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
         description=f"Retrains {project.name} when a batch's share of drifted columns exceeds "
         "the policy (with a cooldown).",
     )
-    def drift_trigger(
-        context: dg.SensorEvaluationContext, automations: Automations, notifier: Notifier
-    ):
-        skip = paused(automations, name)
-        if skip:
-            return skip
+    def drift_trigger(context: dg.SensorEvaluationContext, notifier: Notifier):
         cursor = load_cursor(context)
         records = new_events(context.instance, report_key, cursor.get("storage_id"))
         if not records:
@@ -131,15 +127,11 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         jobs=jobs,  # each request names its job: the rollback or the training loop
-        description=f"Rolls {project.name} back when a fresh deployment does clearly worse live "
-        "than its predecessor (bake window); retrains when the live metric is below the floor.",
+        description=f"Rolls {project.name} back when a fresh deployment does clearly worse than "
+        "its predecessor on the same labeled rows (shadow scores, bake window); retrains when the "
+        "live metric is below the floor and the predecessor is no better (the world changed).",
     )
-    def performance_trigger(
-        context: dg.SensorEvaluationContext, automations: Automations, notifier: Notifier
-    ):
-        skip = paused(automations, name)
-        if skip:
-            return skip
+    def performance_trigger(context: dg.SensorEvaluationContext, notifier: Notifier):
         cursor = load_cursor(context)
         records = new_events(context.instance, live_key, cursor.get("storage_id"))
         if not records:
@@ -156,6 +148,12 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             deployed_at=parse_time(summary.deployed_at),
             previous_deployment=summary.previous_deployment,
             previous_value=summary.previous_value,
+            paired_deployment=summary.paired_deployment,
+            paired_rows=summary.paired_rows,
+            paired_value=summary.paired_value,
+            paired_previous_value=summary.paired_previous_value,
+            paired_difference=summary.paired_difference,
+            paired_ci_high=summary.paired_ci_high,
         )
         deployed = latest_values(context.instance, key(project, DEPLOYED_MODEL))
         live_now = value(deployed, VERSION_METADATA) if deployed is not None else None
@@ -171,32 +169,35 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             )
         now = datetime.now(timezone.utc)
         triggers = project.policy.triggers
-        rollback = rollback_decision(
-            triggers.rollback, live, last_trigger=parse_time(cursor.get("last_rollback")), now=now
+        decided = live_action(
+            triggers.rollback,
+            triggers.performance,
+            live,
+            last_rollback=parse_time(cursor.get("last_rollback")),
+            last_retrain=parse_time(cursor.get("last_retrain")),
+            now=now,
         )
-        if rollback.act:
+        if decided.action == "rollback":
             cursor["last_rollback"] = now.isoformat()
-            tags = _evidence_tags(project, "live_degradation", rollback.evidence)
+            tags = _evidence_tags(project, "live_degradation", decided.rollback.evidence)
             return dg.SensorResult(
                 run_requests=[
                     rollback_run_request(
                         project,
-                        reason=rollback.reason,
+                        reason=decided.reason,
                         trigger="performance_trigger",
-                        to_version=live.previous_deployment or "",
+                        # The deployment it was compared with on the same rows, nothing else.
+                        to_version=live.paired_deployment or "",
                         run_key=f"rollback:{newest.storage_id}",
                         tags=tags,
                     )
                 ],
                 cursor=dump_cursor(cursor),
             )
-        retrain = performance_decision(
-            triggers.performance, live, last_trigger=parse_time(cursor.get("last_retrain")), now=now
-        )
-        if not retrain.act:
+        retrain = decided.retrain
+        if decided.action == "wait" or retrain is None:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"{rollback.reason}; {retrain.reason}"),
-                cursor=dump_cursor(cursor),
+                skip_reason=dg.SkipReason(decided.reason), cursor=dump_cursor(cursor)
             )
         cursor["last_retrain"] = now.isoformat()
         notifier.notify(
@@ -223,10 +224,100 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
     return performance_trigger
 
 
+def _new_labels(instance: dg.DagsterInstance, project: ProjectConfig) -> tuple[NewLabels, int]:
+    """Labeled rows recorded after the newest training data, and the newest label event's id.
+
+    Read from recorded metadata only: the newest `training_data` materialization is the cut;
+    each batch labeled since counts with its newest ground truth's row count.
+    """
+    cut = instance.fetch_materializations(key(project, TRAINING_DATA), limit=1).records
+    cut_record = cut[0] if cut else None
+    after = cut_record.storage_id if cut_record is not None else None
+    rows: dict[str, int] = {}
+    newest = after or 0
+    while True:
+        records = new_events(instance, key(project, GROUND_TRUTH), after)
+        for record in records:
+            values = metadata_values(record.asset_materialization)
+            rows[record.partition_key or "?"] = int(value(values, "dagster/row_count", 0))
+            newest = record.storage_id
+        if len(records) < 1000:
+            break
+        after = records[-1].storage_id
+    cut_values = metadata_values(cut_record.asset_materialization) if cut_record else {}
+    labels = NewLabels(
+        rows=sum(rows.values()),
+        batches=list(rows),
+        cut_version=value(cut_values, VERSION_METADATA),
+        cut_at=(
+            datetime.fromtimestamp(cut_record.timestamp, timezone.utc).isoformat()
+            if cut_record is not None
+            else None
+        ),
+        included=project.training.production_data.include,
+    )
+    return labels, newest
+
+
+def build_ground_truth_trigger(project: ProjectConfig) -> dg.SensorDefinition:
+    truth_key = key(project, GROUND_TRUTH)
+    name = sensor_names(project.name)[names.GROUND_TRUTH_ROLE]
+
+    @dg.sensor(
+        name=name,
+        job_name=training_loop_job(project.name),
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrains {project.name} when enough labeled production rows arrived "
+        "since its training data was cut (policy.triggers.ground_truth, with a cooldown).",
+    )
+    def ground_truth_trigger(context: dg.SensorEvaluationContext, notifier: Notifier):
+        cursor = load_cursor(context)
+        fresh = new_events(context.instance, truth_key, cursor.get("storage_id"), limit=1)
+        if not fresh:
+            return dg.SkipReason("no new ground truth")
+        labels, newest = _new_labels(context.instance, project)
+        cursor["storage_id"] = max(newest, fresh[0].storage_id)
+        now = datetime.now(timezone.utc)
+        decision = ground_truth_decision(
+            project.policy.triggers.ground_truth,
+            labels,
+            last_trigger=parse_time(cursor.get("last_trigger")),
+            now=now,
+        )
+        if not decision.act:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
+            )
+        cursor["last_trigger"] = now.isoformat()
+        notifier.notify(
+            project.policy.notifications,
+            project=project.name,
+            event="retrain",
+            summary=f"retraining: {decision.reason}",
+            evidence=decision.evidence,
+        )
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"ground_truth:{newest}",
+                    tags={
+                        ACTOR_TAG: "ground_truth_trigger",
+                        **_evidence_tags(project, "new_ground_truth", decision.evidence),
+                    },
+                )
+            ],
+            cursor=dump_cursor(cursor),
+        )
+
+    return ground_truth_trigger
+
+
 def build(project: ProjectConfig, jobs: dict) -> list[dg.SensorDefinition]:
     """Triggers of `project`; `jobs` are the project's job definitions by name."""
     return [
         build_drift_trigger(project),
+        build_ground_truth_trigger(project),
         build_performance_trigger(
             project,
             [jobs[names.rollback_job(project.name)], jobs[training_loop_job(project.name)]],

@@ -13,7 +13,7 @@ from unified_ai.payloads import Incident
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import deployment_summary
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, key
+from unified_ai.stages.common import asset_metadata, key, stage_tags
 
 
 def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -22,7 +22,7 @@ def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, INCIDENTS),
         deps=[deployed_key],
-        group_name="rollback",
+        tags=stage_tags("rollback"),
         description="One record per rollback: both deployments with their evaluation reports, "
         "the reason, who or what triggered it, and live metrics when present. Materialized only "
         "by runs that roll back.",

@@ -34,17 +34,22 @@ def choose_target(
     deployment_of_model: Callable[[str], str | None],
     owner_of: Callable[[str], str | None],
     requested: str | None = None,
+    pointer_damaged: bool = False,
 ) -> DeploymentFacts:
     """Return the deployment to roll back to, or raise `RollbackError` with a one-line reason.
 
     Args:
-        current: The deployment version that is live now.
+        current: The deployment version that is live now (if the pointer is damaged, the
+            version its newest history entry set).
         history_newest_first: The deployment pointer's moves, newest first (read lazily).
         deployment: Facts about a stored deployment version, or None if there is none.
         deployment_of_model: The newest deployment version that deployed a model version.
         owner_of: Which asset a version belongs to, for a version that is no deployment.
         requested: A deployment or model version asked for explicitly; None picks the newest
             earlier deployment that passed its gates and was not itself rolled back from.
+        pointer_damaged: The store refused the pointer itself (unreadable, names no valid
+            version, or fails its integrity check). Then `current` is only what the pointer
+            should say, and asking for it explicitly is the repair: it is allowed.
     """
     if current is None:
         raise RollbackError("nothing is deployed yet, so there is nothing to roll back")
@@ -60,7 +65,7 @@ def choose_target(
                     f"version {requested} belongs to {owner}, and was never deployed"
                 )
             raise RollbackError(f"version {requested} does not exist in the store")
-        if facts.version == current:
+        if facts.version == current and not pointer_damaged:
             raise RollbackError(f"version {requested} is already the deployed version")
         if not facts.gates_passed:
             raise RollbackError(f"deployment {facts.version} never passed its gates")

@@ -6,6 +6,7 @@ from unified_ai.names import (
     ACTION_TAG,
     ACTOR_TAG,
     DEPLOYED_MODEL,
+    FOLLOWS_DEPLOYMENT,
     INCIDENTS,
     ROLLBACK_ACTION,
     op_name,
@@ -51,7 +52,9 @@ def rollback_run_request(
 def build_rollback_job(project: ProjectConfig):
     return dg.define_asset_job(
         rollback_job(project.name),
-        selection=dg.AssetSelection.assets(key(project, DEPLOYED_MODEL), key(project, INCIDENTS)),
+        selection=dg.AssetSelection.assets(
+            *(key(project, name) for name in (DEPLOYED_MODEL, INCIDENTS, *FOLLOWS_DEPLOYMENT))
+        ),
         description=f"{project.name}: restore an earlier deployment (no recompute), move the "
         "MLflow champion alias back and record an incident. Set `reason` (required) and "
         "optionally `to_version` in the config.",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.records import utc_now
 from unified_ai.io.store import LineageStore, LineageStoreError, validate_version
 from unified_ai.names import BUILT_FOR_DEPLOYMENT, DEPLOYED_MODEL, ROLLBACK_ACTION
 from unified_ai.payloads import Deployment
@@ -40,6 +41,14 @@ def _facts(store: LineageStore, project: ProjectConfig, version: str) -> Deploym
     )
 
 
+def _pointer_damaged(store: LineageStore, path: list[str]) -> bool:
+    try:
+        store.current_version(path)
+    except LineageStoreError:
+        return True
+    return False
+
+
 def resolve_target(
     store: LineageStore, project: ProjectConfig, requested: str | None
 ) -> DeploymentFacts:
@@ -68,6 +77,7 @@ def resolve_target(
 
     return choose_target(
         current=store.current_or_recorded(path),  # a damaged pointer is repaired by rolling back
+        pointer_damaged=_pointer_damaged(store, path),
         history_newest_first=(
             Move(m.version, m.previous, m.action) for m in store.history_newest_first(path)
         ),
@@ -116,6 +126,14 @@ def perform_rollback(
         if previous_alias is not None:
             registry.set_champion(project.model_name, previous_alias)
         raise
+    registry.record_rollback(
+        project.model_name,
+        from_version=from_deployment.mlflow_model_version,
+        to_version=to_deployment.mlflow_model_version,
+        reason=reason,
+        actor=actor,
+        at=utc_now(),
+    )
     return RollbackOutcome(
         rolled_back_from=current,
         rolled_back_to=target.version,

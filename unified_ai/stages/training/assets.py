@@ -7,7 +7,7 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.resources.training_runner import TrainingRunner
-from unified_ai.stages.common import asset_metadata, key, run_actor
+from unified_ai.stages.common import asset_metadata, key, run_actor, stage_tags
 from unified_ai.stages.placement import TRAINING_POOL, stage_op_tags
 
 
@@ -89,7 +89,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, CANDIDATE_MODEL),
         ins={"train_split": dg.AssetIn(key=train_key)},
-        group_name="training",
+        tags=stage_tags("training"),
         description=f"A {project.estimator.class_name} pipeline trained on the train split "
         f"{where}, logged to MLflow and registered as a new model version.",
         metadata=asset_metadata(project),
@@ -122,6 +122,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             pipeline=pipeline,
             params={"estimator": project.estimator.class_name, **project.estimator.params},
             metrics=training_metrics,
+            dagster_run_id=context.run_id,
             tags={
                 "unified_ai.project": project.name,
                 "unified_ai.data_version": data_version,

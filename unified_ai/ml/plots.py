@@ -1,0 +1,241 @@
+"""Small PNG plots for the Dagster UI and the lineage store, and the markdown that shows them.
+
+matplotlib (Agg, no display) is imported inside the functions that draw. Every plot is a small
+PNG: it is embedded in asset metadata, which lives in Dagster's event log.
+"""
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: The evaluation plots stored in each `evaluation_report` version, file name → title.
+EVALUATION_PLOTS = {
+    "roc.png": "ROC curve",
+    "precision_recall.png": "Precision-recall curve",
+    "calibration.png": "Calibration curve",
+    "confusion_matrix.png": "Confusion matrix",
+}
+#: Small enough for the event log (a few tens of KB per image), sharp enough to read.
+_DPI = 80
+_SIZE = (4.2, 3.2)
+_COLOURS = {"candidate": "#1f77b4", "champion": "#ff7f0e"}
+#: The champion is dashed so that a candidate equal to it stays visible under it.
+_STYLES = {"champion": "--"}
+
+
+def _line(label: str) -> dict:
+    return {"label": label, "color": _COLOURS.get(label), "linestyle": _STYLES.get(label, "-")}
+
+
+def _pyplot():
+    import matplotlib
+
+    # Agg draws without a display; set before pyplot is imported anywhere in this process.
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    import io
+
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def markdown_image(title: str, png: bytes) -> str:
+    """A markdown image with the PNG inline as a data URI (the Dagster UI renders it)."""
+    encoded = base64.b64encode(png).decode("ascii")
+    return f"![{title}](data:image/png;base64,{encoded})"
+
+
+def evaluation_plots(
+    y: "np.ndarray", probas: Mapping[str, "np.ndarray"], threshold: float
+) -> dict[str, bytes]:
+    """ROC, precision-recall, calibration and confusion matrices, one line per model.
+
+    Args:
+        y: The holdout's binary target (0/1).
+        probas: Model label (`candidate`, `champion`) → predicted probability of class 1.
+        threshold: The decision threshold of the confusion matrix.
+
+    Returns:
+        File name (see `EVALUATION_PLOTS`) → PNG bytes.
+    """
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    plt = _pyplot()
+    y = np.asarray(y)
+    both_classes = len(np.unique(y)) == 2
+    plots: dict[str, bytes] = {}
+
+    fig, ax = plt.subplots(figsize=_SIZE)
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+    for label, proba in probas.items():
+        if both_classes:
+            fpr, tpr, _ = roc_curve(y, proba)
+            ax.plot(fpr, tpr, **_line(label))
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    if both_classes:
+        ax.legend(loc="lower right", fontsize=8)
+    plots["roc.png"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=_SIZE)
+    for label, proba in probas.items():
+        if both_classes:
+            precision, recall, _ = precision_recall_curve(y, proba)
+            ax.plot(recall, precision, **_line(label))
+    ax.axhline(float(y.mean()) if len(y) else 0.0, color="#999999", linestyle=":", linewidth=1)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, 1.02))
+    if both_classes:
+        ax.legend(loc="lower left", fontsize=8)
+    plots["precision_recall.png"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=_SIZE)
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=1)
+    for label, proba in probas.items():
+        if both_classes:
+            observed, predicted = calibration_curve(y, proba, n_bins=10, strategy="quantile")
+            ax.plot(predicted, observed, marker="o", markersize=3, **_line(label))
+    ax.set(xlabel="mean predicted probability", ylabel="observed positive rate")
+    ax.set_title("Calibration (deciles)")
+    if both_classes:
+        ax.legend(loc="upper left", fontsize=8)
+    plots["calibration.png"] = _png(fig)
+
+    fig, axes = plt.subplots(1, len(probas), figsize=(2.3 * len(probas) + 0.4, 2.6), squeeze=False)
+    for ax, (label, proba) in zip(axes[0], probas.items(), strict=True):
+        predicted = np.asarray(proba) >= threshold
+        matrix = np.array(
+            [
+                [np.sum(~predicted & (y == 0)), np.sum(predicted & (y == 0))],
+                [np.sum(~predicted & (y == 1)), np.sum(predicted & (y == 1))],
+            ]
+        )
+        ax.imshow(matrix, cmap="Blues")
+        for (row, col), count in np.ndenumerate(matrix):
+            dark = count > matrix.max() / 2
+            ax.text(col, row, str(count), ha="center", va="center", color="white" if dark else "k")
+        ax.set_xticks([0, 1], ["0", "1"])
+        ax.set_yticks([0, 1], ["0", "1"])
+        ax.set(xlabel="predicted", ylabel="actual", title=f"{label} (≥ {threshold:g})")
+    plots["confusion_matrix.png"] = _png(fig)
+    return plots
+
+
+def series_plot(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    value: str,
+    group: str,
+    title: str,
+    ylabel: str,
+    threshold: float | None = None,
+) -> bytes:
+    """A value over batches, one line per `group` (a model, a deployment), in `points` order.
+
+    Args:
+        points: Dicts with a `batch` label, the `value` and the `group` key; None values skip.
+        value: The key of the plotted number.
+        group: The key that splits the points into lines.
+        title: The plot title.
+        ylabel: The y axis label.
+        threshold: A horizontal policy line, if any.
+    """
+    plt = _pyplot()
+    batches = list(dict.fromkeys(str(p["batch"]) for p in points))
+    position = {batch: index for index, batch in enumerate(batches)}
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for point in points:
+        if point.get(value) is None:
+            continue
+        lines.setdefault(str(point.get(group)), []).append(
+            (position[str(point["batch"])], float(point[value]))
+        )
+    fig, ax = plt.subplots(figsize=(5.2, 2.8))
+    for label, xy in lines.items():
+        xs, ys = zip(*xy, strict=True)
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    if threshold is not None:
+        ax.axhline(threshold, color="#d62728", linestyle="--", linewidth=1, label="policy")
+    # Batch names are long (file names): label only a few of them.
+    step = max(1, len(batches) // 6)
+    ticks = list(range(0, len(batches), step))
+    ax.set_xticks(ticks, [batches[i][:14] for i in ticks], rotation=20, fontsize=7)
+    ax.set(ylabel=ylabel, title=title)
+    if lines or threshold is not None:
+        ax.legend(fontsize=7, loc="best")
+    return _png(fig)
+
+
+def live_metric_points(
+    batches: Sequence[tuple[str, Any]],
+    *,
+    metric: str,
+    threshold: float,
+    last: int,
+) -> list[dict[str, Any]]:
+    """The metric per labeled batch for each deployment that scored it, oldest first.
+
+    Rows a deployment scored live count for it; the predecessor's shadow scores of the same
+    rows (when recorded) count for `<predecessor> (shadow)`, so both lines share batches.
+
+    Args:
+        batches: (batch, labeled predictions) oldest first, as `live_report` takes them.
+        metric: The policy's live metric.
+        threshold: The decision threshold.
+        last: How many of the newest batches to show.
+    """
+    from unified_ai.ml.evaluation import classification_metrics
+    from unified_ai.names import (
+        DEPLOYMENT_COLUMN,
+        SHADOW_PREVIOUS_DEPLOYMENT,
+        SHADOW_PREVIOUS_PROBA,
+    )
+
+    points = []
+    for batch, frame in list(batches)[-last:]:
+        for deployment, rows in frame.groupby(DEPLOYMENT_COLUMN, sort=False):
+            value = classification_metrics(
+                rows["label"].to_numpy(), rows["proba"].to_numpy(), threshold
+            )[metric]
+            points.append({"batch": batch, "model": str(deployment), "value": value})
+        if SHADOW_PREVIOUS_PROBA in frame.columns and SHADOW_PREVIOUS_DEPLOYMENT in frame.columns:
+            shadow = frame.dropna(subset=[SHADOW_PREVIOUS_PROBA])
+            for deployment, rows in shadow.groupby(SHADOW_PREVIOUS_DEPLOYMENT, sort=False):
+                value = classification_metrics(
+                    rows["label"].to_numpy(), rows[SHADOW_PREVIOUS_PROBA].to_numpy(), threshold
+                )[metric]
+                points.append({"batch": batch, "model": f"{deployment} (shadow)", "value": value})
+    return points
+
+
+def live_metric_markdown(
+    batches: Sequence[tuple[str, Any]],
+    *,
+    metric: str,
+    threshold: float,
+    floor: float | None,
+    last: int,
+) -> str:
+    """The live metric over batches for the live model and its predecessor, as markdown."""
+    points = live_metric_points(batches, metric=metric, threshold=threshold, last=last)
+    png = series_plot(
+        points,
+        value="value",
+        group="model",
+        title=f"Live {metric} per labeled batch (by deployment)",
+        ylabel=metric,
+        threshold=floor,
+    )
+    return markdown_image(f"live {metric}", png)
