@@ -24,6 +24,7 @@ from unified_ai.names import (
 )
 from unified_ai.payloads import DriftSummary, LiveSummary
 from unified_ai.policies.triggers import (
+    Decision,
     LiveEvidence,
     NewLabels,
     drift_decision,
@@ -48,6 +49,37 @@ from unified_ai.stages.sensor_kit import (
 
 def _evidence_tags(project: ProjectConfig, kind: str, evidence: dict[str, str]) -> dict[str, str]:
     return names.evidence_tags(kind, project.policy_version, evidence)
+
+
+def _retrain(
+    project: ProjectConfig,
+    notifier: Notifier,
+    decision: Decision,
+    *,
+    cursor: dict,
+    run_key: str,
+    actor: str,
+    kind: str,
+    job_name: str | None = None,
+) -> dg.SensorResult:
+    """Announce a retrain on the project's channels and request the training loop for it."""
+    notifier.notify(
+        project.policy.notifications,
+        project=project.name,
+        event="retrain",
+        summary=f"retraining: {decision.reason}",
+        evidence=decision.evidence,
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=run_key,
+                job_name=job_name,
+                tags={ACTOR_TAG: actor, **_evidence_tags(project, kind, decision.evidence)},
+            )
+        ],
+        cursor=dump_cursor(cursor),
+    )
 
 
 def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
@@ -95,24 +127,14 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
                 skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
             )
         cursor["last_trigger"] = now.isoformat()
-        notifier.notify(
-            project.policy.notifications,
-            project=project.name,
-            event="retrain",
-            summary=f"retraining: {decision.reason}",
-            evidence=decision.evidence,
-        )
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"drift:{newest.storage_id}",
-                    tags={
-                        ACTOR_TAG: "drift_trigger",
-                        **_evidence_tags(project, "drift", decision.evidence),
-                    },
-                )
-            ],
-            cursor=dump_cursor(cursor),
+        return _retrain(
+            project,
+            notifier,
+            decision,
+            cursor=cursor,
+            run_key=f"drift:{newest.storage_id}",
+            actor="drift_trigger",
+            kind="drift",
         )
 
     return drift_trigger
@@ -200,25 +222,15 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
                 skip_reason=dg.SkipReason(decided.reason), cursor=dump_cursor(cursor)
             )
         cursor["last_retrain"] = now.isoformat()
-        notifier.notify(
-            project.policy.notifications,
-            project=project.name,
-            event="retrain",
-            summary=f"retraining: {retrain.reason}",
-            evidence=retrain.evidence,
-        )
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"performance:{newest.storage_id}",
-                    job_name=training_loop_job(project.name),
-                    tags={
-                        ACTOR_TAG: "performance_trigger",
-                        **_evidence_tags(project, "live_below_floor", retrain.evidence),
-                    },
-                )
-            ],
-            cursor=dump_cursor(cursor),
+        return _retrain(
+            project,
+            notifier,
+            retrain,
+            cursor=cursor,
+            run_key=f"performance:{newest.storage_id}",
+            actor="performance_trigger",
+            kind="live_below_floor",
+            job_name=training_loop_job(project.name),
         )
 
     return performance_trigger
@@ -290,24 +302,14 @@ def build_ground_truth_trigger(project: ProjectConfig) -> dg.SensorDefinition:
                 skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
             )
         cursor["last_trigger"] = now.isoformat()
-        notifier.notify(
-            project.policy.notifications,
-            project=project.name,
-            event="retrain",
-            summary=f"retraining: {decision.reason}",
-            evidence=decision.evidence,
-        )
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"ground_truth:{newest}",
-                    tags={
-                        ACTOR_TAG: "ground_truth_trigger",
-                        **_evidence_tags(project, "new_ground_truth", decision.evidence),
-                    },
-                )
-            ],
-            cursor=dump_cursor(cursor),
+        return _retrain(
+            project,
+            notifier,
+            decision,
+            cursor=cursor,
+            run_key=f"ground_truth:{newest}",
+            actor="ground_truth_trigger",
+            kind="new_ground_truth",
         )
 
     return ground_truth_trigger
