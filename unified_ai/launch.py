@@ -79,23 +79,32 @@ def run_local(job_name: str, run_config: dict, tags: dict[str, str]) -> LaunchRe
     return LaunchResult(run_id=result.run_id, status="SUCCESS")
 
 
-def _graphql(server, query: str, variables: dict) -> dict:
-    """One query against the webserver's GraphQL endpoint (the API its UI uses)."""
+def post_graphql(url: str, document: str, variables: dict, timeout: float = 60) -> dict:
+    """Run `document` on the webserver at `url` through the GraphQL endpoint its UI uses.
+
+    Returns the whole reply (`data`, and `errors` when GraphQL refused it).
+
+    Raises:
+        LaunchError: The endpoint is unreachable or answered with an HTTP error or no JSON.
+    """
     import json
+    import urllib.error
     import urllib.request
 
-    scheme = "https" if server.scheme == "https" else "http"
-    port = f":{server.port}" if server.port else ""
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    endpoint = f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/graphql"
     request = urllib.request.Request(
-        f"{scheme}://{server.hostname or 'localhost'}{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
+        endpoint,
+        data=json.dumps({"query": document, "variables": variables}).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read()).get("data") or {}
-    except (OSError, ValueError):
-        return {}  # the run's status already says it failed; its reason is a bonus
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise LaunchError(f"{endpoint}: HTTP {exc.code} {exc.reason}") from None
+    except (OSError, ValueError) as exc:
+        raise LaunchError(f"{endpoint}: unreachable ({exc})") from None
 
 
 def run_remote(
@@ -123,7 +132,10 @@ def run_remote(
     except DagsterGraphQLClientError as exc:
         raise LaunchError(f"{url}: {_first_line(str(exc))}") from None
     if status != "SUCCESS":
-        data = _graphql(parsed, _FAILURES_QUERY, {"runId": run_id})
+        try:
+            data = post_graphql(url, _FAILURES_QUERY, {"runId": run_id}, timeout=30)["data"] or {}
+        except (LaunchError, KeyError):
+            data = {}  # the run's status already says it failed; its reason is a bonus
         events = data.get("logsForRun", {}).get("events", [])
         messages = [
             _first_line(e["error"]["message"])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unified_ai.launch import LaunchError, post_graphql
 from unified_ai.names import CODE_LOCATION
 
 RUNNING = "RUNNING"
@@ -69,28 +70,6 @@ def _document(kind: str, field: str, arg: str, arg_type: str, selection: str, co
     return f"{kind} Automations({params}) {{\n{body}\n}}"
 
 
-def _post(url: str, document: str, variables: dict) -> dict:
-    """Run `document` on the webserver at `url` (the endpoint its UI uses)."""
-    import urllib.error
-    import urllib.request
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    endpoint = f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/graphql"
-    request = urllib.request.Request(
-        endpoint,
-        data=json.dumps({"query": document, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise AutomationError(f"{endpoint}: HTTP {exc.code} {exc.reason}") from None
-    except (OSError, ValueError) as exc:
-        raise AutomationError(f"{endpoint}: unreachable ({exc})") from None
-
-
 def _local(document: str, variables: dict) -> dict:
     """Run `document` with `dagster-graphql` against the instance in `DAGSTER_HOME`."""
     if not os.environ.get("DAGSTER_HOME"):
@@ -126,7 +105,13 @@ def _local(document: str, variables: dict) -> dict:
 
 
 def _run(document: str, variables: dict, url: str | None) -> dict[str, Any]:
-    reply = _post(url, document, variables) if url else _local(document, variables)
+    if url:
+        try:
+            reply = post_graphql(url, document, variables)
+        except LaunchError as exc:
+            raise AutomationError(str(exc)) from None
+    else:
+        reply = _local(document, variables)
     if reply.get("errors"):
         raise AutomationError(f"GraphQL: {reply['errors'][0].get('message', reply['errors'][0])}")
     return reply.get("data") or {}
