@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 from unified_ai.ml.artifacts import Report, TrainedModel
+from unified_ai.ml.scorer import SCORER_JSON, SCORER_REFUSED
 
 FRAME = "frame/parquet"
 JSON = "json"
@@ -132,6 +133,7 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
         return MODEL, {
             "model.skops": dump_model(value.pipeline),
             "card.json": _json_bytes(value.card),
+            **_scorer_files(value),
         }
     if isinstance(value, Report):
         files = {"report.json": _json_bytes(value.body)}
@@ -158,7 +160,15 @@ def describe(kind: str, files: Mapping[str, Payload], *, where: str = "value") -
     """
     if kind != MODEL:
         return {}
-    return {"model_types": model_types(payload_bytes(files["model.skops"]), where=where)}
+    recorded: dict[str, Any] = {
+        "model_types": model_types(payload_bytes(files["model.skops"]), where=where)
+    }
+    # How production batches are scored: by the compiled scorer, or by sklearn and why.
+    if SCORER_JSON in files:
+        recorded["scorer"] = "compiled"
+    elif SCORER_REFUSED in files:
+        recorded["scorer"] = f"sklearn: {payload_bytes(files[SCORER_REFUSED]).decode()}"
+    return recorded
 
 
 def deserialize(
@@ -184,14 +194,7 @@ def deserialize(
     if kind == JSON:
         return json.loads(files["payload.json"])
     if kind == MODEL:
-        return TrainedModel(
-            pipeline=load_model_bytes(
-                files["model.skops"],
-                where=where,
-                recorded_types=(recorded or {}).get("model_types"),
-            ),
-            card=json.loads(files["card.json"]),
-        )
+        return _model(files, where=where, recorded=recorded or {})
     if kind == REPORT:
         body = json.loads(files["report.json"])
         attachments = {
@@ -201,6 +204,47 @@ def deserialize(
         }
         return Report(body=body, attachments=attachments)
     raise UnsupportedValueError(f"{where}: unknown stored kind {kind!r}; refusing to load it")
+
+
+def _scorer_files(model: TrainedModel) -> dict[str, bytes]:
+    """The model's compiled scorer files, or why it has none (`SCORER_REFUSED`).
+
+    A pipeline that cannot be compiled (or whose compiled form disagrees with it) is still
+    stored: it is scored by sklearn, and the reason is kept with it.
+    """
+    from unified_ai.ml.scorer import ScorerError, compile_pipeline
+
+    scorer = model.scorer
+    if scorer is None:
+        try:
+            scorer = compile_pipeline(model.pipeline)
+        except ScorerError as exc:
+            return {SCORER_REFUSED: str(exc).encode()}
+    return scorer.to_files()
+
+
+def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) -> TrainedModel:
+    """A stored model: its compiled scorer now, its skops pipeline when first used.
+
+    The skops file's types are checked here either way, so a file that would instantiate
+    anything off the allow-list is refused when it is read, not later.
+    """
+    from unified_ai.ml.scorer import CompiledScorer, ScorerError
+
+    recorded_types = recorded.get("model_types")
+    card = json.loads(files["card.json"])
+
+    def load() -> Any:
+        return load_model_bytes(files["model.skops"], where=where, recorded_types=recorded_types)
+
+    if SCORER_JSON not in files:
+        return TrainedModel(pipeline=load(), card=card)
+    check_model_types(files["model.skops"], where=where, recorded_types=recorded_types)
+    try:
+        scorer = CompiledScorer.from_files(files, where=where)
+    except ScorerError as exc:
+        raise UnsupportedValueError(f"{exc}; refusing to load it") from None
+    return TrainedModel(card=card, scorer=scorer, load_pipeline=load)
 
 
 def dump_model(pipeline: Any) -> bytes:
@@ -288,6 +332,26 @@ def load_model_bytes(
     stored in the manifest; when given, a file with any other set of types is refused.
     Versions saved before types were recorded have none and get the allow-list check only.
     """
+    found = check_model_types(data, where=where, recorded_types=recorded_types)
+    import skops.io as sio
+
+    try:
+        return sio.loads(data, trusted=found)
+    except Exception as exc:  # anything skops rejects: a malformed node, an untrusted type
+        raise UnsupportedValueError(
+            f"{where}: model file cannot be loaded ({type(exc).__name__}: {_first_line(exc)}); "
+            "refusing to load it"
+        ) from None
+
+
+def check_model_types(
+    data: bytes, *, where: str, recorded_types: Sequence[str] | None = None
+) -> list[str]:
+    """The types a skops file would instantiate, refusing any off the allow-list or not recorded.
+
+    Raises:
+        UnsupportedValueError: naming the file and the types at fault.
+    """
     found = model_types(data, where=where)
     refused = [name for name in found if name not in ALLOWED_MODEL_TYPES]
     if refused:
@@ -310,15 +374,7 @@ def load_model_bytes(
             f"{where}: model file differs from the types recorded when it was saved "
             f"(unexpected {extra}, missing {missing}); refusing to load it"
         )
-    import skops.io as sio
-
-    try:
-        return sio.loads(data, trusted=found)
-    except Exception as exc:  # anything skops rejects: a malformed node, an untrusted type
-        raise UnsupportedValueError(
-            f"{where}: model file cannot be loaded ({type(exc).__name__}: {_first_line(exc)}); "
-            "refusing to load it"
-        ) from None
+    return found
 
 
 def _first_line(exc: BaseException) -> str:

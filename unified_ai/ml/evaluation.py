@@ -192,7 +192,7 @@ def evaluate(
 
     def scored(model: "TrainedModel") -> Scored:
         features = FeatureColumns(**model.card["features"])
-        proba = predict_proba(model.pipeline, holdout, features)
+        proba = predict_proba(model, holdout, features)
         return score(y, proba, segments, spec.threshold, fairness.metric, fairness.min_segment_size)
 
     def summary(model: "TrainedModel", result: Scored) -> ModelSummary:

@@ -79,6 +79,15 @@ def fit(project: "ProjectConfig", train: "pd.DataFrame") -> tuple[Any, FeatureCo
     return pipeline, features
 
 
-def predict_proba(pipeline: Any, frame: "pd.DataFrame", features: FeatureColumns) -> Any:
-    """Probability of the positive class for each row."""
-    return pipeline.predict_proba(model_inputs(frame, features))[:, 1]
+def predict_proba(model: Any, frame: "pd.DataFrame", features: FeatureColumns) -> Any:
+    """Probability of the positive class for each row.
+
+    `model` is a `TrainedModel` (scored by its compiled scorer when it has one and the batch is
+    small, see `TrainedModel.predict_proba`) or a fitted pipeline.
+    """
+    from unified_ai.ml.artifacts import TrainedModel
+
+    inputs = model_inputs(frame, features)
+    if isinstance(model, TrainedModel):
+        return model.predict_proba(inputs)
+    return model.predict_proba(inputs)[:, 1]

@@ -50,3 +50,42 @@ def test_missing_values_are_ignored_and_all_missing_is_not_drift():
     scores = numeric_drift(np.array([1.0, 2.0, np.nan]), np.array([np.nan, np.nan]))
     assert scores == {"psi": None, "ks": None, "ks_pvalue": None}
     assert categorical_drift(pd.Series(["a", None]), pd.Series(["a", None]))["psi"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("sizes", "shift"),
+    [
+        ((1000, 200), 0.0),
+        ((1000, 200), 0.2),
+        ((5000, 50), 0.3),
+        ((30, 40), 0.5),
+        ((2000, 2000), 0.05),
+    ],
+)
+def test_ks_agrees_with_scipy_without_importing_it(sizes, shift):
+    from scipy.stats import ks_2samp
+
+    from unified_ai.ml.drift import ks_two_sample
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        reference, current = rng.normal(size=sizes[0]), rng.normal(shift, 1, size=sizes[1])
+        expected = ks_2samp(reference, current, method="asymp")
+        statistic, pvalue = ks_two_sample(reference, current)
+        assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+        assert pvalue == pytest.approx(expected.pvalue, abs=0.02)
+
+
+def test_drift_scores_do_not_import_scipy(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from unified_ai.ml.drift import drift_scores\n"
+        "f = pd.DataFrame({'a': np.arange(100.0), 'c': ['x'] * 100})\n"
+        "drift_scores(f, f, ['a'], ['c'], psi_threshold=0.2)\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -157,9 +157,7 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
             deployment, manifest, model = deployed_model_of(reader, project.name)
         except NothingDeployedError as exc:
             raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
-        proba = predict_proba(
-            model.pipeline, production_batch, FeatureColumns(**model.card["features"])
-        )
+        proba = predict_proba(model, production_batch, FeatureColumns(**model.card["features"]))
         keep = [ROW_ID, *[c for c in project.segments if c in production_batch.columns]]
         scored = production_batch[keep].copy()
         scored["proba"] = proba
@@ -223,7 +221,7 @@ def _shadow_scores(
         try:
             model = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
             features = FeatureColumns(**model.card["features"])
-            columns[proba_column] = predict_proba(model.pipeline, batch, features)
+            columns[proba_column] = predict_proba(model, batch, features)
             metadata[f"shadow_{role}"] = owner
         except Exception as exc:
             # A shadow is evidence, not service: whatever stops it (a refused file, inputs

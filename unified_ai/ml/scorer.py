@@ -1,0 +1,488 @@
+"""A fitted pipeline compiled to plain arrays, so scoring a batch needs numpy and nothing else.
+
+Loading a skops model imports skops and scikit-learn (about 1.5 s in a fresh process), which is
+most of the cost of scoring a small production batch. The pipelines `unified_ai.ml.training`
+builds are simple enough to evaluate with numpy: imputation, scaling and one-hot encoding,
+then a logistic regression or a tree ensemble. `compile_pipeline` turns one into a
+`CompiledScorer` and keeps it only if it reproduces the pipeline's `predict_proba` on probe
+rows (to `TOLERANCE`); anything it does not recognise (a custom training script's pipeline, a
+native categorical split) is refused with the reason, and that model is scored by sklearn.
+
+A compiled scorer is stored as two files beside the skops file: `scorer.json` (the structure,
+names and categories) and `scorer.npz` (numeric arrays, read with `allow_pickle=False`). Neither
+can run code; `CompiledScorer.from_files` checks every index before it is used.
+"""
+
+import io
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+#: Version of the stored layout; a scorer of another format is not used (sklearn scores).
+SCORER_FORMAT = 1
+SCORER_JSON = "scorer.json"
+SCORER_ARRAYS = "scorer.npz"
+#: Stored instead of the two files above: why the pipeline has no compiled form.
+SCORER_REFUSED = "scorer-refused.txt"
+#: Largest difference from the pipeline's probabilities a compiled scorer may show on the probe.
+TOLERANCE = 1e-9
+#: Row x tree cells evaluated at once: bounds the scorer's scratch memory (8 arrays of this
+#: many 8-byte cells, about 32 MB).
+CHUNK_CELLS = 500_000
+#: Probe rows drawn around the training statistics to check a compiled scorer.
+PROBE_ROWS = 512
+
+_TREE_ARRAYS = ("feature", "threshold", "left", "right", "missing_left", "is_leaf", "value")
+
+
+class ScorerError(ValueError):
+    """A pipeline cannot be compiled, or stored scorer files are malformed."""
+
+
+@dataclass(frozen=True)
+class CompiledScorer:
+    """Preprocessing blocks and a model as arrays; `predict_proba` needs numpy only.
+
+    Attributes:
+        spec: JSON-safe structure: the input blocks (columns, imputation, scaling, one-hot
+            categories) and the model kind with its aggregation.
+        arrays: Numeric arrays by name (scaler statistics, coefficients, tree nodes).
+    """
+
+    spec: dict[str, Any]
+    arrays: dict[str, "np.ndarray"]
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns the scorer reads, in block order."""
+        return [column for block in self.spec["blocks"] for column in block["columns"]]
+
+    def predict_proba(self, inputs: "pd.DataFrame") -> "np.ndarray":
+        """Probability of the positive class for each row of `inputs` (model inputs)."""
+        import numpy as np
+
+        matrix = self._design_matrix(inputs)
+        model = self.spec["model"]
+        if model["kind"] == "linear":
+            raw = matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
+            return _expit(raw)
+        rows = matrix.astype(np.float32).astype(np.float64) if model["float32"] else matrix
+        leaves = self._tree_values(rows)
+        if model["kind"] == "trees_mean":
+            return leaves.mean(axis=1)
+        raw = float(model["baseline"]) + float(model["scale"]) * leaves.sum(axis=1)
+        return _expit(raw)
+
+    def _design_matrix(self, inputs: "pd.DataFrame") -> "np.ndarray":
+        import numpy as np
+        import pandas as pd
+
+        parts = []
+        for index, block in enumerate(self.spec["blocks"]):
+            if block["kind"] == "numeric":
+                values = inputs[block["columns"]].to_numpy(dtype="float64", copy=True)
+                fill = self.arrays[f"b{index}_fill"]
+                missing = np.isnan(values)
+                if missing.any():
+                    values[missing] = np.broadcast_to(fill, values.shape)[missing]
+                values -= self.arrays[f"b{index}_mean"]
+                values /= self.arrays[f"b{index}_scale"]
+                parts.append(values)
+                continue
+            for column, fill, categories in zip(
+                block["columns"], block["fill"], block["categories"], strict=True
+            ):
+                raw = inputs[column]
+                text = raw.where(~pd.isna(raw), fill).astype(str)
+                codes = pd.Categorical(text, categories=categories).codes
+                encoded = np.zeros((len(inputs), len(categories)), dtype="float64")
+                known = codes >= 0  # an unknown category encodes as all zeros, like sklearn's
+                encoded[np.flatnonzero(known), codes[known]] = 1.0
+                parts.append(encoded)
+        return np.hstack(parts) if parts else np.zeros((len(inputs), 0))
+
+    def _tree_values(self, rows: "np.ndarray") -> "np.ndarray":
+        """The leaf value each tree gives each row: shape (rows, trees)."""
+        import numpy as np
+
+        a = self.arrays
+        roots = a["roots"]
+        out = np.empty((len(rows), len(roots)), dtype="float64")
+        step = max(1, CHUNK_CELLS // max(1, len(roots)))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            node = np.broadcast_to(roots, (len(chunk), len(roots))).copy()
+            line = np.arange(len(chunk))[:, None]
+            for _ in range(int(self.spec["model"]["depth"])):
+                leaf = a["is_leaf"][node]
+                if leaf.all():
+                    break
+                value = chunk[line, a["feature"][node]]
+                left = np.where(
+                    np.isnan(value), a["missing_left"][node], value <= a["threshold"][node]
+                )
+                node = np.where(leaf, node, np.where(left, a["left"][node], a["right"][node]))
+            out[start : start + step] = a["value"][node]
+        return out
+
+    def to_files(self) -> dict[str, bytes]:
+        """The two stored files."""
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.arrays)
+        spec = json.dumps(self.spec, sort_keys=True, allow_nan=False).encode()
+        return {SCORER_JSON: spec, SCORER_ARRAYS: buffer.getvalue()}
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes], *, where: str) -> "CompiledScorer":
+        """Read and check stored scorer files.
+
+        Raises:
+            ScorerError: the files are malformed, of another format, or inconsistent.
+        """
+        import numpy as np
+
+        try:
+            spec = json.loads(files[SCORER_JSON])
+            with np.load(io.BytesIO(files[SCORER_ARRAYS]), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except Exception as exc:  # not JSON, not an npz, an object array
+            raise ScorerError(f"{where}: compiled scorer is unreadable ({exc})") from None
+        scorer = cls(spec=spec, arrays=arrays)
+        _check(scorer, where)
+        return scorer
+
+
+def _expit(raw: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
+def _check(scorer: CompiledScorer, where: str) -> None:
+    """Refuse a scorer whose structure or indices are inconsistent (never index out of range)."""
+    import numpy as np
+
+    def bad(reason: str) -> ScorerError:
+        return ScorerError(f"{where}: compiled scorer is inconsistent ({reason})")
+
+    spec, a = scorer.spec, scorer.arrays
+    if not isinstance(spec, dict) or spec.get("format") != SCORER_FORMAT:
+        raise bad(f"format {spec.get('format') if isinstance(spec, dict) else None!r}")
+    width = 0
+    try:
+        for index, block in enumerate(spec["blocks"]):
+            columns = block["columns"]
+            if not all(isinstance(c, str) for c in columns):
+                raise bad(f"block {index} names a column that is not a string")
+            if block["kind"] == "numeric":
+                for part in ("fill", "mean", "scale"):
+                    if a[f"b{index}_{part}"].shape != (len(columns),):
+                        raise bad(f"block {index} {part} has the wrong shape")
+                width += len(columns)
+            elif block["kind"] == "onehot":
+                if not (len(block["fill"]) == len(block["categories"]) == len(columns)):
+                    raise bad(f"block {index} categories do not match its columns")
+                width += sum(len(c) for c in block["categories"])
+            else:
+                raise bad(f"block {index} kind {block['kind']!r}")
+        model = spec["model"]
+        kind = model["kind"]
+        if kind == "linear":
+            if a["coef"].shape != (width,) or a["intercept"].shape != (1,):
+                raise bad("coefficients do not match the inputs")
+            return
+        if kind not in {"trees_mean", "trees_sum"}:
+            raise bad(f"model kind {kind!r}")
+        nodes = len(a["is_leaf"])
+        if any(len(a[name]) != nodes for name in _TREE_ARRAYS):
+            raise bad("tree arrays differ in length")
+        inner = ~a["is_leaf"].astype(bool)
+        here = np.arange(nodes)
+        # Children after their parent: every walk ends within `depth` steps, inside the arrays.
+        for child in ("left", "right"):
+            target = a[child][inner]
+            if (target <= here[inner]).any() or (target >= nodes).any():
+                raise bad(f"a {child} child index is out of order or out of range")
+        if ((a["feature"] < 0) | (a["feature"] >= max(width, 1))).any():
+            raise bad("a split names a column the inputs do not have")
+        if ((a["roots"] < 0) | (a["roots"] >= nodes)).any() or not len(a["roots"]):
+            raise bad("a tree root is out of range")
+        if not isinstance(model["depth"], int) or not 0 <= model["depth"] <= nodes:
+            raise bad("depth")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise bad(f"missing or malformed {exc}") from None
+
+
+def compile_pipeline(pipeline: Any) -> CompiledScorer:
+    """Compile a fitted pipeline and check it against the pipeline on probe rows.
+
+    Raises:
+        ScorerError: naming what is not supported, or the difference the check found.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        raise ScorerError(f"not a preprocess + model pipeline: {type(pipeline).__name__}")
+    blocks, arrays, width = _blocks(pipeline.steps[0][1])
+    model, model_arrays = _model(pipeline.steps[1][1], width)
+    scorer = CompiledScorer(
+        spec={"format": SCORER_FORMAT, "blocks": blocks, "model": model},
+        arrays={**arrays, **model_arrays},
+    )
+    probe = probe_rows(scorer)
+    expected = pipeline.predict_proba(probe)[:, 1]
+    if model["kind"] in {"trees_sum"}:
+        # The ensemble's constant start (prior log-odds) is read off its own decision function.
+        scorer.spec["model"]["baseline"] = 0.0
+        raw = pipeline.decision_function(probe)
+        start = raw - _tree_sum(scorer, probe)
+        if float(start.max() - start.min()) > TOLERANCE:
+            raise ScorerError("the ensemble's starting prediction is not a constant")
+        scorer.spec["model"]["baseline"] = float(start.mean())
+    got = scorer.predict_proba(probe)
+    difference = float(abs(got - expected).max())
+    if not difference <= TOLERANCE:
+        raise ScorerError(f"compiled scores differ from the pipeline's by {difference:.3g}")
+    _check(scorer, "compiled scorer")
+    return scorer
+
+
+def _tree_sum(scorer: CompiledScorer, probe: "pd.DataFrame") -> "np.ndarray":
+    import numpy as np
+
+    matrix = scorer._design_matrix(probe)
+    if scorer.spec["model"]["float32"]:
+        matrix = matrix.astype(np.float32).astype(np.float64)
+    return float(scorer.spec["model"]["scale"]) * scorer._tree_values(matrix).sum(axis=1)
+
+
+def probe_rows(scorer: CompiledScorer, rows: int = PROBE_ROWS, seed: int = 0) -> "pd.DataFrame":
+    """Rows around the training statistics, with missing values and unknown categories."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    data: dict[str, Any] = {}
+    for index, block in enumerate(scorer.spec["blocks"]):
+        if block["kind"] == "numeric":
+            mean = scorer.arrays[f"b{index}_mean"]
+            scale = scorer.arrays[f"b{index}_scale"]
+            fill = scorer.arrays[f"b{index}_fill"]
+            for j, column in enumerate(block["columns"]):
+                centre = mean[j] if mean[j] != 0 else fill[j]
+                spread = scale[j] if scale[j] != 1 else max(1.0, abs(fill[j]))
+                values = centre + spread * rng.standard_normal(rows) * 2
+                values[rng.random(rows) < 0.05] = np.nan
+                data[column] = values
+        else:
+            for column, categories in zip(block["columns"], block["categories"], strict=True):
+                choices = np.array([*categories, "unseen-category"], dtype=object)
+                values = choices[rng.integers(0, len(choices), rows)]
+                values[rng.random(rows) < 0.05] = np.nan
+                data[column] = values
+    frame = pd.DataFrame(data)
+    return frame.astype({c: object for c in frame.columns if frame[c].dtype == object})
+
+
+def _blocks(preprocess: Any) -> "tuple[list[dict[str, Any]], dict[str, np.ndarray], int]":
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if not isinstance(preprocess, ColumnTransformer) or preprocess.remainder != "drop":
+        raise ScorerError("preprocessing is not a ColumnTransformer that drops the rest")
+    blocks: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
+    width = 0
+    for name, transformer, columns in preprocess.transformers_:
+        if transformer == "drop" or name == "remainder":
+            continue
+        steps = (
+            [step for _, step in transformer.steps]
+            if isinstance(transformer, Pipeline)
+            else [transformer]
+        )
+        columns = list(columns)
+        if not all(isinstance(c, str) for c in columns):
+            raise ScorerError(f"block {name} selects columns by position")
+        imputer = steps.pop(0) if steps and isinstance(steps[0], SimpleImputer) else None
+        if imputer is not None and (imputer.add_indicator or not _is_nan(imputer.missing_values)):
+            raise ScorerError(f"block {name}: imputer marks or replaces other values than NaN")
+        index = len(blocks)
+        if len(steps) == 1 and isinstance(steps[0], OneHotEncoder):
+            encoder = steps[0]
+            if (
+                encoder.handle_unknown != "ignore"
+                or encoder.drop_idx_ is not None
+                or encoder.min_frequency is not None
+                or encoder.max_categories is not None
+                or encoder.sparse_output
+            ):
+                raise ScorerError(f"block {name}: one-hot options other than the defaults used")
+            categories = [[str(c) for c in cats] for cats in encoder.categories_]
+            if any([str(c) for c in cats] != list(cats) for cats in encoder.categories_):
+                raise ScorerError(f"block {name}: categories that are not strings")
+            fill = (
+                [None] * len(columns) if imputer is None else [str(v) for v in imputer.statistics_]
+            )
+            if None in fill:
+                raise ScorerError(f"block {name}: categorical missing values are not imputed")
+            blocks.append(
+                {"kind": "onehot", "columns": columns, "fill": fill, "categories": categories}
+            )
+            width += sum(len(c) for c in categories)
+            continue
+        scaler = steps.pop(0) if steps and isinstance(steps[0], StandardScaler) else None
+        if steps:
+            raise ScorerError(f"block {name}: step {type(steps[0]).__name__} is not supported")
+        n = len(columns)
+        fill = (
+            np.full(n, np.nan)
+            if imputer is None
+            else np.asarray(imputer.statistics_, dtype="float64")
+        )
+        if imputer is not None and np.isnan(fill).any():
+            raise ScorerError(f"block {name}: an imputer dropped an all-missing column")
+        mean = (
+            np.zeros(n)
+            if scaler is None or scaler.mean_ is None
+            else scaler.mean_.astype("float64")
+        )
+        scale = (
+            np.ones(n)
+            if scaler is None or scaler.scale_ is None
+            else scaler.scale_.astype("float64")
+        )
+        arrays.update({f"b{index}_fill": fill, f"b{index}_mean": mean, f"b{index}_scale": scale})
+        blocks.append({"kind": "numeric", "columns": columns})
+        width += n
+    return blocks, arrays, width
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _model(model: Any, width: int) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
+    import numpy as np
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    if len(getattr(model, "classes_", [])) != 2:
+        raise ScorerError(f"{type(model).__name__} is not a binary classifier")
+    if isinstance(model, LogisticRegression):
+        coef = np.asarray(model.coef_, dtype="float64")
+        if coef.shape != (1, width):
+            raise ScorerError("logistic regression coefficients do not match the inputs")
+        kind = {"kind": "linear"}
+        return kind, {"coef": coef[0], "intercept": np.asarray(model.intercept_, dtype="float64")}
+    if isinstance(model, HistGradientBoostingClassifier):
+        if model.is_categorical_ is not None and np.asarray(model.is_categorical_).any():
+            raise ScorerError("native categorical splits are not supported")
+        trees = [_hist_tree(predictor) for [predictor] in model._predictors]
+        return _ensemble(trees, kind="trees_sum", float32=False, scale=1.0)
+    if isinstance(model, GradientBoostingClassifier):
+        trees = [_sklearn_tree(estimator.tree_, positive=None) for [estimator] in model.estimators_]
+        return _ensemble(trees, kind="trees_sum", float32=True, scale=float(model.learning_rate))
+    if isinstance(model, (RandomForestClassifier, ExtraTreesClassifier)):
+        trees = [_sklearn_tree(tree.tree_, positive=1) for tree in model.estimators_]
+        return _ensemble(trees, kind="trees_mean", float32=True, scale=1.0)
+    if isinstance(model, DecisionTreeClassifier):
+        return _ensemble(
+            [_sklearn_tree(model.tree_, positive=1)], kind="trees_mean", float32=True, scale=1.0
+        )
+    raise ScorerError(f"{type(model).__name__} has no compiled form")
+
+
+def _hist_tree(predictor: Any) -> "dict[str, np.ndarray]":
+    import numpy as np
+
+    nodes = predictor.nodes
+    leaf = nodes["is_leaf"].astype(bool)
+    return {
+        "feature": np.where(leaf, 0, nodes["feature_idx"]).astype("int64"),
+        "threshold": nodes["num_threshold"].astype("float64"),
+        "left": nodes["left"].astype("int64"),
+        "right": nodes["right"].astype("int64"),
+        "missing_left": nodes["missing_go_to_left"].astype(bool),
+        "is_leaf": leaf,
+        "value": nodes["value"].astype("float64"),
+    }
+
+
+def _sklearn_tree(tree: Any, *, positive: int | None) -> "dict[str, np.ndarray]":
+    """A fitted `sklearn.tree._tree.Tree` as arrays.
+
+    `positive` picks a class's fraction as the leaf value (classifiers); None takes the
+    regression value (the stages of gradient boosting).
+    """
+    import numpy as np
+
+    leaf = tree.children_left < 0
+    if positive is None:
+        value = tree.value[:, 0, 0].astype("float64")
+    else:
+        counts = tree.value[:, 0, :].astype("float64")
+        total = counts.sum(axis=1)
+        value = counts[:, positive] / np.where(total == 0, 1.0, total)
+    missing = getattr(tree, "missing_go_to_left", np.zeros(len(leaf), dtype=bool))
+    return {
+        "feature": np.where(leaf, 0, tree.feature).astype("int64"),
+        "threshold": tree.threshold.astype("float64"),
+        "left": np.where(leaf, 0, tree.children_left).astype("int64"),
+        "right": np.where(leaf, 0, tree.children_right).astype("int64"),
+        "missing_left": np.asarray(missing).astype(bool),
+        "is_leaf": leaf,
+        "value": value,
+    }
+
+
+def _ensemble(
+    trees: "list[dict[str, np.ndarray]]", *, kind: str, float32: bool, scale: float
+) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
+    """Trees concatenated into one set of node arrays, child indices made absolute."""
+    import numpy as np
+
+    if not trees:
+        raise ScorerError("the ensemble has no trees")
+    offsets = np.cumsum([0] + [len(t["is_leaf"]) for t in trees[:-1]])
+    arrays = {}
+    for name in _TREE_ARRAYS:
+        parts = []
+        for offset, tree in zip(offsets, trees, strict=True):
+            part = tree[name]
+            if name in {"left", "right"}:
+                part = np.where(tree["is_leaf"], 0, part + offset)
+            parts.append(part)
+        arrays[name] = np.concatenate(parts)
+    arrays["roots"] = offsets.astype("int64")
+    depth = max(_depth(tree) for tree in trees)
+    model = {"kind": kind, "float32": float32, "scale": scale, "depth": depth}
+    if kind == "trees_sum":
+        model["baseline"] = 0.0
+    return model, arrays
+
+
+def _depth(tree: "dict[str, np.ndarray]") -> int:
+    """Longest root-to-leaf path, in steps."""
+    depth = [0] * len(tree["is_leaf"])
+    for node in range(len(depth)):  # parents come before their children
+        if not tree["is_leaf"][node]:
+            for child in (int(tree["left"][node]), int(tree["right"][node])):
+                depth[child] = depth[node] + 1
+    return max(depth)

@@ -1,0 +1,181 @@
+"""The compiled scorer: numpy-only scoring that must agree with the sklearn pipeline."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from unified_ai.io.formats import (
+    MODEL,
+    UnsupportedValueError,
+    describe,
+    deserialize,
+    payload_bytes,
+    serialize,
+)
+from unified_ai.io.store import LineageStore
+from unified_ai.ml import artifacts
+from unified_ai.ml.artifacts import TrainedModel
+from unified_ai.ml.data import FeatureColumns
+from unified_ai.ml.scorer import (
+    SCORER_ARRAYS,
+    SCORER_JSON,
+    SCORER_REFUSED,
+    TOLERANCE,
+    CompiledScorer,
+    ScorerError,
+    compile_pipeline,
+)
+from unified_ai.ml.training import build_pipeline, model_inputs
+from unified_ai.projects.schema import ESTIMATORS, EstimatorSpec
+from unified_ai_tests.conftest import make_frame
+
+FEATURES = FeatureColumns(numeric=["x1", "x2"], categorical=["colour"])
+
+
+def fitted(class_name: str, params: dict | None = None):
+    frame = make_frame(rows=600)
+    # Missing values in training too, so imputers learn real statistics.
+    frame.loc[::17, "x1"] = np.nan
+    frame.loc[::23, "colour"] = None
+    spec = EstimatorSpec.model_validate({"class": class_name, "params": params or {}})
+    pipeline = build_pipeline(spec, FEATURES)
+    return pipeline.fit(model_inputs(frame, FEATURES), frame["label"])
+
+
+def unseen_rows() -> pd.DataFrame:
+    """Rows the model never saw: other draws, missing values, a category it does not know."""
+    frame = make_frame(rows=300, seed=9)
+    frame.loc[::7, "x2"] = np.nan
+    frame.loc[::11, "colour"] = "purple"
+    frame.loc[::13, "colour"] = None
+    frame.loc[::19, "x1"] = 1e6
+    return model_inputs(frame, FEATURES)
+
+
+@pytest.mark.parametrize("class_name", list(ESTIMATORS))
+def test_every_estimator_compiles_to_the_pipelines_probabilities(class_name):
+    pipeline = fitted(class_name)
+    stored = compile_pipeline(pipeline).to_files()
+    scorer = CompiledScorer.from_files(stored, where="p/m@v")
+    inputs = unseen_rows()
+    expected = pipeline.predict_proba(inputs)[:, 1]
+    np.testing.assert_allclose(scorer.predict_proba(inputs), expected, rtol=0, atol=TOLERANCE)
+    assert scorer.columns == ["x1", "x2", "colour"]
+
+
+def test_a_pipeline_without_a_compiled_form_is_stored_and_scored_by_sklearn():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    pipeline = fitted("LogisticRegression")
+    with pytest.raises(ScorerError, match="not a preprocess \\+ model pipeline"):
+        compile_pipeline(Pipeline([("poly", PolynomialFeatures()), *pipeline.steps]))
+
+    # Storable (every type is on the allow-list) but with options the compiler does not know.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = make_frame(rows=300)
+    encoder = OneHotEncoder(handle_unknown="error", sparse_output=False)
+    strict = Pipeline(
+        [
+            ("preprocess", ColumnTransformer([("c", encoder, ["colour"])])),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(frame[["colour"]], frame["label"])
+    kind, files = serialize(TrainedModel(pipeline=strict, card={}))
+    assert SCORER_JSON not in files and b"one-hot options" in files[SCORER_REFUSED]
+    assert describe(kind, files)["scorer"].startswith("sklearn: block c: one-hot")
+    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+    back = deserialize(kind, encoded, where="p/m@v", recorded=describe(kind, files))
+    assert back.scorer is None and back.pipeline_loaded
+    inputs = make_frame(rows=50, seed=4)[["colour"]]
+    np.testing.assert_allclose(back.predict_proba(inputs), strict.predict_proba(inputs)[:, 1])
+
+
+def test_a_stored_model_scores_small_batches_without_sklearn_and_loads_it_on_demand(tmp_path):
+    pipeline = fitted("HistGradientBoostingClassifier", {"max_iter": 20})
+    store = LineageStore(tmp_path / "store")
+    manifest = store.write_version(["p", "m"], *serialize(TrainedModel(pipeline, card={"a": 1})))
+    assert manifest.metadata["scorer"] == "compiled"
+    inputs = unseen_rows()
+    inputs.to_parquet(tmp_path / "rows.parquet")
+    script = f"""
+import json, sys
+import pandas as pd
+from unified_ai.io.store import LineageStore
+model = LineageStore({str(tmp_path / "store")!r}).read_value(["p", "m"], {manifest.version!r})
+proba = model.predict_proba(pd.read_parquet({str(tmp_path / "rows.parquet")!r}))
+heavy = sorted(m for m in ("sklearn", "skops", "scipy") if m in sys.modules)
+print(json.dumps({{"proba": proba.tolist(), "heavy": heavy, "loaded": model.pipeline_loaded}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["heavy"] == [] and seen["loaded"] is False
+    expected = pipeline.predict_proba(inputs)[:, 1]
+    np.testing.assert_allclose(seen["proba"], expected, rtol=0, atol=TOLERANCE)
+
+    model = store.read_value(["p", "m"], manifest.version)
+    assert not model.pipeline_loaded
+    assert type(model.pipeline).__name__ == "Pipeline" and model.pipeline_loaded
+
+
+def test_large_batches_are_scored_by_the_pipeline(monkeypatch):
+    pipeline = fitted("RandomForestClassifier", {"n_estimators": 5, "random_state": 0})
+    kind, files = serialize(TrainedModel(pipeline, card={}))
+    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+    model = deserialize(kind, encoded, where="p/m@v", recorded=describe(kind, files))
+    inputs = unseen_rows()
+    monkeypatch.setattr(artifacts, "COMPILED_MAX_ROWS", len(inputs) - 1)
+    proba = model.predict_proba(inputs)
+    assert model.pipeline_loaded
+    np.testing.assert_allclose(proba, pipeline.predict_proba(inputs)[:, 1])
+
+
+def _tampered(files: dict[str, bytes], **changes) -> dict[str, bytes]:
+    with np.load(io.BytesIO(files[SCORER_ARRAYS])) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays.update(changes)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return {**files, SCORER_ARRAYS: buffer.getvalue()}
+
+
+def test_malformed_scorer_files_are_refused_in_one_line():
+    pipeline = fitted("DecisionTreeClassifier", {"max_depth": 3})
+    kind, files = serialize(TrainedModel(pipeline, card={}))
+    files = {name: payload_bytes(payload) for name, payload in files.items()}
+    recorded = describe(kind, files)
+    left = np.load(io.BytesIO(files[SCORER_ARRAYS]))["left"]
+    cycle = left.copy()
+    cycle[0] = 0  # the root would be its own child: a walk that never ends
+    beyond = left.copy()
+    beyond[0] = 10**6
+    objects = {**files, SCORER_ARRAYS: _object_npz()}
+    other_format = {**files, SCORER_JSON: json.dumps({"format": 99}).encode()}
+    for bad, reason in [
+        (_tampered(files, left=cycle), "out of order or out of range"),
+        (_tampered(files, left=beyond), "out of order or out of range"),
+        (_tampered(files, feature=np.full_like(left, 50)), "names a column the inputs do not have"),
+        (objects, "compiled scorer is unreadable"),
+        (other_format, "format 99"),
+    ]:
+        with pytest.raises(UnsupportedValueError) as raised:
+            deserialize(MODEL, bad, where="p/m@v", recorded=recorded)
+        message = str(raised.value)
+        assert message.startswith("p/m@v: compiled scorer") and reason in message
+        assert "\n" not in message and message.endswith("refusing to load it")
+
+
+def _object_npz() -> bytes:
+    """An npz whose array needs pickle to load: must never be unpickled."""
+    buffer = io.BytesIO()
+    np.savez(buffer, left=np.array([{"x": 1}], dtype=object))
+    return buffer.getvalue()
