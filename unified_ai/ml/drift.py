@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _BINS = 10
+#: Columns of one type, whose raw values and their text forms correspond one to one.
+_ONE_TYPE = frozenset({"string", "integer", "floating", "boolean", "empty"})
 _EPS = 1e-4
 
 
@@ -77,10 +79,27 @@ def numeric_drift(reference, current) -> dict:
     }
 
 
+def _shares(values: "pd.Series") -> "pd.Series":
+    """Share of each category, compared as text, missing values as `<missing>`.
+
+    Counted on the raw values first (a million rows, a handful of categories), then the few
+    distinct values are turned into text: a value and its text form (`1` and `"1"`) merge.
+    """
+    import pandas as pd
+
+    if pd.api.types.infer_dtype(values, skipna=True) not in _ONE_TYPE:
+        # Mixed types: `2` and `2.0` count as one value but read "2" and "2.0" as text.
+        return values.astype("string").fillna("<missing>").value_counts(normalize=True)
+    counts = values.value_counts(dropna=False)
+    names = ["<missing>" if pd.isna(v) else str(v) for v in counts.index]
+    shares = pd.Series(counts.to_numpy(), index=pd.Index(names, dtype="string"))
+    shares = shares.groupby(level=0).sum()
+    return shares / shares.sum()
+
+
 def categorical_drift(reference: "pd.Series", current: "pd.Series") -> dict:
     """PSI over the categories (unseen categories count as their own bucket)."""
-    ref = reference.astype("string").fillna("<missing>").value_counts(normalize=True)
-    cur = current.astype("string").fillna("<missing>").value_counts(normalize=True)
+    ref, cur = _shares(reference), _shares(current)
     categories = ref.index.union(cur.index)
     return {
         "psi": _psi(

@@ -65,7 +65,7 @@ class CompiledScorer:
         """Probability of the positive class for each row of `inputs` (model inputs)."""
         import numpy as np
 
-        matrix = self._design_matrix(inputs)
+        matrix = self.design_matrix(inputs)
         model = self.spec["model"]
         if model["kind"] == "linear":
             raw = matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
@@ -77,7 +77,8 @@ class CompiledScorer:
         raw = float(model["baseline"]) + float(model["scale"]) * leaves.sum(axis=1)
         return _expit(raw)
 
-    def _design_matrix(self, inputs: "pd.DataFrame") -> "np.ndarray":
+    def design_matrix(self, inputs: "pd.DataFrame") -> "np.ndarray":
+        """The model's input matrix: what the pipeline's preprocessing step produces."""
         import numpy as np
         import pandas as pd
 
@@ -97,7 +98,9 @@ class CompiledScorer:
                 block["columns"], block["fill"], block["categories"], strict=True
             ):
                 raw = inputs[column]
-                text = raw.where(~pd.isna(raw), fill).astype(str)
+                text = raw.where(raw.notna(), fill)
+                if pd.api.types.infer_dtype(text, skipna=False) != "string":
+                    text = text.astype(str)
                 codes = pd.Categorical(text, categories=categories).codes
                 encoded = np.zeros((len(inputs), len(categories)), dtype="float64")
                 known = codes >= 0  # an unknown category encodes as all zeros, like sklearn's
@@ -226,6 +229,7 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     Raises:
         ScorerError: naming what is not supported, or the difference the check found.
     """
+    import numpy as np
     from sklearn.pipeline import Pipeline
 
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
@@ -238,6 +242,12 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     )
     probe = probe_rows(scorer)
     expected = pipeline.predict_proba(probe)[:, 1]
+    # Large batches feed this matrix to the fitted model itself: it must be the same matrix.
+    matrix = pipeline.steps[0][1].transform(probe)
+    if matrix.shape != (len(probe), width) or not np.allclose(
+        scorer.design_matrix(probe), matrix, rtol=0, atol=TOLERANCE
+    ):
+        raise ScorerError("compiled preprocessing differs from the pipeline's")
     if model["kind"] in {"trees_sum"}:
         # The ensemble's constant start (prior log-odds) is read off its own decision function.
         scorer.spec["model"]["baseline"] = 0.0
@@ -257,7 +267,7 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
 def _tree_sum(scorer: CompiledScorer, probe: "pd.DataFrame") -> "np.ndarray":
     import numpy as np
 
-    matrix = scorer._design_matrix(probe)
+    matrix = scorer.design_matrix(probe)
     if scorer.spec["model"]["float32"]:
         matrix = matrix.astype(np.float32).astype(np.float64)
     return float(scorer.spec["model"]["scale"]) * scorer._tree_values(matrix).sum(axis=1)

@@ -60,7 +60,13 @@ def model_inputs(frame: "pd.DataFrame", features: FeatureColumns) -> "pd.DataFra
 
     inputs = frame[features.all].copy()
     for column in features.categorical:
-        inputs[column] = inputs[column].map(lambda v: np.nan if pd.isna(v) else str(v))
+        values = inputs[column]
+        present = values.notna().to_numpy()
+        text = values.to_numpy(dtype=object, copy=True)
+        text[~present] = np.nan
+        if pd.api.types.infer_dtype(values, skipna=True) != "string":  # text stays as it is
+            text[present] = values[present].astype(str).to_numpy(dtype=object)
+        inputs[column] = pd.Series(text, index=values.index, dtype=object)
     return inputs
 
 

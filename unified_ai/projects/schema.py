@@ -540,6 +540,13 @@ class Monitoring(_Strict):
         description="also render the Evidently page for every Nth batch; 0: only for a batch "
         "in which a column drifts (the page costs seconds per batch)",
     )
+    shadow_rows: int = Field(
+        default=100_000,
+        ge=100,
+        le=100_000_000,
+        description="rows of a batch the shadow models score: every row of a smaller batch, "
+        "the same random sample for each shadow model of a larger one",
+    )
 
 
 _QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?")

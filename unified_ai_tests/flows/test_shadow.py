@@ -21,7 +21,11 @@ WAITING_POLICY = """\
 
 @pytest.fixture
 def waiting(home, projects_dir, instance, monkeypatch):
-    path = write_project(projects_dir, policy_extra=WAITING_POLICY)
+    return waiting_candidate(home, projects_dir, instance, monkeypatch, WAITING_POLICY)
+
+
+def waiting_candidate(home, projects_dir, instance, monkeypatch, extra):
+    path = write_project(projects_dir, policy_extra=extra)
     monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
     defs = project_defs(projects_dir)
     assert run_loop(defs, instance, "small").success
@@ -105,3 +109,19 @@ def test_a_rejected_candidate_is_no_longer_shadowed(home, instance, waiting):
     assert predictions["shadow_candidate_model"].isna().all()
     _, live = current(home, "small", "live_performance")
     assert live["candidate"] is None
+
+
+def test_a_large_batch_is_shadow_scored_on_one_sample(home, projects_dir, instance, monkeypatch):
+    extra = WAITING_POLICY + "monitoring: {shadow_rows: 150}\n"
+    _, _, driver, report = waiting_candidate(home, projects_dir, instance, monkeypatch, extra)
+    candidate = report["candidate"]["model_version"]
+    batches = score_and_label(driver)
+    for batch in batches:
+        _, predictions = current(home, "small", f"predictions/partitions/{batch}")
+        assert len(predictions) == 200
+        scored = predictions["shadow_candidate_proba"].notna()
+        assert scored.sum() == 150 and set(predictions["shadow_candidate_model"]) == {candidate}
+        assert predictions["proba"].notna().all()  # the live model scores every row
+    _, live = current(home, "small", "live_performance")
+    # Paired only where both models scored: the sampled, labeled rows.
+    assert live["candidate"]["rows"] == 300

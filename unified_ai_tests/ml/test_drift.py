@@ -89,3 +89,23 @@ def test_drift_scores_do_not_import_scipy(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "b", None, "a"],
+        [1, 2, "1", None, 2.0],  # mixed: 2 and 2.0 read differently as text
+        [True, False, True],
+        [1.5, 2.0, np.nan],
+        [3, 3, 4],
+    ],
+)
+def test_category_shares_are_those_of_the_values_as_text(values):
+    from unified_ai.ml.drift import _shares
+
+    series = pd.Series(values, dtype=object)
+    as_text = series.astype("string").fillna("<missing>").value_counts(normalize=True)
+    pd.testing.assert_series_equal(
+        _shares(series).sort_index(), as_text.sort_index(), check_names=False, check_dtype=False
+    )

@@ -113,3 +113,33 @@ def test_numbers_become_the_category_text_the_model_knows():
     assert out["flag"].tolist()[:3] == ["True", "2", "3.5"]
     # Without known categories: plain str(), as batch scoring does.
     assert as_model_categories(frame, ["married"])["married"].tolist()[:2] == ["0", "1.0"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_typed_batch_columns_are_checked_in_bulk_with_the_same_findings(project, seed, monkeypatch):
+    """A CSV batch has typed columns; checking only the rows that may be wrong (found in bulk)
+    reports exactly what checking every value does."""
+    from unified_ai.ml import rows as rows_module
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    x1 = rng.normal(0, 8, n)  # some beyond the declared -10..10
+    x1[rng.random(n) < 0.05] = np.nan
+    x1[rng.random(n) < 0.02] = np.inf
+    x1[:2] = [-10.0, 10.0]  # exactly at the bounds: allowed
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": rng.integers(-3, 3, n),
+            "colour": rng.choice(["red", "green", "blue", "purple", None], n),
+            "region": rng.choice(["north", "south", None, "east"], n),
+        }
+    )
+    if seed % 2:  # a segment read as numbers, checked against text categories
+        frame["region"] = rng.choice([0.0, 1.0, np.nan], n)
+    bulk = row_problems(project, FEATURES, frame)
+    monkeypatch.setattr(rows_module, "_rows_to_check_rule", lambda *args: None)
+    monkeypatch.setattr(rows_module, "_rows_to_check_single", lambda *args: None)
+    every_value = row_problems(project, FEATURES, frame)
+    assert bulk == every_value
+    assert {p.field for p in bulk} >= {"x1", "colour", "region"}

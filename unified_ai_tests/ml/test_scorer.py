@@ -127,7 +127,7 @@ print(json.dumps({{"proba": proba.tolist(), "heavy": heavy, "loaded": model.pipe
     assert type(model.pipeline).__name__ == "Pipeline" and model.pipeline_loaded
 
 
-def test_large_batches_are_scored_by_the_pipeline(monkeypatch):
+def test_large_batches_are_scored_by_the_fitted_model_on_the_compiled_inputs(monkeypatch):
     pipeline = fitted("RandomForestClassifier", {"n_estimators": 5, "random_state": 0})
     kind, files = serialize(TrainedModel(pipeline, card={}))
     encoded = {name: payload_bytes(payload) for name, payload in files.items()}

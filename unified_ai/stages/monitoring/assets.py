@@ -194,11 +194,14 @@ def _shadow_scores(
     """The batch scored by the deployment a rollback would restore and by a waiting candidate.
 
     Returns the shadow columns of `predictions` (always all four, empty when there is no such
-    model, so every batch's frame has one shape) and what its metadata says about them. Both
+    model, so every batch's frame has one shape) and what its metadata says about them. A
+    batch larger than `monitoring.shadow_rows` is shadow-scored on a random sample. Both
     models are read through the step's reader: allow-listed skops only, and their versions are
     in the lineage of these predictions. A shadow that is the live model itself (a redeployed
     version: versions are content hashes) reuses `live_proba` instead of loading it again.
     """
+    import zlib
+
     import numpy as np
 
     from unified_ai.ml.data import FeatureColumns
@@ -212,6 +215,18 @@ def _shadow_scores(
     }
     metadata = {"shadow_previous": "none", "shadow_candidate": "none"}
 
+    # A shadow is compared on labeled rows; on a large batch a sample of them is as good and
+    # saves scoring every row again per shadow model. The same rows for every shadow model.
+    rows = np.arange(len(batch))
+    if len(batch) > project.monitoring.shadow_rows:
+        seed = zlib.crc32(context.partition_key.encode())
+        rows = np.sort(
+            np.random.default_rng(seed).choice(len(batch), project.monitoring.shadow_rows, False)
+        )
+        metadata["shadow_sample"] = (
+            f"{len(rows):,} of {len(batch):,} (a random sample: monitoring.shadow_rows)"
+        )
+
     def shadow(role: str, owner_column: str, proba_column: str, owner: str, model_version: str):
         columns[owner_column] = owner
         if model_version == manifest.model_version:
@@ -221,7 +236,10 @@ def _shadow_scores(
         try:
             model = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
             features = FeatureColumns(**model.card["features"])
-            columns[proba_column] = predict_proba(model, batch, features)
+            scores = np.full(len(batch), np.nan)
+            sample = batch if len(rows) == len(batch) else batch.iloc[rows]
+            scores[rows] = predict_proba(model, sample, features)
+            columns[proba_column] = scores
             metadata[f"shadow_{role}"] = owner
         except Exception as exc:
             # A shadow is evidence, not service: whatever stops it (a refused file, inputs
