@@ -159,7 +159,7 @@ def compute_floor(home: Path, project, batch: str) -> tuple[float, float]:
     frame = pd.read_csv(next((home / "inbox" / project.name).rglob(batch)))
     inputs = model_inputs(frame, served.features)
     start = time.perf_counter()
-    served.pipeline.predict_proba(inputs)
+    served.model.pipeline.predict_proba(inputs)
     predict = time.perf_counter() - start
     split = [project.name, TRAIN_SPLIT]
     train = store.read_value(split, store.require_current(split))

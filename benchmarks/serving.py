@@ -179,7 +179,7 @@ def run(quick: bool, shared: Path) -> list[Row]:
                     if status != 200:
                         raise RuntimeError(f"predict answered {status}: {answer}")
                 inputs = model_inputs(pd.DataFrame(sample.head(count)), served.features)
-                raw = raw_latencies(served.pipeline, inputs, times)
+                raw = raw_latencies(served.model.pipeline, inputs, times)
                 for label, share in (("p50", 0.5), ("p99", 0.99)):
                     rows.append(
                         Row(
@@ -192,7 +192,7 @@ def run(quick: bool, shared: Path) -> list[Row]:
                     )
 
             inputs = model_inputs(pd.DataFrame(sample.head(1)), served.features)
-            raw_rate = 1 / statistics.median(raw_latencies(served.pipeline, inputs, 50))
+            raw_rate = 1 / statistics.median(raw_latencies(served.model.pipeline, inputs, 50))
             for clients in concurrency:
                 threads = [Client(port, path, bodies[1]) for _ in range(clients)]
                 began = time.perf_counter()

@@ -57,6 +57,16 @@ class CompiledScorer:
     arrays: dict[str, "np.ndarray"]
 
     @property
+    def categories(self) -> dict[str, list[str]]:
+        """Per one-hot encoded input column, the categories the encoder knows (as text)."""
+        return {
+            column: list(known)
+            for block in self.spec["blocks"]
+            if block["kind"] == "onehot"
+            for column, known in zip(block["columns"], block["categories"], strict=True)
+        }
+
+    @property
     def columns(self) -> list[str]:
         """The input columns the scorer reads, in block order."""
         return [column for block in self.spec["blocks"] for column in block["columns"]]

@@ -403,7 +403,7 @@ def create_app(
         where = f"{project.name}/candidate_model@{served.model_version}"
         try:
             proba = np.asarray(
-                predict_proba(served.pipeline, inputs, served.features), dtype="float64"
+                predict_proba(served.model, inputs, served.features), dtype="float64"
             )
         except Exception as exc:
             log.error("%s: scoring %d rows failed", where, len(inputs), exc_info=exc)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.data import FeatureColumns
 from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL
 
@@ -32,7 +33,9 @@ class Served:
     """One loaded, verified deployment. Never changed after it is built.
 
     Attributes:
-        pipeline: The fitted pipeline (preprocessing + model).
+        model: The model: its compiled scorer answers requests; its sklearn pipeline loads
+            only if something needs it (a model without a compiled form, a request of more
+            than 20,000 rows).
         features: The model's input columns (from its card).
         deployment_version: The `deployed_model` version being served.
         model_version: The `candidate_model` version that deployment names.
@@ -42,7 +45,7 @@ class Served:
         load_seconds: How long loading and verifying took.
     """
 
-    pipeline: Any
+    model: TrainedModel
     features: FeatureColumns
     deployment_version: str
     model_version: str
@@ -52,14 +55,17 @@ class Served:
     load_seconds: float = 0.0
 
 
-def encoder_categories(pipeline: Any) -> dict[str, frozenset[str]]:
-    """The categories a fitted pipeline's encoders know, per input column, as text.
+def encoder_categories(model: TrainedModel) -> dict[str, frozenset[str]]:
+    """The categories a fitted model's encoders know, per input column, as text.
 
-    Walks a Pipeline → ColumnTransformer → (Pipeline →) encoder; anything else yields nothing
-    (scoring then writes categories with plain `str()`, as batch scoring does).
+    From its compiled scorer when it has one; else walks its Pipeline → ColumnTransformer →
+    (Pipeline →) encoder; anything else yields nothing (scoring then writes categories with
+    plain `str()`, as batch scoring does).
     """
+    if model.scorer is not None:
+        return {c: frozenset(known) for c, known in model.scorer.categories.items()}
     found: dict[str, frozenset[str]] = {}
-    for _, step in getattr(pipeline, "steps", []):
+    for _, step in getattr(model.pipeline, "steps", []):
         for _, transformer, columns in getattr(step, "transformers_", []):
             parts = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
             encoder = next((p for p in parts if hasattr(p, "categories_")), None)
@@ -83,7 +89,6 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
     import numpy as np
     import pandas as pd
 
-    from unified_ai.ml.artifacts import TrainedModel
     from unified_ai.ml.training import predict_proba
 
     started = time.monotonic()
@@ -113,7 +118,7 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
         {column: "float64" for column in features.numeric}
     )
     try:
-        proba = np.asarray(predict_proba(model.pipeline, probe, features), dtype="float64")
+        proba = np.asarray(predict_proba(model, probe, features), dtype="float64")
     except Exception as exc:
         raise DeploymentLoadError(
             f"{model_where}: the model cannot score a row of missing values ({_one_line(exc)}); "
@@ -125,11 +130,11 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
             "probability; refusing to serve it"
         )
     return Served(
-        pipeline=model.pipeline,
+        model=model,
         features=features,
         deployment_version=version,
         model_version=model_version,
-        categories=encoder_categories(model.pipeline),
+        categories=encoder_categories(model),
         deployed_at=payload.get("deployed_at"),
         loaded_at=time.time(),
         load_seconds=time.monotonic() - started,

@@ -32,6 +32,22 @@ def materialization_version(
     return None if value is None else str(value.value)
 
 
+def _evaluated_with_latest(instance: dg.DagsterInstance, asset_key: dg.AssetKey, name: str):
+    """Check `name`'s evaluation in the run that stored the asset's latest materialization."""
+    latest = instance.fetch_materializations(asset_key, limit=1).records
+    if not latest:
+        return None
+    found = None
+    events = instance.get_records_for_run(
+        latest[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    for event in events:
+        evaluation = event.event_log_entry.dagster_event.event_specific_data
+        if evaluation.asset_key == asset_key and evaluation.check_name == name:
+            found = evaluation
+    return found
+
+
 def gate_records(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, gates: Iterable[str]
 ) -> dict[str, GateRecord | None]:
@@ -41,10 +57,17 @@ def gate_records(
         record = instance.get_latest_asset_check_evaluation_record(
             dg.AssetCheckKey(asset_key, name)
         )
-        if record is None or record.status.value not in _FINAL or record.event is None:
+        if record is not None and record.status.value in _FINAL and record.event is not None:
+            evaluation = record.event.dagster_event.event_specific_data
+        elif record is not None:
+            # Planned by a run created later (queued behind this one, or not at the check
+            # yet): its plan is the newest record, and hides what the checks decided.
+            evaluation = _evaluated_with_latest(instance, asset_key, name)
+        else:
+            evaluation = None
+        if evaluation is None:
             records[name] = None
             continue
-        evaluation = record.event.dagster_event.event_specific_data
         target = evaluation.target_materialization_data
         records[name] = GateRecord(
             gate=name,

@@ -199,6 +199,20 @@ def test_new_ground_truth_triggers_one_retrain_on_it(home, projects_dir, instanc
     scored_and_labeled(driver, 1, seed=13)
     assert driver.tick(GROUND_TRUTH_TRIGGER).skip.startswith("100 labeled rows from 1 batches")
 
+    # A training loop already on its way (another trigger's, or a person's) reads these labels
+    # when it runs: no second retrain for the same evidence.
+    scored_and_labeled(driver, 1, seed=14)
+    loop = defs.resolve_job_def("small__training_loop")
+    waiting = instance.create_run_for_job(
+        loop, status=dg.DagsterRunStatus.NOT_STARTED, tags={"unified_ai/actor": "drift_trigger"}
+    )
+    tick = driver.tick(GROUND_TRUTH_TRIGGER)
+    assert tick.requests == []
+    assert tick.skip == (
+        f"a retrain is already on its way (run {waiting.run_id[:8]}, not_started, by "
+        "drift_trigger); it trains on the newest data, this evidence included"
+    )
+
 
 def test_a_quarantined_batch_never_joins_training(home, projects_dir, instance, monkeypatch):
     """Even with labels recorded for it (a stale or hand-written record), it is left out."""

@@ -10,6 +10,7 @@ from unified_ai.io.formats import serialize
 from unified_ai.io.store import LineageStore
 from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.rows import as_model_categories
+from unified_ai.ml.scorer import compile_pipeline
 from unified_ai.ml.training import fit, predict_proba
 from unified_ai.projects.loader import load_project_file
 from unified_ai.serving.follower import DeploymentFollower, encoder_categories, load_deployment
@@ -92,8 +93,11 @@ def test_numbers_reach_a_float_trained_category_as_the_model_knows_them(project)
     frame["colour"] = np.where(frame["colour"] == "red", 1.0, 0.0)
     frame.loc[::17, "colour"] = np.nan
     pipeline, features = fit(project, frame)
-    known = encoder_categories(pipeline)
+    known = encoder_categories(TrainedModel(pipeline))
     assert known == {"colour": frozenset({"0.0", "1.0"})}
+    # A served model answers from its compiled scorer, which knows the same categories.
+    compiled = TrainedModel(pipeline, scorer=compile_pipeline(pipeline))
+    assert encoder_categories(compiled) == known
     sent = frame.head(40).copy()
     # What a JSON client sends: whole numbers (and nulls), in an object column like the API's.
     whole = [v if v != v else int(v) for v in sent["colour"]]

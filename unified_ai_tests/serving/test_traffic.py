@@ -13,7 +13,7 @@ from unified_ai.serving.traffic import TrafficWriter, parse_row_id
 from unified_ai_tests.conftest import write_project
 
 SERVED = Served(
-    pipeline=None,
+    model=None,
     features=FeatureColumns(numeric=["x1"], categorical=[]),
     deployment_version="0123456789abcdef",
     model_version="fedcba9876543210",

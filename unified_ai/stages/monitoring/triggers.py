@@ -51,7 +51,33 @@ def _evidence_tags(project: ProjectConfig, kind: str, evidence: dict[str, str]) 
     return names.evidence_tags(kind, project.policy_version, evidence)
 
 
+#: Runs that have not finished: a training loop in one of these states will read the newest
+#: data when its steps run.
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _retrain_in_flight(instance: dg.DagsterInstance, project: ProjectConfig) -> str | None:
+    """Why a retrain already on its way makes another one pointless, or None."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=training_loop_job(project.name), statuses=_IN_FLIGHT),
+        limit=1,
+    )
+    if not records:
+        return None
+    run = records[0].dagster_run
+    return (
+        f"a retrain is already on its way (run {run.run_id[:8]}, {run.status.value.lower()}, "
+        f"by {names.actor_of(run.tags)}); it trains on the newest data, this evidence included"
+    )
+
+
 def _retrain(
+    context: dg.SensorEvaluationContext,
     project: ProjectConfig,
     notifier: Notifier,
     decision: Decision,
@@ -62,7 +88,14 @@ def _retrain(
     kind: str,
     job_name: str | None = None,
 ) -> dg.SensorResult:
-    """Announce a retrain on the project's channels and request the training loop for it."""
+    """Announce a retrain on the project's channels and request the training loop for it.
+
+    Not when a training loop of the project is queued or running: two triggers seeing the same
+    change (drift and falling live metrics, or new labels) would otherwise train twice.
+    """
+    in_flight = _retrain_in_flight(context.instance, project)
+    if in_flight is not None:
+        return dg.SensorResult(skip_reason=dg.SkipReason(in_flight), cursor=dump_cursor(cursor))
     notifier.notify(
         project.policy.notifications,
         project=project.name,
@@ -128,6 +161,7 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
             )
         cursor["last_trigger"] = now.isoformat()
         return _retrain(
+            context,
             project,
             notifier,
             decision,
@@ -223,6 +257,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             )
         cursor["last_retrain"] = now.isoformat()
         return _retrain(
+            context,
             project,
             notifier,
             retrain,
@@ -303,6 +338,7 @@ def build_ground_truth_trigger(project: ProjectConfig) -> dg.SensorDefinition:
             )
         cursor["last_trigger"] = now.isoformat()
         return _retrain(
+            context,
             project,
             notifier,
             decision,
