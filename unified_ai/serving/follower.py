@@ -33,9 +33,8 @@ class Served:
     """One loaded, verified deployment. Never changed after it is built.
 
     Attributes:
-        model: The model: its compiled scorer answers requests; its sklearn pipeline loads
-            only if something needs it (a model without a compiled form, a request of more
-            than 20,000 rows).
+        model: The model, its sklearn pipeline loaded: small requests are answered by its
+            compiled scorer (faster per call), larger ones by the pipeline.
         features: The model's input columns (from its card).
         deployment_version: The `deployed_model` version being served.
         model_version: The `candidate_model` version that deployment names.
@@ -129,6 +128,12 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
             f"{model_where}: the model returned {proba.tolist()} for a probe row, not one "
             "probability; refusing to serve it"
         )
+    try:
+        # Once per deployment: requests of more than a hundred rows are faster through
+        # sklearn, and no request should wait for its import.
+        model.load_pipeline()
+    except Exception as exc:  # the store's refusal names the version and the reason
+        raise DeploymentLoadError(_one_line(exc)) from None
     return Served(
         model=model,
         features=features,
