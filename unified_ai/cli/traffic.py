@@ -26,7 +26,7 @@ from unified_ai.cli.app import Context, main, run
 def simulate_cmd(
     project: str, batches: int, rows: int, drift: tuple[str, ...], labels: bool, seed: int | None
 ) -> None:
-    """Write production batches into PROJECT's inbox from rows the model never trained on."""
+    """Write production batches into PROJECT's inbox, drawn from the source's holdout rows."""
     import time
 
     from unified_ai.ml.data import resolve_features
@@ -56,7 +56,7 @@ def simulate_cmd(
             if holdout is None:
                 raise click.ClickException(
                     f"{config.name} has no holdout split yet: run {training_loop_job(config.name)} "
-                    "first (batches are drawn from rows the model never trained on)"
+                    "first (batches are drawn from the source's holdout rows)"
                 )
             # Rows of the source's holdout only: the recent holdout's production rows were
             # production traffic already.

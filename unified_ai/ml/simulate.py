@@ -1,7 +1,8 @@
 """Realistic production batches for demos and tests.
 
-Rows the model never trained on, with optional drift, and their labels written later, as they
-arrive in life.
+Rows drawn from the source's holdout split (which the first model never trained on), with
+optional drift, and their labels written later, as they arrive in life. The pool is fixed: once
+labeled batches join training, later batches repeat rows a retrained model has seen.
 """
 
 import re

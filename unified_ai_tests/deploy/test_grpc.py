@@ -2,12 +2,13 @@
 as the cluster's webserver and daemon do."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from unified_ai_tests.deploy.services import Service
 
 BIN = Path(sys.executable).parent
 
@@ -22,7 +23,11 @@ def test_code_location_served_over_grpc_loads_in_a_workspace(tmp_path, home):
     from dagster._grpc.client import DagsterGrpcClient
 
     port = _free_port()
-    server = subprocess.Popen(
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    # Its own session, stdin closed, output to a file: stopped as a group (SIGTERM, then
+    # SIGKILL), it can neither outlive the test nor read the test worker's input.
+    server = Service(
+        "grpc",
         [
             str(BIN / "dagster"),
             "api",
@@ -34,11 +39,9 @@ def test_code_location_served_over_grpc_loads_in_a_workspace(tmp_path, home):
             "--port",
             str(port),
         ],
-        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+        env,
+        tmp_path,
+    ).start()
     try:
         client = DagsterGrpcClient(port=port, host="127.0.0.1")
         deadline = time.monotonic() + 120
@@ -47,7 +50,7 @@ def test_code_location_served_over_grpc_loads_in_a_workspace(tmp_path, home):
                 client.ping("hello")
                 break
             except Exception:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert server.alive(), server.tail()
                 assert time.monotonic() < deadline, "gRPC server did not come up"
                 time.sleep(0.5)
         workspace = tmp_path / "workspace.yaml"
@@ -60,7 +63,8 @@ def test_code_location_served_over_grpc_loads_in_a_workspace(tmp_path, home):
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
         assert listed.returncode == 0, listed.stderr[-2000:]
         for job in (
@@ -70,5 +74,4 @@ def test_code_location_served_over_grpc_loads_in_a_workspace(tmp_path, home):
         ):
             assert job in listed.stdout
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()

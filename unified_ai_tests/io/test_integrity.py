@@ -60,6 +60,10 @@ def _write_one(root: str, options: dict, index: int) -> str:
     return version
 
 
+#: Seconds the 8 writers get; minutes more than they need on a loaded 2-core machine.
+POOL_TIMEOUT = 300
+
+
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_parallel_writers_lose_no_version(tmp_path, backend, request):
     if backend == "s3":
@@ -69,7 +73,10 @@ def test_parallel_writers_lose_no_version(tmp_path, backend, request):
         options, root = {}, str(tmp_path / "store")
     context = multiprocessing.get_context("spawn")
     with context.Pool(8) as pool:
-        written = pool.starmap(_write_one, [(root, options, i) for i in range(8)])
+        # A worker that dies loses its task; fail on it instead of waiting forever.
+        written = pool.starmap_async(_write_one, [(root, options, i) for i in range(8)]).get(
+            timeout=POOL_TIMEOUT
+        )
     store = LineageStore(root, options)
     assert len(set(written)) == 8
     assert {m.version for m in store.versions(["p", "shared"])} == set(written)
@@ -116,7 +123,9 @@ def test_concurrent_pointer_moves_keep_history_one_chain(tmp_path, request, back
         options, root = {}, str(tmp_path / "store")
     context = multiprocessing.get_context("spawn")
     with context.Pool(8) as pool:
-        pool.starmap(_move_many, [(root, options, i, moves) for i in range(8)])
+        pool.starmap_async(_move_many, [(root, options, i, moves) for i in range(8)]).get(
+            timeout=POOL_TIMEOUT
+        )
     store = LineageStore(root, options)
     assert_one_chain(store, ["p", "chain"], 8 * moves)
     assert store.verify().problems == []
