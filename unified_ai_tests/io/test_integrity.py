@@ -64,6 +64,21 @@ def _write_one(root: str, options: dict, index: int) -> str:
 POOL_TIMEOUT = 300
 
 
+def run_in_pool(function, arguments: list[tuple]) -> list:
+    """`function` over `arguments` in 8 fresh processes, each call in parallel.
+
+    A worker that dies loses its task: that fails here instead of waiting forever. The pool
+    is closed and joined, not terminated: workers leave when told to, so a process that
+    inherited SIGTERM ignored (as under `nohup` or some CI runners) cannot hang the join.
+    """
+    pool = multiprocessing.get_context("spawn").Pool(8)
+    try:
+        return pool.starmap_async(function, arguments).get(timeout=POOL_TIMEOUT)
+    finally:
+        pool.close()
+        pool.join()
+
+
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_parallel_writers_lose_no_version(tmp_path, backend, request):
     if backend == "s3":
@@ -71,12 +86,7 @@ def test_parallel_writers_lose_no_version(tmp_path, backend, request):
         root = f"s3://lineage/{uuid.uuid4().hex}"
     else:
         options, root = {}, str(tmp_path / "store")
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(8) as pool:
-        # A worker that dies loses its task; fail on it instead of waiting forever.
-        written = pool.starmap_async(_write_one, [(root, options, i) for i in range(8)]).get(
-            timeout=POOL_TIMEOUT
-        )
+    written = run_in_pool(_write_one, [(root, options, i) for i in range(8)])
     store = LineageStore(root, options)
     assert len(set(written)) == 8
     assert {m.version for m in store.versions(["p", "shared"])} == set(written)
@@ -121,11 +131,7 @@ def test_concurrent_pointer_moves_keep_history_one_chain(tmp_path, request, back
         root = f"s3://lineage/{uuid.uuid4().hex}"
     else:
         options, root = {}, str(tmp_path / "store")
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(8) as pool:
-        pool.starmap_async(_move_many, [(root, options, i, moves) for i in range(8)]).get(
-            timeout=POOL_TIMEOUT
-        )
+    run_in_pool(_move_many, [(root, options, i, moves) for i in range(8)])
     store = LineageStore(root, options)
     assert_one_chain(store, ["p", "chain"], 8 * moves)
     assert store.verify().problems == []
