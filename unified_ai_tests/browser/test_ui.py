@@ -237,11 +237,16 @@ class User:
 
     def metadata_value(self, key: str) -> str:
         """The value cell of one metadata row on an asset page."""
+        from playwright.sync_api import expect
+
         row = self.page.get_by_role("row").filter(
             has=self.page.get_by_role("cell", name=key, exact=True)
         )
         row.first.wait_for(timeout=60 * SECOND)
-        return row.first.locator(":scope > td").last.inner_text().strip()
+        cell = row.first.locator(":scope > td").last
+        # Markdown and JSON values render after their row appears: wait for the text itself.
+        expect(cell).to_have_text(re.compile(r"\S"), timeout=60 * SECOND)
+        return cell.inner_text().strip()
 
     def materialize_job(self, job: str) -> str:
         """Jobs → JOB → Materialize all (confirming the unmaterialized-upstream warning)."""
