@@ -73,19 +73,26 @@ class CompiledScorer:
 
     def predict_proba(self, inputs: "pd.DataFrame") -> "np.ndarray":
         """Probability of the positive class for each row of `inputs` (model inputs)."""
-        import numpy as np
-
         matrix = self.design_matrix(inputs)
+        if self.spec["model"]["kind"] == "trees_mean":
+            return self._tree_values(self._tree_rows(matrix)).mean(axis=1)
+        return _expit(self.raw_score(matrix))
+
+    def raw_score(self, matrix: "np.ndarray") -> "np.ndarray":
+        """Log-odds of the positive class (linear and boosted models) from the input matrix."""
         model = self.spec["model"]
         if model["kind"] == "linear":
-            raw = matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
-            return _expit(raw)
-        rows = matrix.astype(np.float32).astype(np.float64) if model["float32"] else matrix
-        leaves = self._tree_values(rows)
-        if model["kind"] == "trees_mean":
-            return leaves.mean(axis=1)
-        raw = float(model["baseline"]) + float(model["scale"]) * leaves.sum(axis=1)
-        return _expit(raw)
+            return matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
+        leaves = self._tree_values(self._tree_rows(matrix))
+        return float(model["baseline"]) + float(model["scale"]) * leaves.sum(axis=1)
+
+    def _tree_rows(self, matrix: "np.ndarray") -> "np.ndarray":
+        """The matrix as the trees compare it: sklearn's own trees see float32 values."""
+        import numpy as np
+
+        if self.spec["model"]["float32"]:
+            return matrix.astype(np.float32).astype(np.float64)
+        return matrix
 
     def design_matrix(self, inputs: "pd.DataFrame") -> "np.ndarray":
         """The model's input matrix: what the pipeline's preprocessing step produces."""
@@ -254,15 +261,15 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     expected = pipeline.predict_proba(probe)[:, 1]
     # Large batches feed this matrix to the fitted model itself: it must be the same matrix.
     matrix = pipeline.steps[0][1].transform(probe)
+    design = scorer.design_matrix(probe)
     if matrix.shape != (len(probe), width) or not np.allclose(
-        scorer.design_matrix(probe), matrix, rtol=0, atol=TOLERANCE
+        design, matrix, rtol=0, atol=TOLERANCE
     ):
         raise ScorerError("compiled preprocessing differs from the pipeline's")
-    if model["kind"] in {"trees_sum"}:
-        # The ensemble's constant start (prior log-odds) is read off its own decision function.
-        scorer.spec["model"]["baseline"] = 0.0
-        raw = pipeline.decision_function(probe)
-        start = raw - _tree_sum(scorer, probe)
+    if model["kind"] == "trees_sum":
+        # The ensemble's constant start (prior log-odds) is read off its own decision function;
+        # `_ensemble` left the baseline at 0, so `raw_score` is the trees' sum alone here.
+        start = pipeline.decision_function(probe) - scorer.raw_score(design)
         if float(start.max() - start.min()) > TOLERANCE:
             raise ScorerError("the ensemble's starting prediction is not a constant")
         scorer.spec["model"]["baseline"] = float(start.mean())
@@ -272,15 +279,6 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
         raise ScorerError(f"compiled scores differ from the pipeline's by {difference:.3g}")
     _check(scorer, "compiled scorer")
     return scorer
-
-
-def _tree_sum(scorer: CompiledScorer, probe: "pd.DataFrame") -> "np.ndarray":
-    import numpy as np
-
-    matrix = scorer.design_matrix(probe)
-    if scorer.spec["model"]["float32"]:
-        matrix = matrix.astype(np.float32).astype(np.float64)
-    return float(scorer.spec["model"]["scale"]) * scorer._tree_values(matrix).sum(axis=1)
 
 
 def probe_rows(scorer: CompiledScorer, rows: int = PROBE_ROWS, seed: int = 0) -> "pd.DataFrame":
