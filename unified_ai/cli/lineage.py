@@ -7,6 +7,7 @@ import click
 
 from unified_ai.cli.app import ALL_ASSETS, ASSETS, Context, check_asset, main, print_table, run
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.store import LineageStoreError
 from unified_ai.names import BATCH_ASSETS, DEPLOYED_MODEL, PARTITIONS, sensor_names
 from unified_ai.queries import deployment_ledger
 
@@ -31,7 +32,10 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
         moves = []
         for name in assets:
             history = store.history([config.name, name])
-            live = store.current_version([config.name, name])
+            try:
+                live = store.current_version([config.name, name])
+            except LineageStoreError:
+                live = None  # a damaged or replayed pointer: nothing is live (`store verify`)
             for index, move in enumerate(history):
                 # The newest move made its version current; `store verify` reports a pointer
                 # that disagrees, and no entry is marked live then.
@@ -291,8 +295,14 @@ def store_group() -> None:
 @store_group.command("verify")
 @click.argument("project", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def store_verify(project: str | None, as_json: bool) -> None:
-    """Check every checksum, pointer and history chain (of PROJECT, or the whole store).
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also decode every version as a reader does (model files, compiled scorers and their "
+    "probe outputs) and report each version a reader would refuse.",
+)
+def store_verify(project: str | None, as_json: bool, deep: bool) -> None:
+    """Check every checksum, pointer and history hash chain (of PROJECT, or the whole store).
 
     Prints each problem on one line (asset@version, path, reason) and exits 1 if there is any.
     Staging folders left by writers that died are removed.
@@ -304,7 +314,7 @@ def store_verify(project: str | None, as_json: bool) -> None:
         prefix = [project] if project else []
         if project and not store.asset_paths(prefix) and project not in ctx.projects():
             ctx.project(project)  # raises: unknown project, with the known ones
-        report = store.verify(prefix)
+        report = store.verify(prefix, deep=deep)
         if as_json:
             click.echo(
                 json.dumps(
@@ -313,6 +323,7 @@ def store_verify(project: str | None, as_json: bool) -> None:
                         "versions": report.versions,
                         "problems": [p.__dict__ for p in report.problems],
                         "cleaned": report.cleaned,
+                        "info": report.info,
                     },
                     indent=2,
                 )
@@ -321,6 +332,8 @@ def store_verify(project: str | None, as_json: bool) -> None:
             scope = project or "the store"
             for path in report.cleaned:
                 click.echo(f"removed stale staging folder {path}")
+            for note in report.info:
+                click.echo(f"note: {note}")
             for p in report.problems:
                 click.echo(p.problem, err=True)  # one line: asset@version, path and reason
             verdict = f"{len(report.problems)} problem(s)" if report.problems else "no problems"

@@ -229,7 +229,7 @@ def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) 
     The skops file's types are checked here either way, so a file that would instantiate
     anything off the allow-list is refused when it is read, not later.
     """
-    from unified_ai.ml.scorer import CompiledScorer, ScorerError
+    from unified_ai.ml.scorer import CompiledScorer, ScorerError, ScorerUnverified
 
     recorded_types = recorded.get("model_types")
     card = json.loads(files["card.json"])
@@ -242,9 +242,23 @@ def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) 
     check_model_types(files["model.skops"], where=where, recorded_types=recorded_types)
     try:
         scorer = CompiledScorer.from_files(files, where=where)
+    except ScorerUnverified as exc:
+        # Stored before probe outputs were kept: the pipeline scores it, and says why.
+        return TrainedModel(card=card, load_pipeline=load, scorer_note=str(exc))
     except ScorerError as exc:
         raise UnsupportedValueError(f"{exc}; refusing to load it") from None
-    return TrainedModel(card=card, scorer=scorer, load_pipeline=load)
+
+    def load_checked() -> Any:
+        # The pipeline must give the probe rows what it gave them when it was stored (and the
+        # scorer already does): the two paths of one model cannot disagree.
+        pipeline = load()
+        try:
+            scorer.check_pipeline(pipeline, where)
+        except ScorerError as exc:
+            raise UnsupportedValueError(f"{exc}; refusing to load it") from None
+        return pipeline
+
+    return TrainedModel(card=card, scorer=scorer, load_pipeline=load_checked)
 
 
 def dump_model(pipeline: Any) -> bytes:

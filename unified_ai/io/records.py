@@ -26,6 +26,7 @@ SIGNATURE = "signature"
 SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 VERSION = re.compile(r"[0-9a-f]{16}")
 ENTRY = re.compile(r"([0-9]{20})-[0-9a-f]{8}\.json")
+DIGEST = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_SCHEME = "hmac-sha256:"
 
 
@@ -143,7 +144,13 @@ class Manifest:
 
 @dataclass(frozen=True)
 class PointerMove:
-    """One entry of an asset's append-only history."""
+    """One entry of an asset's append-only history.
+
+    Attributes:
+        prev_entry: sha256 of the stored bytes of the entry before this one: the history is a
+            hash chain, and the signed pointer names the hash of its newest entry. "" for an
+            asset's first entry; None in entries written before history was chained.
+    """
 
     asset_key: list[str]
     version: str
@@ -154,6 +161,16 @@ class PointerMove:
     actor: str | None = None
     reason: str | None = None
     policy_version: str | None = None
+    prev_entry: str | None = None
+
+
+def successor_entry(name: str, digest: str) -> str:
+    """The name the entry after history entry `name` (whose bytes hash to `digest`) gets.
+
+    Fixed by its predecessor, so a reader checks with one lookup that nothing follows the entry
+    the pointer names (a replayed pointer), without listing the history.
+    """
+    return f"{int(name[:20]) + 1:020d}-{digest[:8]}.json"
 
 
 @dataclass(frozen=True)
@@ -168,12 +185,16 @@ class Problem:
 
 @dataclass
 class StoreReport:
-    """What `LineageStore.verify` checked, found and cleaned up."""
+    """What `LineageStore.verify` checked, found and cleaned up.
+
+    `info` holds observations that are not damage (history written before it was chained).
+    """
 
     assets: int = 0
     versions: int = 0
     problems: list[Problem] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
 
 
 class RecordCodec:
@@ -316,6 +337,15 @@ def checked_move(record: dict[str, Any], asset_path: Sequence[str], path: Any) -
                 asset=label,
                 path=path,
             )
+    chained = move.prev_entry
+    if chained is not None and not (
+        isinstance(chained, str) and (chained == "" or DIGEST.fullmatch(chained))
+    ):
+        raise StoreDamageError(
+            f"{label}: history entry {path} has an invalid prev_entry {chained!r}",
+            asset=label,
+            path=path,
+        )
     if move.asset_key != list(asset_path):
         raise IntegrityError(
             f"{label}: history entry {path} belongs to {move.asset_key!r}; refusing it",

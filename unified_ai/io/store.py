@@ -21,6 +21,19 @@ Pointer moves of one asset are serialised (an exclusive `flock` locally, a lock 
 with a conditional put on object stores), so the history is one chain: each entry's `previous`
 is the version the entry before it moved to, and the newest entry is CURRENT.
 
+History cannot be rewritten unnoticed: each entry records the sha256 of the entry before it
+(`prev_entry`), and CURRENT holds the newest entry itself with its hash (`head`), under the
+pointer's signature. A move replaces CURRENT first (the commit) and then copies the entry into
+`history/`, so a move interrupted in between is complete (the next move restores the copy).
+The name of the entry after `E` is fixed by `E` (`records.successor_entry`): `current_version`
+checks with one lookup, without listing history, that nothing follows the entry CURRENT names,
+so an older pointer put back is refused; reading history checks each link of the chain, and
+`verify` checks all of them. Putting back an older pointer AND deleting every entry after it
+restores an earlier state exactly, which no check inside the store can tell apart from that
+state: object versioning or retention on the bucket (and a signing key) guard against that.
+Entries written before the chain existed stay readable; the chain starts at the first entry
+written after them (`verify` notes "unchained history before ...").
+
 Beside this module: `records` (manifests, history entries, signatures, identifiers), `locks`
 (pointer locks), `localfs` (durable local writes, staging) and `verify` (checking a whole
 store). All pure: no Dagster import. The IO manager in `unified_ai.io.manager` sits on top.
@@ -48,6 +61,7 @@ from unified_ai.io.localfs import clean_stale_staging, discard, write_synced
 from unified_ai.io.locks import LOCK, file_lock, object_lock
 from unified_ai.io.records import (
     CURRENT,
+    DIGEST,
     ENTRY,
     HISTORY,
     MANIFEST,
@@ -68,6 +82,7 @@ from unified_ai.io.records import (
     content_version,
     first_line,
     sha256_bytes,
+    successor_entry,
     utc_now,
     validate_asset_path,
     validate_version,
@@ -330,25 +345,29 @@ class LineageStore:
         folder = self.asset_dir(asset_path)
         history = folder / HISTORY
         with self._pointer_lock(asset_path):
-            newest_name, newest, notes = self._newest_move(asset_path)
+            newest_name, newest_data, newest, notes = self._newest_move(asset_path)
+            restored = self._restore_head_copy(asset_path, newest_name, newest_data)
+            if restored is not None:
+                newest_name, newest_data, newest = restored
             previous, pointer_notes = self._previous_for_move(asset_path, newest)
             notes += pointer_notes
             if not pointer_notes and newest is not None and previous != newest.version:
                 # The last move was interrupted between its history entry and the pointer
                 # (or CURRENT was replaced by hand): record that, so the chain stays whole.
-                newest_name = self._append_move(
-                    history,
-                    newest_name,
-                    PointerMove(
-                        asset_key=list(asset_path),
-                        version=previous,
-                        previous=newest.version,
-                        action="repair",
-                        at=utc_now(),
-                        reason=f"CURRENT named {previous} while the newest history entry "
-                        f"moved to {newest.version}; recorded before the next move",
-                    ),
+                repair = PointerMove(
+                    asset_key=list(asset_path),
+                    version=previous,
+                    previous=newest.version,
+                    action="repair",
+                    at=utc_now(),
+                    reason=f"CURRENT named {previous} while the newest history entry "
+                    f"moved to {newest.version}; recorded before the next move",
+                    prev_entry=self._link(newest_name, newest_data),
                 )
+                data = self._codec.encode(repair.__dict__)
+                newest_name = self._entry_name(newest_name, newest_data)
+                self._write_entry(history, newest_name, data)
+                newest_data = data
             if notes:
                 reason = "; ".join([reason, *notes] if reason else notes)
             move = PointerMove(
@@ -361,11 +380,87 @@ class LineageStore:
                 actor=actor,
                 reason=reason,
                 policy_version=policy_version,
+                prev_entry=self._link(newest_name, newest_data),
             )
-            entry = self._append_move(history, newest_name, move)
-            pointer = {"asset": label, "version": version, "at": move.at, "entry": entry}
+            data = self._codec.encode(move.__dict__)
+            entry = self._entry_name(newest_name, newest_data)
+            pointer = {
+                "asset": label,
+                "version": version,
+                "at": move.at,
+                "entry": entry,
+                "head": sha256_bytes(data),
+                "record": data.decode(),
+            }
+            # The pointer (holding the entry) is the commit; the history copy follows it.
             self._replace(folder / CURRENT, self._codec.encode(pointer))
+            self._write_entry(history, entry, data)
         return move
+
+    @staticmethod
+    def _link(newest_name: str | None, newest_data: bytes | None) -> str | None:
+        """`prev_entry` of the entry after the newest: its hash, "" if there is none."""
+        if newest_name is None:
+            return ""
+        return sha256_bytes(newest_data) if newest_data is not None else None
+
+    @staticmethod
+    def _entry_name(newest_name: str | None, newest_data: bytes | None) -> str:
+        """The name of the entry after the newest (fixed by it; see `successor_entry`)."""
+        if newest_name is not None and newest_data is not None:
+            return successor_entry(newest_name, sha256_bytes(newest_data))
+        stamp = time.time_ns()
+        if newest_name is not None:  # unreadable newest entry: still sort after it
+            stamp = max(stamp, int(newest_name[:20]) + 1)
+        return f"{stamp:020d}-{uuid.uuid4().hex[:8]}.json"
+
+    def _write_entry(self, history, name: str, data: bytes) -> None:
+        if self._local:
+            Path(history.path).mkdir(parents=True, exist_ok=True)
+        self._replace(history / name, data)
+
+    def pointer_head(self, asset_path: Sequence[str]) -> tuple[str, bytes] | None:
+        """(entry name, entry bytes) CURRENT holds, if it is a readable chained pointer."""
+        label = asset_label(asset_path)
+        pointer = self.asset_dir(asset_path) / CURRENT
+        try:
+            data = self._read_optional(pointer, what="pointer", asset=label)
+            if data is None:
+                return None
+            record = self._codec.decode(data, what="pointer", path=pointer, asset=label)
+        except LineageStoreError:
+            return None
+        entry, head, text = record.get("entry"), record.get("head"), record.get("record")
+        if not (isinstance(entry, str) and ENTRY.fullmatch(entry) and isinstance(text, str)):
+            return None
+        if head != sha256_bytes(text.encode()):
+            return None
+        return entry, text.encode()
+
+    def _restore_head_copy(
+        self, asset_path: Sequence[str], newest_name: str | None, newest_data: bytes | None
+    ) -> tuple[str, bytes, PointerMove] | None:
+        """Copy into history the entry CURRENT holds when a move stopped before copying it."""
+        head = self.pointer_head(asset_path)
+        if head is None:
+            return None
+        name, data = head
+        expected = (
+            successor_entry(newest_name, sha256_bytes(newest_data))
+            if newest_name is not None and newest_data is not None
+            else None
+        )
+        if newest_name is not None and name != expected:
+            return None  # not the missing successor: `current_version` reports the state
+        history = self.asset_dir(asset_path) / HISTORY
+        try:
+            move = self._move_of(asset_path, data, history / name)
+        except LineageStoreError:
+            return None
+        if move.prev_entry != self._link(newest_name, newest_data):
+            return None
+        self._write_entry(history, name, data)
+        return name, data, move
 
     def _previous_for_move(
         self, asset_path: Sequence[str], newest: PointerMove | None
@@ -385,36 +480,26 @@ class LineageStore:
 
     def _newest_move(
         self, asset_path: Sequence[str]
-    ) -> tuple[str | None, PointerMove | None, list[str]]:
-        """(name, entry, notes) of the newest history entry; the entry is None if unreadable."""
+    ) -> tuple[str | None, bytes | None, PointerMove | None, list[str]]:
+        """(name, bytes, entry, notes) of the newest history entry; None parts if unreadable."""
         history = self.asset_dir(asset_path) / HISTORY
         try:
             names = self.names(history)
         except FileNotFoundError:
-            return None, None, []
+            return None, None, None, []
         # Entry names sort by time; temporary files start with "." and sort first. Only a
         # stray name of another shape makes the (slower) full filter necessary.
         newest = max(names, default=None)
         if newest is not None and not ENTRY.fullmatch(newest):
             newest = max((n for n in names if ENTRY.fullmatch(n)), default=None)
         if newest is None:
-            return None, None, []
+            return None, None, None, []
+        data = None
         try:
-            return newest, self.read_move(asset_path, history / newest), []
+            data, move = self.read_entry(asset_path, history / newest)
+            return newest, data, move, []
         except LineageStoreError as exc:
-            return newest, None, [f"newest history entry was unreadable ({exc})"]
-
-    def _append_move(self, history, newest_name: str | None, move: PointerMove) -> str:
-        """Write one history entry named after (and sorting after) the newest; return its name."""
-        stamp = time.time_ns()
-        if newest_name is not None:
-            # Names order the chain: never sort before the newest, even if the clock went back.
-            stamp = max(stamp, int(newest_name[:20]) + 1)
-        name = f"{stamp:020d}-{uuid.uuid4().hex[:8]}.json"
-        if self._local:
-            Path(history.path).mkdir(parents=True, exist_ok=True)
-        self._replace(history / name, self._codec.encode(move.__dict__))
-        return name
+            return newest, data, None, [f"newest history entry was unreadable ({exc})"]
 
     @contextmanager
     def _pointer_lock(self, asset_path: Sequence[str]) -> Iterator[None]:
@@ -431,34 +516,117 @@ class LineageStore:
 
     # -- reading ---------------------------------------------------------------------------
     def current_version(self, asset_path: Sequence[str]) -> str | None:
-        """The version CURRENT names, None if the asset was never made current."""
+        """The version CURRENT names, None if the asset was never made current.
+
+        The history entry CURRENT holds is checked (its hash, signature and version), and one
+        lookup checks that no entry follows it: an older pointer put back is an IntegrityError.
+        History is not listed.
+        """
         label = asset_label(validate_asset_path(asset_path))
         pointer = self.asset_dir(asset_path) / CURRENT
-        try:
-            data = self._read_optional(pointer, what="pointer", asset=label)
+        for _ in range(3):
+            try:
+                data = self._read_optional(pointer, what="pointer", asset=label)
+                if data is None:
+                    return None
+                record = self._codec.decode(data, what="pointer", path=pointer, asset=label)
+            except StoreDamageError as exc:
+                raise StoreDamageError(
+                    f"{exc}; a rollback or re-materialization repairs it", asset=label, path=pointer
+                ) from None
+            version = record.get("version")
+            if not isinstance(version, str) or not VERSION.fullmatch(version):
+                raise StoreDamageError(
+                    f"{label}: pointer {pointer} names no valid version ({version!r}); a "
+                    "rollback or re-materialization repairs it",
+                    asset=label,
+                    path=pointer,
+                )
+            owner = record.get("asset")
+            if owner is not None and owner != label:
+                raise IntegrityError(
+                    f"{label}: pointer {pointer} belongs to {owner}; refusing it",
+                    asset=label,
+                    path=pointer,
+                )
+            successor = self._check_head(asset_path, record, version, pointer)
+            if successor is None:
+                return version
+            # A move replaces CURRENT before it writes the next entry: a pointer that changed
+            # since it was read was moved concurrently; read it again.
+            if self._read_optional(pointer, what="pointer", asset=label) == data:
+                raise IntegrityError(
+                    f"{label}: pointer {pointer} names history entry {record.get('entry')}, but "
+                    f"{successor} follows it: an older pointer was put back (replayed); refusing "
+                    "it (a rollback or re-materialization repairs it)",
+                    asset=label,
+                    path=pointer,
+                )
+        raise StoreDamageError(
+            f"{label}: pointer {pointer} kept changing while it was read", asset=label, path=pointer
+        )
+
+    def _check_head(
+        self, asset_path: Sequence[str], record: dict[str, Any], version: str, pointer
+    ) -> str | None:
+        """Check the history entry a pointer names; the name of an entry after it, if one exists.
+
+        Raises:
+            IntegrityError: the entry the pointer holds does not hash to its head, moved to
+                another version, or differs from its copy in history.
+        """
+        label = asset_label(asset_path)
+        history = self.asset_dir(asset_path) / HISTORY
+        entry, head = record.get("entry"), record.get("head")
+        if entry is None and head is None:
+            return None  # a pointer from before pointers named their history entry
+        if not isinstance(entry, str) or not ENTRY.fullmatch(entry):
+            raise StoreDamageError(
+                f"{label}: pointer {pointer} names no valid history entry ({entry!r}); a "
+                "rollback or re-materialization repairs it",
+                asset=label,
+                path=pointer,
+            )
+        if head is None:
+            # A pointer from before the chain: nothing chained may follow the entry it names.
+            data = self._read_optional(history / entry, what="history entry", asset=label)
             if data is None:
                 return None
-            record = self._codec.decode(data, what="pointer", path=pointer, asset=label)
-        except StoreDamageError as exc:
-            raise StoreDamageError(
-                f"{exc}; a rollback or re-materialization repairs it", asset=label, path=pointer
-            ) from None
-        version = record.get("version")
-        if not isinstance(version, str) or not VERSION.fullmatch(version):
-            raise StoreDamageError(
-                f"{label}: pointer {pointer} names no valid version ({version!r}); a rollback or "
-                "re-materialization repairs it",
-                asset=label,
-                path=pointer,
-            )
-        owner = record.get("asset")
-        if owner is not None and owner != label:
-            raise IntegrityError(
-                f"{label}: pointer {pointer} belongs to {owner}; refusing it",
-                asset=label,
-                path=pointer,
-            )
-        return version
+        else:
+            text = record.get("record")
+            if not isinstance(head, str) or not DIGEST.fullmatch(head) or not isinstance(text, str):
+                raise StoreDamageError(
+                    f"{label}: pointer {pointer} has a malformed head; a rollback or "
+                    "re-materialization repairs it",
+                    asset=label,
+                    path=pointer,
+                )
+            data = text.encode()
+            if sha256_bytes(data) != head:
+                raise IntegrityError(
+                    f"{label}: pointer {pointer} holds a history entry that does not hash to its "
+                    "head (edited); refusing it",
+                    asset=label,
+                    path=pointer,
+                )
+            move = self._move_of(asset_path, data, history / entry)
+            if move.version != version:
+                raise IntegrityError(
+                    f"{label}: pointer {pointer} names {version} but its history entry {entry} "
+                    f"moved to {move.version} (edited); refusing it",
+                    asset=label,
+                    path=pointer,
+                )
+            copy = self._read_optional(history / entry, what="history entry", asset=label)
+            if copy is not None and copy != data:
+                raise IntegrityError(
+                    f"{label}: history entry {history / entry} differs from the entry pointer "
+                    f"{pointer} holds (edited); refusing it",
+                    asset=label,
+                    path=history / entry,
+                )
+        successor = successor_entry(entry, sha256_bytes(data))
+        return successor if (history / successor).exists() else None
 
     def current_or_recorded(self, asset_path: Sequence[str]) -> str | None:
         """CURRENT's version; if CURRENT is damaged, the version its newest history entry set.
@@ -469,7 +637,7 @@ class LineageStore:
         try:
             return self.current_version(asset_path)
         except LineageStoreError:
-            _, newest, _ = self._newest_move(asset_path)
+            _, _, newest, _ = self._newest_move(asset_path)
             if newest is None:
                 raise
             return newest.version
@@ -560,23 +728,53 @@ class LineageStore:
         return list(reversed(list(self.history_newest_first(asset_path))))
 
     def history_newest_first(self, asset_path: Sequence[str]) -> Iterator[PointerMove]:
-        """Pointer moves, newest first, read lazily (callers usually need only a few)."""
+        """Pointer moves, newest first, read lazily (callers usually need only a few).
+
+        Each link of the hash chain is checked as it is read: an entry deleted, edited or
+        inserted between two chained entries is an IntegrityError.
+        """
+        label = asset_label(asset_path)
         folder = self.asset_dir(asset_path) / HISTORY
         try:
             names = sorted((n for n in self.names(folder) if ENTRY.fullmatch(n)), reverse=True)
         except FileNotFoundError:
-            return
+            names = []
+        expected: str | None = None  # the hash the next (older) entry must have
+        head = self.pointer_head(asset_path)
+        if head is not None and (not names or head[0] > names[0]):
+            # A move stopped before copying its entry into history: CURRENT holds it.
+            move = self._move_of(asset_path, head[1], folder / head[0])
+            expected = move.prev_entry
+            yield move
         for name in names:
-            yield self.read_move(asset_path, folder / name)
+            path = folder / name
+            data, move = self.read_entry(asset_path, path)
+            if expected is not None and (expected == "" or sha256_bytes(data) != expected):
+                raise IntegrityError(
+                    f"{label}: history chain broken at {path}: the entry after it records "
+                    "another hash (an entry was deleted, edited or inserted); refusing it",
+                    asset=label,
+                    path=path,
+                )
+            expected = move.prev_entry
+            yield move
 
     def read_move(self, asset_path: Sequence[str], path) -> PointerMove:
         """One history entry, verified (signature, versions, owner)."""
+        return self.read_entry(asset_path, path)[1]
+
+    def read_entry(self, asset_path: Sequence[str], path) -> tuple[bytes, PointerMove]:
+        """A history entry's stored bytes (what the chain hashes) and the verified entry."""
         label = asset_label(asset_path)
         data = self._read_optional(path, what="history entry", asset=label)
         if data is None:
             raise StoreDamageError(
                 f"{label}: history entry {path} disappeared", asset=label, path=path
             )
+        return data, self._move_of(asset_path, data, path)
+
+    def _move_of(self, asset_path: Sequence[str], data: bytes, path) -> PointerMove:
+        label = asset_label(asset_path)
         record = self._codec.decode(data, what="history entry", path=path, asset=label)
         return checked_move(record, asset_path, path)
 
@@ -629,8 +827,11 @@ class LineageStore:
 
         return verify.asset_paths(self, prefix)
 
-    def verify(self, prefix: Sequence[str] = ()) -> StoreReport:
-        """Check every version, checksum, pointer and history chain (see `unified_ai.io.verify`)."""
+    def verify(self, prefix: Sequence[str] = (), *, deep: bool = False) -> StoreReport:
+        """Check every version, checksum, pointer and history chain (see `unified_ai.io.verify`).
+
+        With `deep`, also decode every version as a reader does and report those it refuses.
+        """
         from unified_ai.io import verify
 
-        return verify.verify(self, prefix)
+        return verify.verify(self, prefix, deep=deep)

@@ -24,6 +24,8 @@ class TrainedModel:
         card: JSON-safe facts about the model: estimator, params, features, training metrics,
             the MLflow run and registered version.
         scorer: The pipeline compiled to arrays (`unified_ai.ml.scorer`), or None.
+        scorer_note: Why a stored model that has a compiled scorer is scored by its pipeline
+            instead (its scorer was stored without probe outputs to check it), else None.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class TrainedModel:
         *,
         scorer: Any = None,
         load_pipeline: Callable[[], Any] | None = None,
+        scorer_note: str | None = None,
     ):
         if pipeline is None and load_pipeline is None:
             raise ValueError("a TrainedModel needs a pipeline or a way to load it")
@@ -40,6 +43,7 @@ class TrainedModel:
         self._load_pipeline = load_pipeline
         self.card: dict[str, Any] = {} if card is None else card
         self.scorer = scorer
+        self.scorer_note = scorer_note
 
     @property
     def pipeline(self) -> Any:

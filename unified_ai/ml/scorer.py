@@ -8,9 +8,17 @@ then a logistic regression or a tree ensemble. `compile_pipeline` turns one into
 rows (to `TOLERANCE`); anything it does not recognise (a custom training script's pipeline, a
 native categorical split) is refused with the reason, and that model is scored by sklearn.
 
-A compiled scorer is stored as two files beside the skops file: `scorer.json` (the structure,
-names and categories) and `scorer.npz` (numeric arrays, read with `allow_pickle=False`). Neither
-can run code; `CompiledScorer.from_files` checks every index before it is used.
+A compiled scorer is stored as files beside the skops file: `scorer.json` (the structure, names
+and categories), `scorer.npz` (numeric arrays) and `scorer-probe.json` (the probe rows and the
+probabilities the *pipeline* gave them when the model was stored). None can run code.
+`CompiledScorer.from_files` refuses, in one line naming the version and the array:
+an npz member that is not an expected array (extra, missing, another dtype or shape than
+`scorer.json` implies), one whose decompressed size exceeds `MAX_ARRAY_BYTES` (or all of them
+`MAX_SCORER_BYTES`; read from each member's header before anything is decompressed), a
+non-finite statistic, coefficient, threshold or leaf, a zero scale, an out-of-range index, and a
+scorer that does not reproduce the stored probe probabilities (to `TOLERANCE`): a scorer edited
+apart from its pipeline is refused even in an unsigned store. A scorer stored before probe
+outputs were kept raises `ScorerUnverified`; its model is then scored by the pipeline.
 """
 
 import io
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
 SCORER_FORMAT = 1
 SCORER_JSON = "scorer.json"
 SCORER_ARRAYS = "scorer.npz"
+#: The probe rows and the pipeline's probabilities for them, stored at save time.
+SCORER_PROBE = "scorer-probe.json"
 #: Stored instead of the two files above: why the pipeline has no compiled form.
 SCORER_REFUSED = "scorer-refused.txt"
 #: Largest difference from the pipeline's probabilities a compiled scorer may show on the probe.
@@ -36,11 +46,39 @@ CHUNK_CELLS = 500_000
 #: Probe rows drawn around the training statistics to check a compiled scorer.
 PROBE_ROWS = 512
 
+#: Largest decompressed size of one stored scorer array, and of all of them together. A forest
+#: of 100 deep trees on 100,000 rows needs about 50 MB per array; a pipeline whose arrays would
+#: be larger is scored by sklearn (its compiled form is refused when it is stored).
+MAX_ARRAY_BYTES = 128 * 2**20
+MAX_SCORER_BYTES = 512 * 2**20
+#: Largest stored probe file (the rows are generated from the training statistics).
+MAX_PROBE_BYTES = 16 * 2**20
+
 _TREE_ARRAYS = ("feature", "threshold", "left", "right", "missing_left", "is_leaf", "value")
+#: The dtype of every stored array, by name (numeric blocks' `b<i>_fill|mean|scale` are float64).
+_DTYPES = {
+    "coef": "float64",
+    "intercept": "float64",
+    "feature": "int64",
+    "threshold": "float64",
+    "left": "int64",
+    "right": "int64",
+    "missing_left": "bool",
+    "is_leaf": "bool",
+    "value": "float64",
+    "roots": "int64",
+}
 
 
 class ScorerError(ValueError):
     """A pipeline cannot be compiled, or stored scorer files are malformed."""
+
+
+class ScorerUnverified(ScorerError):
+    """Stored scorer files carry no probe outputs to check them against.
+
+    Scorers stored before probe outputs were kept: their model is scored by its pipeline.
+    """
 
 
 @dataclass(frozen=True)
@@ -51,10 +89,13 @@ class CompiledScorer:
         spec: JSON-safe structure: the input blocks (columns, imputation, scaling, one-hot
             categories) and the model kind with its aggregation.
         arrays: Numeric arrays by name (scaler statistics, coefficients, tree nodes).
+        probe: `{"rows": {column: [values]}, "expected": [probabilities]}`: rows and what the
+            pipeline gave them when it was compiled (None for a scorer stored without them).
     """
 
     spec: dict[str, Any]
     arrays: dict[str, "np.ndarray"]
+    probe: dict[str, Any] | None = None
 
     @property
     def categories(self) -> dict[str, list[str]]:
@@ -80,9 +121,13 @@ class CompiledScorer:
 
     def raw_score(self, matrix: "np.ndarray") -> "np.ndarray":
         """Log-odds of the positive class (linear and boosted models) from the input matrix."""
+        import numpy as np
+
         model = self.spec["model"]
         if model["kind"] == "linear":
-            return matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
+            # Infinite inputs can give NaN (inf - inf): callers refuse non-finite scores.
+            with np.errstate(invalid="ignore", over="ignore"):
+                return matrix @ self.arrays["coef"] + float(self.arrays["intercept"][0])
         leaves = self._tree_values(self._tree_rows(matrix))
         return float(model["baseline"]) + float(model["scale"]) * leaves.sum(axis=1)
 
@@ -150,32 +195,278 @@ class CompiledScorer:
         return out
 
     def to_files(self) -> dict[str, bytes]:
-        """The two stored files."""
+        """The stored files."""
         import numpy as np
 
         buffer = io.BytesIO()
         np.savez(buffer, **self.arrays)
         spec = json.dumps(self.spec, sort_keys=True, allow_nan=False).encode()
-        return {SCORER_JSON: spec, SCORER_ARRAYS: buffer.getvalue()}
+        files = {SCORER_JSON: spec, SCORER_ARRAYS: buffer.getvalue()}
+        if self.probe is not None:
+            # NaN (a missing probe value) is written as null: the file is strict JSON.
+            files[SCORER_PROBE] = json.dumps(_json_safe(self.probe), sort_keys=True).encode()
+        return files
 
     @classmethod
     def from_files(cls, files: dict[str, bytes], *, where: str) -> "CompiledScorer":
-        """Read and check stored scorer files.
+        """Read and check stored scorer files (see the module docstring for what is refused).
 
         Raises:
-            ScorerError: the files are malformed, of another format, or inconsistent.
+            ScorerUnverified: the files are sound but carry no probe outputs.
+            ScorerError: the files are malformed, of another format, inconsistent, or disagree
+                with the stored probe outputs.
         """
+        try:
+            spec = json.loads(files[SCORER_JSON])
+        except Exception as exc:  # not JSON, missing
+            raise ScorerError(f"{where}: compiled scorer is unreadable ({exc!r})") from None
+        if SCORER_ARRAYS not in files:
+            raise ScorerError(f"{where}: compiled scorer is unreadable ({SCORER_ARRAYS} missing)")
+        layout = _layout(spec, where)
+        arrays = read_arrays(files[SCORER_ARRAYS], layout, where=where)
+        probe = None
+        if SCORER_PROBE in files:
+            data = files[SCORER_PROBE]
+            if len(data) > MAX_PROBE_BYTES:
+                raise ScorerError(f"{where}: compiled scorer probe file is larger than allowed")
+            try:
+                probe = json.loads(data)
+            except ValueError as exc:
+                raise ScorerError(f"{where}: compiled scorer probe is unreadable ({exc})") from None
+        scorer = cls(spec=spec, arrays=arrays, probe=probe)
+        _check(scorer, where)
+        if probe is None:
+            raise ScorerUnverified(
+                f"{where}: compiled scorer has no stored probe outputs (stored before they were "
+                "kept), so it cannot be checked against its pipeline; scored by the pipeline"
+            )
+        scorer.check_probe(where)
+        return scorer
+
+    def probe_inputs(self, where: str = "compiled scorer") -> "pd.DataFrame":
+        """The stored probe rows as a frame of model inputs (missing values as NaN)."""
+        import numpy as np
+        import pandas as pd
+
+        probe = self.probe
+        bad = ScorerError(f"{where}: compiled scorer probe is malformed")
+        if not isinstance(probe, dict) or not isinstance(probe.get("rows"), dict):
+            raise bad
+        rows, expected = probe["rows"], probe.get("expected")
+        if (
+            sorted(rows) != sorted(self.columns)
+            or not isinstance(expected, list)
+            or not expected
+            or any(not isinstance(v, list) or len(v) != len(expected) for v in rows.values())
+        ):
+            raise bad
+        numeric = {c for b in self.spec["blocks"] if b["kind"] == "numeric" for c in b["columns"]}
+        data: dict[str, Any] = {}
+        try:
+            for column in self.columns:
+                values = rows[column]
+                if column in numeric:
+                    data[column] = np.array(
+                        [np.nan if v is None else float(v) for v in values], dtype="float64"
+                    )
+                elif all(v is None or isinstance(v, str) for v in values):
+                    data[column] = np.array(
+                        [np.nan if v is None else v for v in values], dtype=object
+                    )
+                else:
+                    raise bad
+        except (TypeError, ValueError):
+            raise bad from None
+        return pd.DataFrame(data, columns=self.columns)
+
+    def probe_expected(self, where: str = "compiled scorer") -> "np.ndarray":
+        """The probabilities the pipeline gave the probe rows when the model was stored."""
         import numpy as np
 
         try:
-            spec = json.loads(files[SCORER_JSON])
-            with np.load(io.BytesIO(files[SCORER_ARRAYS]), allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except Exception as exc:  # not JSON, not an npz, an object array
-            raise ScorerError(f"{where}: compiled scorer is unreadable ({exc})") from None
-        scorer = cls(spec=spec, arrays=arrays)
-        _check(scorer, where)
-        return scorer
+            expected = np.asarray(self.probe["expected"], dtype="float64")  # type: ignore[index]
+        except (TypeError, ValueError, KeyError):
+            raise ScorerError(f"{where}: compiled scorer probe is malformed") from None
+        if expected.ndim != 1 or not np.isfinite(expected).all():
+            raise ScorerError(f"{where}: compiled scorer probe holds non-finite probabilities")
+        return expected
+
+    def check_probe(self, where: str) -> None:
+        """Refuse a scorer that does not reproduce the pipeline's stored probe probabilities."""
+        inputs, expected = self.probe_inputs(where), self.probe_expected(where)
+        if len(inputs) != len(expected):
+            raise ScorerError(f"{where}: compiled scorer probe is malformed")
+        _agrees(self.predict_proba(inputs), expected, where, "compiled scorer")
+
+    def check_pipeline(self, pipeline: Any, where: str) -> None:
+        """Refuse a pipeline that does not give the stored probe rows their stored probabilities.
+
+        With `check_probe`, the scorer and the pipeline of one stored model agree on the probe
+        rows: neither can be edited apart from the other.
+        """
+        if self.probe is None:
+            return
+        inputs, expected = self.probe_inputs(where), self.probe_expected(where)
+        _agrees(pipeline.predict_proba(inputs)[:, 1], expected, where, "model pipeline")
+
+
+def _agrees(got: "np.ndarray", expected: "np.ndarray", where: str, what: str) -> None:
+    import numpy as np
+
+    got = np.asarray(got, dtype="float64")
+    if got.shape != expected.shape or not np.isfinite(got).all():
+        raise ScorerError(f"{where}: {what} gives non-finite scores on the stored probe rows")
+    difference = float(np.abs(got - expected).max())
+    if not difference <= TOLERANCE:
+        raise ScorerError(
+            f"{where}: {what} differs from the probabilities stored for its probe rows by "
+            f"{difference:.3g} (more than {TOLERANCE:g}): the scorer and the pipeline of this "
+            "model disagree"
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN floats → None, recursively (strict JSON)."""
+    if isinstance(value, float):
+        return None if value != value else value
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _layout(spec: Any, where: str) -> "dict[str, tuple[Any, tuple[int, ...] | None]]":
+    """Every array `spec` implies: name → (dtype, shape); None is a 1-D array of any length."""
+    import numpy as np
+
+    def bad(reason: str) -> ScorerError:
+        return ScorerError(f"{where}: compiled scorer is inconsistent ({reason})")
+
+    if not isinstance(spec, dict) or spec.get("format") != SCORER_FORMAT:
+        raise bad(f"format {spec.get('format') if isinstance(spec, dict) else None!r}")
+    layout: dict[str, tuple[Any, tuple[int, ...] | None]] = {}
+    width = 0
+    try:
+        for index, block in enumerate(spec["blocks"]):
+            columns = block["columns"]
+            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+                raise bad(f"block {index} names a column that is not a string")
+            if block["kind"] == "numeric":
+                for part in ("fill", "mean", "scale"):
+                    layout[f"b{index}_{part}"] = (np.dtype("float64"), (len(columns),))
+                width += len(columns)
+            elif block["kind"] == "onehot":
+                categories = block["categories"]
+                if not (len(block["fill"]) == len(categories) == len(columns)):
+                    raise bad(f"block {index} categories do not match its columns")
+                width += sum(len(c) for c in categories)
+            else:
+                raise bad(f"block {index} kind {block['kind']!r}")
+        kind = spec["model"]["kind"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise bad(f"missing or malformed {exc}") from None
+    if kind == "linear":
+        layout["coef"] = (np.dtype("float64"), (width,))
+        layout["intercept"] = (np.dtype("float64"), (1,))
+    elif kind in {"trees_mean", "trees_sum"}:
+        for name in (*_TREE_ARRAYS, "roots"):
+            layout[name] = (np.dtype(_DTYPES[name]), None)
+    else:
+        raise bad(f"model kind {kind!r}")
+    return layout
+
+
+def read_arrays(
+    data: bytes, layout: "dict[str, tuple[Any, tuple[int, ...] | None]]", *, where: str
+) -> "dict[str, np.ndarray]":
+    """Decode a stored `scorer.npz`, refusing any member `layout` does not name exactly.
+
+    Each member's `.npy` header (dtype, shape) is read and checked against `layout` and the
+    size caps before any of its data is decompressed: a small file that would expand to
+    gigabytes is refused without allocating them. Object arrays are never unpickled.
+    """
+    import zipfile
+
+    import numpy as np
+
+    def refused(name: str, reason: str) -> ScorerError:
+        return ScorerError(f"{where}: compiled scorer array {name!r} {reason}")
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except Exception as exc:  # not a zip, truncated
+        raise ScorerError(f"{where}: compiled scorer is unreadable ({exc})") from None
+    with archive:
+        names = [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in members]
+        extra = sorted(set(names) - set(layout))
+        if extra:
+            raise refused(extra[0], "is not part of this scorer (an extra array)")
+        if len(names) != len(set(names)):
+            repeated = sorted(n for n in set(names) if names.count(n) > 1)
+            raise refused(repeated[0], "is stored more than once")
+        missing = sorted(set(layout) - set(names))
+        if missing:
+            raise refused(missing[0], "is missing")
+        headers = {}
+        total = 0
+        for member, name in zip(members, names, strict=True):
+            dtype, shape = layout[name]
+            try:
+                with archive.open(member) as handle:
+                    found_shape, fortran, found_dtype = _npy_header(handle)
+            except Exception as exc:  # a malformed or unreadable header
+                raise refused(name, f"is unreadable ({exc})") from None
+            if found_dtype.hasobject:
+                raise refused(name, "is an object array; refusing to unpickle it")
+            if found_dtype != dtype:
+                raise refused(name, f"has dtype {found_dtype}, expected {dtype}")
+            if len(found_shape) != 1 or (shape is not None and tuple(found_shape) != shape):
+                expected = "a 1-D array" if shape is None else f"shape {shape}"
+                raise refused(name, f"has shape {tuple(found_shape)}, expected {expected}")
+            size = int(found_shape[0]) * dtype.itemsize
+            if size > MAX_ARRAY_BYTES:
+                raise refused(
+                    name, f"would decompress to {size:,} bytes (more than {MAX_ARRAY_BYTES:,})"
+                )
+            total += size
+            if total > MAX_SCORER_BYTES:
+                raise refused(
+                    name, f"brings the arrays to {total:,} bytes (more than {MAX_SCORER_BYTES:,})"
+                )
+            headers[name] = (member, found_shape, fortran)
+        lengths = {shape[0] for name, (_, shape, _) in headers.items() if name in _TREE_ARRAYS}
+        if len(lengths) > 1:
+            raise ScorerError(f"{where}: compiled scorer is inconsistent (tree arrays differ)")
+        arrays = {}
+        for name, (member, found_shape, fortran) in headers.items():
+            dtype = layout[name][0]
+            size = int(found_shape[0]) * dtype.itemsize
+            try:
+                with archive.open(member) as handle:
+                    _npy_header(handle)
+                    raw = handle.read(size)  # never more than the checked size
+            except Exception as exc:  # bad compression, a CRC mismatch
+                raise refused(name, f"is unreadable ({exc})") from None
+            if len(raw) != size:
+                raise refused(name, f"is truncated ({len(raw):,} of {size:,} bytes)")
+            arrays[name] = np.frombuffer(raw, dtype=dtype).reshape(
+                tuple(found_shape), order="F" if fortran else "C"
+            )
+    return arrays
+
+
+def _npy_header(handle: Any) -> "tuple[tuple[int, ...], bool, np.dtype]":
+    """(shape, fortran order, dtype) from the header of an `.npy` stream, nothing more read."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(handle)
+    raise ValueError(f"npy format version {version} is not supported")
 
 
 def _expit(raw: "np.ndarray") -> "np.ndarray":
@@ -186,44 +477,83 @@ def _expit(raw: "np.ndarray") -> "np.ndarray":
 
 
 def _check(scorer: CompiledScorer, where: str) -> None:
-    """Refuse a scorer whose structure or indices are inconsistent (never index out of range)."""
+    """Refuse a scorer whose structure, arrays or values are unsound (see the module docstring).
+
+    Every index is checked before it is used, so scoring never reads out of range or loops.
+    """
     import numpy as np
 
     def bad(reason: str) -> ScorerError:
         return ScorerError(f"{where}: compiled scorer is inconsistent ({reason})")
 
+    def refused(name: str, reason: str) -> ScorerError:
+        return ScorerError(f"{where}: compiled scorer array {name!r} {reason}")
+
     spec, a = scorer.spec, scorer.arrays
-    if not isinstance(spec, dict) or spec.get("format") != SCORER_FORMAT:
-        raise bad(f"format {spec.get('format') if isinstance(spec, dict) else None!r}")
+    layout = _layout(spec, where)
+    extra = sorted(set(a) - set(layout))
+    if extra:
+        raise refused(extra[0], "is not part of this scorer (an extra array)")
+    total = 0
+    for name, (dtype, shape) in layout.items():
+        if name not in a:
+            raise refused(name, "is missing")
+        array = a[name]
+        if not isinstance(array, np.ndarray) or array.dtype != dtype:
+            raise refused(name, f"has dtype {getattr(array, 'dtype', None)}, expected {dtype}")
+        if array.ndim != 1 or (shape is not None and array.shape != shape):
+            expected = "a 1-D array" if shape is None else f"shape {shape}"
+            raise refused(name, f"has shape {array.shape}, expected {expected}")
+        if array.nbytes > MAX_ARRAY_BYTES:
+            raise refused(name, f"holds {array.nbytes:,} bytes (more than {MAX_ARRAY_BYTES:,})")
+        total += array.nbytes
+    if total > MAX_SCORER_BYTES:
+        raise bad(f"its arrays hold {total:,} bytes (more than {MAX_SCORER_BYTES:,})")
+
+    def finite(name: str, *, nan_ok: bool = False) -> None:
+        values = a[name]
+        wrong = np.isinf(values) if nan_ok else ~np.isfinite(values)
+        if wrong.any():
+            raise refused(name, f"holds a non-finite value ({values[wrong][0]!r})")
+
     width = 0
     try:
         for index, block in enumerate(spec["blocks"]):
-            columns = block["columns"]
-            if not all(isinstance(c, str) for c in columns):
-                raise bad(f"block {index} names a column that is not a string")
             if block["kind"] == "numeric":
-                for part in ("fill", "mean", "scale"):
-                    if a[f"b{index}_{part}"].shape != (len(columns),):
-                        raise bad(f"block {index} {part} has the wrong shape")
-                width += len(columns)
-            elif block["kind"] == "onehot":
-                if not (len(block["fill"]) == len(block["categories"]) == len(columns)):
-                    raise bad(f"block {index} categories do not match its columns")
-                width += sum(len(c) for c in block["categories"])
-            else:
-                raise bad(f"block {index} kind {block['kind']!r}")
+                # No imputer leaves the fill NaN (missing values reach the model as NaN).
+                finite(f"b{index}_fill", nan_ok=True)
+                finite(f"b{index}_mean")
+                finite(f"b{index}_scale")
+                if (a[f"b{index}_scale"] == 0).any():
+                    raise refused(f"b{index}_scale", "holds a zero scale (a division by zero)")
+                width += len(block["columns"])
+                continue
+            for known, fill in zip(block["categories"], block["fill"], strict=True):
+                if not isinstance(known, list) or not all(
+                    isinstance(v, str) for v in [*known, fill]
+                ):
+                    raise bad(f"block {index} has a category or fill that is not a string")
+            width += sum(len(c) for c in block["categories"])
         model = spec["model"]
         kind = model["kind"]
         if kind == "linear":
-            if a["coef"].shape != (width,) or a["intercept"].shape != (1,):
-                raise bad("coefficients do not match the inputs")
+            finite("coef")
+            finite("intercept")
             return
-        if kind not in {"trees_mean", "trees_sum"}:
-            raise bad(f"model kind {kind!r}")
         nodes = len(a["is_leaf"])
-        if any(len(a[name]) != nodes for name in _TREE_ARRAYS):
-            raise bad("tree arrays differ in length")
-        inner = ~a["is_leaf"].astype(bool)
+        if not nodes:
+            raise bad("the trees have no nodes")
+        finite("threshold")
+        finite("value")
+        for key in ("scale", *(("baseline",) if kind == "trees_sum" else ())):
+            number = model[key]
+            if type(number) not in (int, float) or not np.isfinite(number):
+                raise bad(f"model {key} {number!r} is not a finite number")
+        if not model["scale"] > 0:
+            raise bad(f"model scale {model['scale']!r} is not positive")
+        if not isinstance(model["float32"], bool):
+            raise bad("model float32 is not true or false")
+        inner = ~a["is_leaf"]
         here = np.arange(nodes)
         # Children after their parent: every walk ends within `depth` steps, inside the arrays.
         for child in ("left", "right"):
@@ -234,9 +564,9 @@ def _check(scorer: CompiledScorer, where: str) -> None:
             raise bad("a split names a column the inputs do not have")
         if ((a["roots"] < 0) | (a["roots"] >= nodes)).any() or not len(a["roots"]):
             raise bad("a tree root is out of range")
-        if not isinstance(model["depth"], int) or not 0 <= model["depth"] <= nodes:
+        if type(model["depth"]) is not int or not 0 <= model["depth"] <= nodes:
             raise bad("depth")
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise bad(f"missing or malformed {exc}") from None
 
 
@@ -277,6 +607,18 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     difference = float(abs(got - expected).max())
     if not difference <= TOLERANCE:
         raise ScorerError(f"compiled scores differ from the pipeline's by {difference:.3g}")
+    if not np.isfinite(expected).all():
+        raise ScorerError("the pipeline gives non-finite scores on the probe rows")
+    # Stored with the scorer: every load checks the scorer against what the pipeline said.
+    rows = {
+        column: [None if value is None or value != value else value for value in probe[column]]
+        for column in probe.columns
+    }
+    scorer = CompiledScorer(
+        spec=scorer.spec,
+        arrays=scorer.arrays,
+        probe={"rows": rows, "expected": [float(v) for v in expected]},
+    )
     _check(scorer, "compiled scorer")
     return scorer
 

@@ -47,6 +47,7 @@ def test_k8s_graph_snapshot(snapshot):
             "UNIFIED_AI_RUNTIME": "k8s",
             "UNIFIED_AI_HOME": "s3://bucket/unified-ai",
             "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "UNIFIED_AI_ALLOW_UNSIGNED": "1",
         }
     )
     defs = build_definitions(settings, load_projects())

@@ -225,6 +225,7 @@ def test_image_install_line_in_fresh_venv_loads_code_location_against_s3_and_mlf
             "UNIFIED_AI_HOME": home,
             "MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_DISABLE_TELEMETRY": "true",
+            "UNIFIED_AI_SIGNING_KEY": "k" * 32,  # from the Secret
             "DAGSTER_HOME": str(tmp_path),
             **s3_env,
         }

@@ -24,6 +24,7 @@ from unified_ai.ml.data import FeatureColumns
 from unified_ai.ml.scorer import (
     SCORER_ARRAYS,
     SCORER_JSON,
+    SCORER_PROBE,
     SCORER_REFUSED,
     TOLERANCE,
     CompiledScorer,
@@ -158,13 +159,13 @@ def test_malformed_scorer_files_are_refused_in_one_line():
     cycle[0] = 0  # the root would be its own child: a walk that never ends
     beyond = left.copy()
     beyond[0] = 10**6
-    objects = {**files, SCORER_ARRAYS: _object_npz()}
+    objects = {**files, SCORER_ARRAYS: _object_npz(files)}
     other_format = {**files, SCORER_JSON: json.dumps({"format": 99}).encode()}
     for bad, reason in [
         (_tampered(files, left=cycle), "out of order or out of range"),
         (_tampered(files, left=beyond), "out of order or out of range"),
         (_tampered(files, feature=np.full_like(left, 50)), "names a column the inputs do not have"),
-        (objects, "compiled scorer is unreadable"),
+        (objects, "array 'left' is an object array"),
         (other_format, "format 99"),
     ]:
         with pytest.raises(UnsupportedValueError) as raised:
@@ -174,8 +175,43 @@ def test_malformed_scorer_files_are_refused_in_one_line():
         assert "\n" not in message and message.endswith("refusing to load it")
 
 
-def _object_npz() -> bytes:
-    """An npz whose array needs pickle to load: must never be unpickled."""
+def _object_npz(files: dict[str, bytes]) -> bytes:
+    """The scorer's npz with one array that needs pickle to load: must never be unpickled."""
+    with np.load(io.BytesIO(files[SCORER_ARRAYS])) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["left"] = np.array([{"x": 1}] * len(arrays["left"]), dtype=object)
     buffer = io.BytesIO()
-    np.savez(buffer, left=np.array([{"x": 1}], dtype=object))
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+def test_a_scorer_stored_without_probe_outputs_is_scored_by_its_pipeline_and_says_why():
+    """Versions stored before probe outputs were kept: their scorer cannot be checked."""
+    pipeline = fitted("RandomForestClassifier", {"n_estimators": 5, "random_state": 0})
+    kind, files = serialize(TrainedModel(pipeline, card={}))
+    files = {name: payload_bytes(payload) for name, payload in files.items()}
+    assert SCORER_PROBE in files
+    legacy = {name: data for name, data in files.items() if name != SCORER_PROBE}
+    model = deserialize(kind, legacy, where="p/m@v", recorded=describe(kind, legacy))
+    assert model.scorer is None and "no stored probe outputs" in model.scorer_note
+    assert model.scorer_note.startswith("p/m@v: ") and "\n" not in model.scorer_note
+    inputs = unseen_rows()
+    np.testing.assert_allclose(model.predict_proba(inputs), pipeline.predict_proba(inputs)[:, 1])
+    # With its probe outputs, the compiled scorer is used and agrees with the pipeline.
+    checked = deserialize(kind, files, where="p/m@v", recorded=describe(kind, files))
+    assert checked.scorer is not None and checked.scorer_note is None
+    np.testing.assert_allclose(
+        checked.predict_proba(inputs), pipeline.predict_proba(inputs)[:, 1], rtol=0, atol=TOLERANCE
+    )
+    assert type(checked.load_pipeline()).__name__ == "Pipeline"
+
+
+def test_a_scorer_too_large_to_store_is_refused_at_compile_time(monkeypatch):
+    """A pipeline whose arrays exceed the caps keeps its sklearn path, with the reason."""
+    from unified_ai.ml import scorer as scorer_lib
+
+    monkeypatch.setattr(scorer_lib, "MAX_ARRAY_BYTES", 1024)
+    pipeline = fitted("RandomForestClassifier", {"n_estimators": 5, "random_state": 0})
+    _, files = serialize(TrainedModel(pipeline, card={}))
+    assert SCORER_JSON not in files
+    assert b"more than 1,024" in payload_bytes(files[SCORER_REFUSED])
