@@ -132,10 +132,15 @@ def frame_from_records(
     if problems:
         return None, problems
     # Kept as the values JSON gave (object columns): pandas' inference would turn an integer
-    # too large for a float into an OverflowError instead of a problem naming the row.
+    # too large for a float into an OverflowError instead of a problem naming the row. An empty
+    # string is null, as an empty CSV cell is: served rows become batch files, and a row must
+    # mean the same served and read back from its batch (`unified_ai.ml.data.CSV_MISSING`).
     frame = pd.DataFrame(
         {
-            column: pd.Series([record.get(column) for record in records], dtype=object)
+            column: pd.Series(
+                [None if (v := record.get(column)) == "" else v for record in records],
+                dtype=object,
+            )
             for column in known
             if column in present
         }
