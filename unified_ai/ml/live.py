@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from unified_ai.ml.evaluation import classification_metrics, segments_and_gaps
 from unified_ai.names import (
     DEPLOYMENT_COLUMN,
+    ROW_ID,
     SHADOW_CANDIDATE_MODEL,
     SHADOW_CANDIDATE_PROBA,
     SHADOW_PREVIOUS_DEPLOYMENT,
@@ -139,6 +140,23 @@ def deployment_metrics(
     }
 
 
+def rows_once(labeled: "pd.DataFrame") -> "pd.DataFrame":
+    """Each scored row of a batch once, with one label, however its labels arrived.
+
+    `ground_truth` stores one label per row id; a version stored before that rule held every
+    label row joined to its prediction, so a row labeled five times weighed five times and a
+    row labeled both ways counted twice. The same rule is applied here (exact repeats once,
+    conflicting labels left out), so the join can never multiply rows in live metrics.
+    """
+    from unified_ai.ml.validation import one_label_per_row
+
+    if ROW_ID not in labeled.columns or "label" not in labeled.columns:
+        return labeled
+    if not labeled[ROW_ID].duplicated().any():
+        return labeled
+    return one_label_per_row(labeled, ROW_ID, "label").labels
+
+
 def live_report(
     batches: list[tuple[str, "pd.DataFrame"]],
     current_deployment: str,
@@ -157,8 +175,9 @@ def live_report(
     """The current deployment over its last `window` labeled batches, and its predecessor.
 
     `batches` are (batch, labeled predictions) oldest first; each row says which deployment
-    scored it. The predecessor is the deployment that scored the most recent rows before the
-    current one, measured over its own last `window` batches (other rows: context only).
+    scored it, and counts once (`rows_once`). The predecessor is the deployment that scored
+    the most recent rows before the current one, measured over its own last `window` batches
+    (other rows: context only).
 
     `paired` compares the current deployment with `shadow_deployment` (the deployment a
     rollback would restore) on the rows of that window both scored; `candidate` compares
@@ -166,6 +185,8 @@ def live_report(
     the rows of that window it scored in the shadow. Each is None when not asked for.
     """
     import pandas as pd
+
+    batches = [(batch, rows_once(frame)) for batch, frame in batches]
 
     def last_batches(deployment: str) -> list[tuple[str, pd.DataFrame]]:
         own = [(b, f[f[DEPLOYMENT_COLUMN] == deployment]) for b, f in batches]

@@ -4,7 +4,8 @@ A production row is a row of a stored production batch (its inputs) joined by ro
 label `ground_truth` recorded for it. Which batches join is the project's
 `training.production_data` window; a batch that cannot be used is left out with a one-line
 reason, and problems inside a used batch (duplicate labels, labels for rows the batch does not
-have) are reported and the affected rows dropped, never silently. Pure: pandas only.
+have) are reported and the affected rows dropped, never silently: one label per row id, as
+`unified_ai.ml.validation.one_label_per_row` rules. Pure: pandas only.
 """
 
 from collections.abc import Mapping, Sequence
@@ -90,7 +91,7 @@ def join_batch(
         (rows with the target in the training data's values and `_origin` = the batch, or None;
         problems that dropped some rows; why no row of the batch can be used, or None).
     """
-    from unified_ai.ml.validation import validate_batch
+    from unified_ai.ml.validation import one_label_per_row, validate_batch
 
     outcome = validate_batch(project, inputs)
     if not outcome.passed:
@@ -99,19 +100,17 @@ def join_batch(
     if missing:
         return None, [], f"its ground truth lacks columns {missing}"
     notes = []
-    labels = truth[[ROW_ID, LABEL]]
-    counts = labels.groupby(ROW_ID)[LABEL].nunique()
-    conflicting = set(counts[counts > 1].index)
-    if conflicting:
+    # The rule `ground_truth` applies when labels arrive; a version stored before it held
+    # repeated or conflicting rows, so it is applied again here.
+    once = one_label_per_row(truth[[ROW_ID, LABEL]], ROW_ID, LABEL)
+    if once.conflicting_ids:
         notes.append(
-            f"{len(conflicting)} rows have conflicting labels and were dropped, e.g. "
-            f"{sorted(map(str, conflicting))[:3]}"
+            f"{len(once.conflicting_ids)} rows have conflicting labels and were dropped, e.g. "
+            f"{once.conflicting_ids[:3]}"
         )
-        labels = labels[~labels[ROW_ID].isin(conflicting)]
-    repeated = int(labels.duplicated(ROW_ID).sum())
-    if repeated:
-        notes.append(f"{repeated} duplicate labels of the same rows were counted once")
-        labels = labels.drop_duplicates(ROW_ID)
+    if once.duplicate_rows:
+        notes.append(f"{once.duplicate_rows} duplicate labels of the same rows were counted once")
+    labels = once.labels
     unknown = int((~labels[ROW_ID].isin(inputs[ROW_ID])).sum())
     if unknown:
         notes.append(f"{unknown} labels are for rows the batch does not have and were dropped")

@@ -329,3 +329,60 @@ def check_labels(values: "pd.Series", classes: Sequence[Any]) -> tuple["pd.Serie
             f"{list(classes)}, e.g. {examples}"
         )
     return pd.Series(mapped, index=values.index, name=values.name).infer_objects(), None
+
+
+@dataclass(frozen=True)
+class OneLabelPerRow:
+    """Labels reduced to one per row id, and what was set aside to get there.
+
+    Attributes:
+        labels: The rows kept: one per row id, the first of its exact duplicates.
+        rows: Label rows given.
+        duplicate_rows: Rows that repeat the label already given for their row id (counted once).
+        conflicting_ids: Row ids given different labels, quarantined (sorted as text).
+        conflicting_rows: The label rows of those row ids.
+    """
+
+    labels: "pd.DataFrame"
+    rows: int
+    duplicate_rows: int
+    conflicting_ids: list[str]
+    conflicting_rows: int
+
+    def describe(self) -> list[str]:
+        """One phrase per kind of problem (empty when every row gave one label of its own)."""
+        notes = []
+        if self.duplicate_rows:
+            notes.append(f"{self.duplicate_rows} exact duplicate label rows counted once")
+        if self.conflicting_ids:
+            notes.append(
+                f"{len(self.conflicting_ids)} row ids with conflicting labels quarantined "
+                f"({self.conflicting_rows} label rows; e.g. {self.conflicting_ids[:_EXAMPLES]})"
+            )
+        return notes
+
+
+def one_label_per_row(labels: "pd.DataFrame", row_id: str, label: str) -> OneLabelPerRow:
+    """Keep one label per row id: the rule ground truth, live metrics and training share.
+
+    Exact duplicates (same row id, same label) count once. A row id given two or more
+    different labels is quarantined: none of its labels is kept, since nothing says which is
+    true, and a label file cannot weigh a row more by repeating it.
+
+    Args:
+        labels: Label rows; `row_id` and `label` hold already-checked values.
+        row_id: The row id column.
+        label: The label column.
+    """
+    distinct = labels.groupby(row_id, sort=False, dropna=False)[label].nunique(dropna=False)
+    conflicting = distinct[distinct > 1].index
+    in_conflict = labels[row_id].isin(conflicting)
+    kept = labels[~in_conflict]
+    repeated = kept.duplicated(subset=[row_id, label])
+    return OneLabelPerRow(
+        labels=kept[~repeated],
+        rows=len(labels),
+        duplicate_rows=int(repeated.sum()),
+        conflicting_ids=sorted(str(i) for i in conflicting),
+        conflicting_rows=int(in_conflict.sum()),
+    )

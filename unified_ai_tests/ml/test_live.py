@@ -168,3 +168,43 @@ def test_the_live_report_compares_on_the_rows_both_models_scored():
         gap_metric="true_positive_rate",
     )
     assert none_asked["paired"] is None and none_asked["candidate"] is None
+
+
+def test_a_stored_ground_truth_with_repeated_labels_counts_each_row_once():
+    """Ground truth stored before the one-label rule: repeats and conflicts cannot weigh."""
+    from unified_ai.ml.live import rows_once
+    from unified_ai.names import ROW_ID
+
+    clean = labeled(rows=200, seed=3).assign(**{ROW_ID: [f"b:{i}" for i in range(200)]})
+    wrong = clean.assign(error=(clean["label"] - clean["proba"]).abs()).nlargest(10, "error")
+    repeated = pd.concat([wrong.drop(columns="error")] * 20)
+    flipped = clean.iloc[:15].assign(label=lambda f: 1 - f["label"])
+    stored = pd.concat([clean, repeated, flipped], ignore_index=True)
+
+    once = rows_once(stored)
+    assert len(once) == 185 and once[ROW_ID].is_unique
+    assert not set(once[ROW_ID]) & set(flipped[ROW_ID])
+    settings = {"metric": "roc_auc", "window": 5, "threshold": 0.5, "segments": ["region"]}
+    common = {**settings, "min_segment_size": 20, "bootstrap_samples": 20, "confidence": 0.9}
+    report = live_report([("b", stored)], "d1", **common, gap_metric="positive_rate")
+    expected = live_report([("b", clean.iloc[15:])], "d1", **common, gap_metric="positive_rate")
+    assert report["current"]["labeled_rows"] == 185
+    assert report["current"]["value"] == expected["current"]["value"]
+    assert rows_once(clean) is clean  # nothing to do: the frame is passed through
+
+
+def test_one_label_per_row_counts_duplicates_once_and_quarantines_conflicts():
+    from unified_ai.ml.validation import one_label_per_row
+
+    labels = pd.DataFrame(
+        {"id": ["a", "a", "a", "b", "c", "c", "d"], "label": [1, 1, 1, 0, 1, 0, 0]}
+    )
+    once = one_label_per_row(labels, "id", "label")
+    assert once.labels.to_dict("list") == {"id": ["a", "b", "d"], "label": [1, 0, 0]}
+    assert (once.rows, once.duplicate_rows) == (7, 2)
+    assert (once.conflicting_ids, once.conflicting_rows) == (["c"], 2)
+    assert once.describe() == [
+        "2 exact duplicate label rows counted once",
+        "1 row ids with conflicting labels quarantined (2 label rows; e.g. ['c'])",
+    ]
+    assert one_label_per_row(labels.iloc[[3, 6]], "id", "label").describe() == []
