@@ -115,7 +115,7 @@ class ModelProject(dg.Component):
         if not isinstance(attributes, ProjectConfig):
             raise ProjectConfigError(f"{where}: attributes: the project's fields are missing")
         # Relative data and script paths are relative to the project's folder, as for any file.
-        return cls(with_paths_resolved(attributes, context.path))
+        return cls(with_paths_resolved(attributes, context.path, where))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from unified_ai.stages.project import build_project

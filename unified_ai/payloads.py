@@ -9,7 +9,7 @@ Pure: no Dagster import.
 
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from unified_ai.policies.approval import ApprovalRecord
@@ -190,7 +190,10 @@ class Approval:
 
     @classmethod
     def from_payload(cls, payload: Any, *, where: str) -> "Approval":
-        return cls(**_known(cls, payload, where))
+        approval = cls(**_known(cls, payload, where))
+        if _aware_time(approval.at) is None:
+            raise PayloadError(f"{where}: at: {approval.at!r} is not a time with a time zone")
+        return approval
 
     @property
     def reason(self) -> str:
@@ -210,8 +213,12 @@ class Approval:
             "at": self.at,
         }
 
-    def record(self) -> ApprovalRecord:
-        """The decision as the approval policy weighs it."""
+    def record(self, recorded_at: str | None = None) -> ApprovalRecord:
+        """The decision as the approval policy weighs it.
+
+        Args:
+            recorded_at: When the store recorded it (its manifest's `created_at`), if known.
+        """
         return ApprovalRecord(
             decision=self.decision,
             approver=self.approver,
@@ -220,20 +227,42 @@ class Approval:
             at=datetime.fromisoformat(self.at),
             valid=self.valid,
             reason=self.reason,
+            recorded_at=_aware_time(recorded_at) if recorded_at else None,
         )
 
     @staticmethod
-    def record_from_metadata(values: Mapping[str, Any]) -> ApprovalRecord:
-        """The decision, from the values of what `metadata()` wrote (the approval sensor)."""
+    def record_from_metadata(
+        values: Mapping[str, Any], recorded_at: datetime | None = None
+    ) -> ApprovalRecord:
+        """The decision, from the values of what `metadata()` wrote (the approval sensor).
+
+        Metadata can be reported by anyone who reaches the webserver: a decision without a
+        readable time with a time zone is kept as an invalid one, never counted.
+        """
+        at = _aware_time(values.get("at"))
+        valid = bool(values.get("valid", False)) and at is not None
+        reason = str(values.get("reason", ""))
+        if at is None:
+            reason = f"at: {values.get('at')!r} is not a time with a time zone"
         return ApprovalRecord(
             decision=str(values.get("decision", "")),
             approver=str(values.get("approver", "")),
             model_version=str(values.get("model_version", "")),
             evaluation_report_version=str(values.get("evaluation_report_version", "")),
-            at=datetime.fromisoformat(str(values["at"])),
-            valid=bool(values.get("valid", False)),
-            reason=str(values.get("reason", "")),
+            at=at or datetime.min.replace(tzinfo=timezone.utc),
+            valid=valid,
+            reason=reason,
+            recorded_at=recorded_at,
         )
+
+
+def _aware_time(value: Any) -> datetime | None:
+    """`value` as a datetime with a time zone, or None when it is not one (or has none)."""
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return at if at.utcoffset() is not None else None
 
 
 # -- the record a rollback leaves ------------------------------------------------------------

@@ -179,8 +179,16 @@ def approvals(reader: StoreReader, project: str) -> list[Approval]:
 
 
 def approval_records(reader: StoreReader, project: str) -> list[ApprovalRecord]:
-    """The approvals as the approval policy weighs them, oldest first."""
-    return [approval.record() for approval in approvals(reader, project)]
+    """The approvals as the approval policy weighs them (and when each was stored), oldest first."""
+    path = [project, DEPLOYMENT_APPROVAL]
+    found = [
+        Approval.from_payload(
+            reader.read_value(path, manifest.version),
+            where=f"{project}/{DEPLOYMENT_APPROVAL}@{manifest.version}",
+        ).record(recorded_at=manifest.created_at)
+        for manifest in reader.versions(path)
+    ]
+    return sorted(found, key=lambda record: record.at)
 
 
 def deployment_summary(reader: StoreReader, project: str, version: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from unified_ai.names import DECISION_ASSETS, LOOP_ASSETS, PROJECT_ASSETS
 
@@ -65,6 +66,19 @@ def run(fn):
         PayloadError,
     ) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        # A file the command reads or writes (a full disk, a missing folder, no permission).
+        raise click.ClickException(os_error(exc)) from None
+
+
+def os_error(exc: OSError) -> str:
+    """One line naming the file the error names (if any) and the reason."""
+    return f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, e.g. `No space left on device`."""
+    return " ".join((exc.strerror or str(exc) or type(exc).__name__).split())
 
 
 def _cause(exc: BaseException) -> str:
@@ -133,7 +147,45 @@ def print_table(columns: list[str], rows: list[list[str]], title: str | None = N
     console.print(table)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageError(click.UsageError):
+    """A malformed command line, shown on one line (click's usage block spans four)."""
+
+    def show(self, file=None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    """A usage error as one line.
+
+    A refused option or argument value (out of range, not a number, not a choice) is a refused
+    input like any other: exit 1. A malformed command line (unknown or missing option or
+    command) keeps click's exit code 2, so scripts can tell "called wrongly" from "refused".
+    """
+    if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+        return click.ClickException(exc.format_message())
+    if isinstance(exc, (_UsageError, NoArgsIsHelpError)):
+        return exc  # already one line; or a group called bare, which shows its help
+    return _UsageError(exc.format_message().rstrip("."), ctx=exc.ctx)
+
+
+class _Group(click.Group):
+    """The `unified-ai` group: every error it reports is one line (see `_one_line`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     package_name="unified-ai", prog_name="unified-ai", message="%(prog)s %(version)s"
 )

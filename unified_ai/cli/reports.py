@@ -1,12 +1,13 @@
 """`unified-ai report`: a stored HTML report (evaluation, drift page) as a local file to open."""
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
 import click
 
-from unified_ai.cli.app import Context, main, run
+from unified_ai.cli.app import Context, main, os_reason, run
 from unified_ai.names import DRIFT_REPORT, EVALUATION_REPORT
 
 #: Assets whose stored versions carry an HTML page.
@@ -44,6 +45,30 @@ def _newest_batch_with_page(store, project: str) -> str:
     return newest[1]
 
 
+def write_page(target: Path, text: str, option: str = "--out") -> None:
+    """Write `text` to `target`; one-line error naming the path and the reason when it fails.
+
+    A regular file (or a new one) is written beside and renamed, so a failed write never leaves
+    half a page in place of a whole one; a device, a pipe or a link is written in place.
+    """
+    where = f"{option} {target}" if option else str(target)
+    data = text.encode("utf-8")
+    try:
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            with target.open("wb") as handle:
+                handle.write(data)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"{where}: cannot write the page: {os_reason(exc)}") from None
+
+
 @main.command("report")
 @click.argument("project")
 @click.argument("asset", required=False, default=EVALUATION_REPORT)
@@ -53,7 +78,7 @@ def _newest_batch_with_page(store, project: str) -> str:
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False),
     default=None,
     help="Where to write the page (default: a file in the system's temporary folder).",
 )
@@ -64,7 +89,7 @@ def report_cmd(
     asset: str,
     version: str | None,
     batch: str | None,
-    out: Path | None,
+    out: str | None,
     open_it: bool,
     as_json: bool,
 ) -> None:
@@ -82,6 +107,8 @@ def report_cmd(
             )
         if batch is not None and asset != DRIFT_REPORT:
             raise click.ClickException("--batch applies to drift_report only")
+        if out is not None and not out.strip():
+            raise click.ClickException(f"--out {out!r}: an empty path names no file")
         ctx = Context()
         config = ctx.project(project)
         store = ctx.store()
@@ -98,11 +125,14 @@ def report_cmd(
         )
         if not pages:
             raise click.ClickException(f"{where}: this version has no HTML page")
-        target = out or Path(tempfile.gettempdir()) / DEFAULT_FOLDER / (
-            "-".join([*path[:2], *path[3:], chosen]) + ".html"
+        target = (
+            Path(out)
+            if out is not None
+            else Path(tempfile.gettempdir())
+            / DEFAULT_FOLDER
+            / ("-".join([*path[:2], *path[3:], chosen]) + ".html")
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(value.attachments[pages[0]], encoding="utf-8")
+        write_page(target, value.attachments[pages[0]], "--out" if out is not None else "")
         if as_json:
             click.echo(json.dumps({"report": where, "path": str(target)}))
         else:

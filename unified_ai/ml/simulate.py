@@ -5,6 +5,7 @@ optional drift, and their labels written later, as they arrive in life. The pool
 labeled batches join training, later batches repeat rows a retrained model has seen.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,8 +25,27 @@ _SPEC = re.compile(
 )
 
 
+#: Largest `--batches` and `--rows` of one call: a demo or test never needs more, and a typo
+#: (an extra zero or three) must not fill a disk.
+MAX_BATCHES = 10_000
+MAX_ROWS = 10_000_000
+#: Seeds numpy and pandas both accept (pandas' `random_state` is a 32-bit unsigned integer).
+MAX_SEED = 2**32 - 1
+
+
 class DriftSpecError(ValueError):
     """A drift spec that cannot be parsed."""
+
+
+def _number(text: str, part: str) -> float:
+    """A finite number from a drift spec (the pattern lets `1.2.3` or `.` through)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise DriftSpecError(f"--drift {part!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise DriftSpecError(f"--drift {part!r}: {text!r} is not a finite number")
+    return value
 
 
 @dataclass
@@ -81,7 +101,7 @@ def parse_drift(
             elif kind in ("shift", "scale"):
                 if column not in numeric:
                     raise DriftSpecError(f"--drift {part!r}: {column} is not a numeric feature")
-                getattr(spec, kind)[column] = float(number)
+                getattr(spec, kind)[column] = _number(number, part)
             elif mix_column:
                 if mix_column not in [*project.features.categorical, *project.segments]:
                     raise DriftSpecError(
@@ -89,7 +109,7 @@ def parse_drift(
                     )
                 spec.mix[mix_column] = mix_value
             else:
-                spec.flip = float(flip)
+                spec.flip = _number(flip, part)
                 if not 0 <= spec.flip <= 1:
                     raise DriftSpecError(f"--drift {part!r}: flip must be between 0 and 1")
     return spec
@@ -161,14 +181,30 @@ def write_batches(
     drift: DriftSpec,
     seed: int,
 ) -> list[str]:
-    """Write `batches` batch files into `inbox` (their labels wait aside); return their names."""
+    """Write `batches` batch files into `inbox` (their labels wait aside); return their names.
+
+    Raises:
+        ValueError: `batches`, `rows` or `seed` is out of range (see `MAX_BATCHES`, `MAX_ROWS`,
+            `MAX_SEED`).
+    """
     import time
+
+    for name, value, low, high in (
+        ("batches", batches, 0, MAX_BATCHES),
+        ("rows", rows, 1, MAX_ROWS),
+        ("seed", seed, 0, MAX_SEED),
+    ):
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     written = []
     for index in range(batches):
         name = f"batch-{stamp}-{time.time_ns() % 10**9:09d}-{index:03d}.csv"
-        features, truth = make_batch(project, pool, rows, drift, seed + index, name)
+        # Consecutive seeds per batch, wrapping at the largest seed pandas accepts.
+        features, truth = make_batch(
+            project, pool, rows, drift, (seed + index) % (MAX_SEED + 1), name
+        )
         _write_atomic(truth, inbox / PENDING_LABELS, name)
         _write_atomic(features, inbox, name)
         written.append(name)

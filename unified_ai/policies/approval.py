@@ -9,12 +9,17 @@ import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from unified_ai.projects.schema import LOWER_IS_BETTER, ApprovalPolicy, DeploymentWindow
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: How far an approval's time may be ahead of the clock that reads it (or of the time it was
+#: recorded) and still count: clocks of two machines differ by seconds, not by hours. An
+#: approval dated later than that never counts, so it cannot outlive its expiry.
+CLOCK_SKEW = timedelta(minutes=5)
 
 #: Invisible ("default ignorable") characters outside category Cf: the combining grapheme
 #: joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors.
@@ -39,6 +44,9 @@ class ApprovalRecord:
     at: datetime
     valid: bool
     reason: str = ""
+    #: When the store or the Dagster instance recorded it (None: unknown). An approval dated
+    #: later than its own recording is forged or from a wrong clock: it never counts.
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,39 @@ class ApprovalDecision:
     allowed: bool
     reason: str
     approvers: list[str] = field(default_factory=list)
+
+
+def dated_in_future(at: datetime, reference: datetime, what: str = "now") -> str | None:
+    """Why a decision dated `at` is refused, or None when it is not in the future.
+
+    Args:
+        at: The time the decision carries.
+        reference: Now, or when the decision was recorded.
+        what: How to name `reference` in the reason ("now", "it was recorded").
+
+    Returns:
+        None when `at` is at most `CLOCK_SKEW` later than `reference`; else one line. A time
+        without a time zone is refused too: it cannot be compared with anything.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        return f"dated {at.isoformat()} without a time zone"
+    if at - reference > CLOCK_SKEW:
+        minutes = int(CLOCK_SKEW.total_seconds() // 60)
+        return (
+            f"dated {at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC, in the future: later than "
+            f"{what} ({reference.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC) by more than the "
+            f"{minutes}-minute clock-skew allowance"
+        )
+    return None
+
+
+def _future(record: ApprovalRecord, now: datetime) -> str | None:
+    """Why `record` is dated in the future (of now, or of its own recording), or None."""
+    return dated_in_future(record.at, now) or (
+        dated_in_future(record.at, record.recorded_at, "it was recorded")
+        if record.recorded_at is not None
+        else None
+    )
 
 
 def normalize_identity(name: str) -> str:
@@ -217,8 +258,9 @@ def human_approval(
 
     Approvals are re-checked against the *current* policy: one from a person it no longer
     allows, or (with four-eyes) from whoever triggered the training, does not count. Several
-    spellings of one name count once. A valid rejection always stops the model, even if its
-    author has since left the allow-list: stopping is never undone by a policy edit.
+    spellings of one name count once. An approval dated later than `now` (beyond `CLOCK_SKEW`)
+    does not count: it would otherwise never expire. A valid rejection always stops the model,
+    even if its author has since left the allow-list: stopping is never undone by a policy edit.
     """
     relevant = sorted((r for r in records if r.model_version == model_version), key=lambda r: r.at)
     rejections = [r for r in relevant if r.valid and r.decision == "reject"]
@@ -236,6 +278,10 @@ def human_approval(
             continue
         if record.evaluation_report_version != report_version:
             continue  # pinned to the report it was given on
+        future = _future(record, now)
+        if future:
+            ignored.append(f"{record.approver} ({future})")
+            continue
         if now - record.at > expiry:
             continue
         if not may_approve(policy, record.approver):

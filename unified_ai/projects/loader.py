@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from unified_ai.ml.data import resolve_source
 from unified_ai.names import MODEL_PROJECT_TYPE
-from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.schema import ProjectConfig, leaves_folder
 
 #: Dagster's defs folder of this package (`[tool.dg.project] root_module` + `.defs`).
 DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
@@ -107,17 +107,41 @@ def format_validation_error(path: Path | str, error: ValidationError) -> str:
     return _printable(f"{path}: " + "; ".join(parts))
 
 
-def with_paths_resolved(project: ProjectConfig, folder: Path | str) -> ProjectConfig:
-    """`project` with its relative data source and training script made absolute.
+def with_paths_resolved(
+    project: ProjectConfig, folder: Path | str, where: Path | str | None = None
+) -> ProjectConfig:
+    """`project` with its relative data source, inbox and training script made absolute.
 
-    Relative paths in a project are relative to the folder of the file that declares it.
+    Relative paths in a project are relative to the folder of the file that declares it, and
+    stay inside it: a local path that leads outside (`../../etc/passwd.csv`, `/data/x.csv`,
+    `file:///x.csv`) is refused, naming `where` (the file), unless the project sets
+    `data.allow_outside_paths: true`. Remote URLs (s3://, gs://, https://...) are not paths.
     """
     base = str(Path(folder).resolve())
+    paths = {
+        "data.source": project.data.source,
+        "monitoring.inbox": project.monitoring.inbox,
+        "training.script": project.training.script,
+    }
+    if not project.data.allow_outside_paths:
+        for name, value in paths.items():
+            outside = leaves_folder(value, base) if value else None
+            if outside:
+                raise ProjectConfigError(
+                    _printable(
+                        f"{where or folder}: {name}: {value!r} leads outside the project's "
+                        f"folder (to {outside}); use a path inside it or a remote URL, or set "
+                        "data.allow_outside_paths: true"
+                    )
+                )
     source = resolve_source(project.data.source, base)
     update = {"data": project.data.model_copy(update={"source": source})}
     if project.training.script:
         script = resolve_source(project.training.script, base)
         update["training"] = project.training.model_copy(update={"script": script})
+    if project.monitoring.inbox:
+        inbox = resolve_source(project.monitoring.inbox, base)
+        update["monitoring"] = project.monitoring.model_copy(update={"inbox": inbox})
     return project.model_copy(update=update)
 
 
@@ -156,7 +180,7 @@ def load_project_file(path: Path | str) -> ProjectConfig:
         project = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ProjectConfigError(format_validation_error(path, exc)) from None
-    return with_paths_resolved(project, path.parent)
+    return with_paths_resolved(project, path.parent, path)
 
 
 def declares_project(path: Path) -> bool:

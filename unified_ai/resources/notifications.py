@@ -168,7 +168,11 @@ class Notifier(dg.ConfigurableResource):
 
     def _post_webhook(self, url: str, message: dict) -> None:
         import urllib.request
+        from urllib.parse import urlsplit
 
+        # The schema refuses other schemes; urllib would also open file:// and ftp:// URLs.
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise RuntimeError("not an http:// or https:// URL")
         request = urllib.request.Request(
             url,
             data=json.dumps(message).encode(),

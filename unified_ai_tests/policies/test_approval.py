@@ -1,10 +1,12 @@
 from datetime import datetime, timedelta, timezone
 
 from unified_ai.policies.approval import (
+    CLOCK_SKEW,
     ApprovalRecord,
     allowed_approvers,
     auto_approval,
     check_new_approval,
+    dated_in_future,
     deployment_approval_decision,
     in_deployment_window,
 )
@@ -116,3 +118,33 @@ def test_auto_approval_never_passes_on_nan():
     assert not gap.allowed and "segment gap is not a number" in gap.reason
     champion_gap = auto_approval(policy, report(champion_gap=nan))
     assert not champion_gap.allowed and "segment gap is not a number" in champion_gap.reason
+
+
+def test_approvals_dated_in_the_future_never_count():
+    policy = ApprovalPolicy(mode="required", expires_after_hours=1)
+    args = {"report_version": "r2", "now": MONDAY_NOON}
+
+    def approval(at, recorded_at=None):
+        return ApprovalRecord("approve", "bo", "m2", "r2", at, True, recorded_at=recorded_at)
+
+    # Within the clock-skew allowance: a clock a little ahead still counts.
+    skewed = approval(MONDAY_NOON + CLOCK_SKEW)
+    assert deployment_approval_decision(policy, report(), [skewed], **args).allowed
+    ahead = approval(MONDAY_NOON + timedelta(days=365))
+    refused = deployment_approval_decision(policy, report(), [ahead], **args)
+    assert not refused.allowed
+    assert "not counted: bo (dated 2027-11-30 12:00 UTC, in the future: later than now" in (
+        refused.reason
+    )
+    # Dated an hour after it was recorded: it does not come alive when that hour arrives.
+    sleeper = approval(MONDAY_NOON + timedelta(hours=1), recorded_at=MONDAY_NOON)
+    for now in (MONDAY_NOON, MONDAY_NOON + timedelta(hours=1, minutes=30)):
+        decision = deployment_approval_decision(
+            policy, report(), [sleeper], report_version="r2", now=now
+        )
+        assert not decision.allowed and "in the future" in decision.reason
+    # A time without a time zone compares with nothing: refused, never a crash.
+    naive = approval(MONDAY_NOON.replace(tzinfo=None))
+    decision = deployment_approval_decision(policy, report(), [naive], **args)
+    assert not decision.allowed and "without a time zone" in decision.reason
+    assert dated_in_future(MONDAY_NOON, MONDAY_NOON) is None

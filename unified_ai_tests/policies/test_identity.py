@@ -45,11 +45,12 @@ def test_normalisation_keeps_distinct_people_distinct_and_collapses_whitespace()
 def test_variants_of_one_name_count_as_one_approver():
     policy = ApprovalPolicy(mode="required", required_approvals=2)
     records = [approve(name, minute) for minute, name in enumerate(SPELLINGS)]
-    decision = human_approval(policy, records, model_version="m2", report_version="r2", now=NOON)
+    later = NOON.replace(minute=45)  # after every approval: those dated later do not count
+    decision = human_approval(policy, records, model_version="m2", report_version="r2", now=later)
     assert not decision.allowed and "1 of 2" in decision.reason
     assert decision.approvers == ["alice"]  # the name as first given, not the normalised form
     both = human_approval(
-        policy, [*records, approve("Bob", 30)], model_version="m2", report_version="r2", now=NOON
+        policy, [*records, approve("Bob", 30)], model_version="m2", report_version="r2", now=later
     )
     assert both.allowed and both.approvers == ["alice", "Bob"]
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from unified_ai.projects.loader import ProjectConfigError, load_project_file, load_projects
@@ -94,3 +96,31 @@ def test_policy_version_is_stable_and_tracks_policy_content(projects_dir):
         {**project.model_dump(by_alias=True), "policy": {"quality_floor": {"roc_auc": 0.9}}}
     )
     assert changed.policy_version != project.policy_version
+
+
+def test_paths_stay_in_the_project_folder_unless_allowed(projects_dir, tmp_path):
+    from unified_ai.projects.schema import leaves_folder
+
+    folder = projects_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    assert leaves_folder("data/x.csv", folder) is None
+    assert leaves_folder(str(folder / "x.csv"), folder) is None
+    assert leaves_folder("s3://bucket/x.csv", folder) is None
+    assert leaves_folder("bundled:hmda_boston", folder) is None
+    assert leaves_folder("../x.csv", folder) == str(folder.resolve().parent / "x.csv")
+    assert leaves_folder("file:///etc/x.csv", folder) == "/etc/x.csv"
+    assert leaves_folder("simplecache::file:///etc/x.csv", folder) == "/etc/x.csv"
+    # A link inside the folder that points outside it leads outside too.
+    (folder / "link").symlink_to(tmp_path)
+    assert leaves_folder("link/x.csv", folder) == str(tmp_path.resolve() / "x.csv")
+
+    path = write_project(projects_dir)
+    path.write_text(path.read_text() + "monitoring: {inbox: ../elsewhere}\n")
+    with pytest.raises(ProjectConfigError, match=r"small\.yaml: monitoring\.inbox: '\.\./else"):
+        load_project_file(path)
+    allowed = "  source: small.csv\n  allow_outside_paths: true\n"
+    path.write_text(path.read_text().replace("  source: small.csv\n", allowed))
+    loaded = load_project_file(path)
+    # A relative inbox is relative to the project file, like the source.
+    assert Path(loaded.monitoring.inbox).resolve() == projects_dir.resolve().parent / "elsewhere"
+    assert loaded.data.allow_outside_paths

@@ -19,9 +19,16 @@ from unified_ai.stages.sensor_kit import (
 )
 
 
-def _record(materialization) -> ApprovalRecord:
-    """The decision an approval's materialization recorded (see `Approval.metadata`)."""
-    return Approval.record_from_metadata(metadata_values(materialization))
+def _record(event) -> ApprovalRecord:
+    """The decision an approval's materialization recorded (see `Approval.metadata`).
+
+    The event's own time is when the instance recorded it: an approval dated later than that
+    (reported with forged metadata) never counts.
+    """
+    return Approval.record_from_metadata(
+        metadata_values(event.asset_materialization),
+        recorded_at=datetime.fromtimestamp(event.timestamp, timezone.utc),
+    )
 
 
 def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
@@ -42,11 +49,11 @@ def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
         if not records:
             return dg.SkipReason("no new approvals")
         cursor["storage_id"] = records[-1].storage_id
-        latest = _record(records[-1].asset_materialization)
+        latest = _record(records[-1])
         # Count the approvals recorded for this same model (read from recorded metadata only).
         history = context.instance.fetch_materializations(approval_key, limit=200).records
         same_model = [
-            _record(r.asset_materialization)
+            _record(r)
             for r in history
             if metadata_values(r.asset_materialization).get("model_version") == latest.model_version
         ]
