@@ -17,6 +17,11 @@ PROJECTS_ENV = "UNIFIED_AI_PROJECTS"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 IDENTITY_TAG_ENV = "UNIFIED_AI_IDENTITY_TAG"
 SIGNING_KEY_ENV = "UNIFIED_AI_SIGNING_KEY"
+#: `1` lets the k8s runtime run on an unsigned store (refused otherwise: a shared store
+#: needs signed pointers and history).
+ALLOW_UNSIGNED_ENV = "UNIFIED_AI_ALLOW_UNSIGNED"
+#: The bearer token `unified-ai serve` requires for writes (labels); unset = labels disabled.
+SERVE_TOKEN_ENV = "UNIFIED_AI_SERVE_TOKEN"
 #: Set by the Dagster Helm chart in the code location's pods; Dagster runs its run and step pods
 #: (and Pipes training pods) from this image, and the serving endpoint's manifests name it too.
 IMAGE_ENV = "DAGSTER_CURRENT_IMAGE"
@@ -27,6 +32,8 @@ DEFAULT_MLFLOW_UI_URL = "http://localhost:5000"
 DEFAULT_DAGSTER_UI_URL = "http://localhost:3000"
 #: A shorter key is too easy to guess for an HMAC that guards a shared store.
 MIN_SIGNING_KEY_LENGTH = 16
+#: A shorter serving token is too easy to guess by trying.
+MIN_SERVE_TOKEN_LENGTH = 16
 DEFAULT_HOME = ".unified_ai"
 
 
@@ -57,6 +64,8 @@ class Settings:
             is an http(s) server, else what `mlflow ui` serves by default.
         dagster_ui_url: Base URL of the Dagster UI that MLflow runs link back to.
         image: The code location's container image ("" outside a cluster).
+        serve_token: Bearer token the serving endpoint requires for writes ("" = writes are
+            refused). Kept out of `repr`, like the signing key.
     """
 
     runtime: Runtime
@@ -68,6 +77,7 @@ class Settings:
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     image: str = ""
+    serve_token: str = field(default="", repr=False)
 
     # The layout of UNIFIED_AI_HOME, in one place for the code location and the CLI.
     def _under(self, *parts: str) -> str:
@@ -127,6 +137,18 @@ def _require_cluster_config(env: Mapping[str, str]) -> None:
         )
 
 
+def _require_signed_store(env: Mapping[str, str]) -> None:
+    """A store shared by every pod of a cluster is signed, unless unsigned is allowed explicitly."""
+    allow = env.get(ALLOW_UNSIGNED_ENV, "").strip()
+    if allow not in ("", "0", "1"):
+        raise RuntimeConfigError(f"{ALLOW_UNSIGNED_ENV}={allow!r} is not 0 or 1")
+    if not env.get(SIGNING_KEY_ENV, "").strip() and allow != "1":
+        raise RuntimeConfigError(
+            f"{RUNTIME_ENV}=k8s refuses an unsigned lineage store: set {SIGNING_KEY_ENV} (from a "
+            f"Secret) or, to run unsigned anyway, {ALLOW_UNSIGNED_ENV}=1"
+        )
+
+
 def _signing_key(env: Mapping[str, str]) -> str:
     key = env.get(SIGNING_KEY_ENV, "")
     if key and len(key.strip()) < MIN_SIGNING_KEY_LENGTH:
@@ -138,12 +160,24 @@ def _signing_key(env: Mapping[str, str]) -> str:
     return key
 
 
+def _serve_token(env: Mapping[str, str]) -> str:
+    token = env.get(SERVE_TOKEN_ENV, "").strip()
+    if token and len(token) < MIN_SERVE_TOKEN_LENGTH:
+        # The message never echoes the token itself.
+        raise RuntimeConfigError(
+            f"{SERVE_TOKEN_ENV} is set but shorter than {MIN_SERVE_TOKEN_LENGTH} characters; use "
+            "a long random secret (e.g. the output of `openssl rand -hex 32`)"
+        )
+    return token
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
     runtime = parse_runtime(env.get(RUNTIME_ENV))
     if runtime is Runtime.K8S:
         _require_cluster_config(env)
+        _require_signed_store(env)
     home = env.get(HOME_ENV) or DEFAULT_HOME
     if not _is_url(home):
         home = str(Path(home).expanduser().resolve())
@@ -166,6 +200,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mlflow_ui_url=_ui_url(env, MLFLOW_UI_URL_ENV, tracking_uri, DEFAULT_MLFLOW_UI_URL),
         dagster_ui_url=_ui_url(env, DAGSTER_UI_URL_ENV, None, DEFAULT_DAGSTER_UI_URL),
         image=env.get(IMAGE_ENV, "").strip(),
+        serve_token=_serve_token(env),
     )
 
 

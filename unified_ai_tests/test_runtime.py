@@ -34,6 +34,7 @@ def test_environment_overrides(tmp_path):
             "MLFLOW_TRACKING_URI": "http://mlflow:5000",
             "UNIFIED_AI_PROJECTS": "/etc/projects",
             "UNIFIED_AI_RUNTIME": "k8s",
+            "UNIFIED_AI_ALLOW_UNSIGNED": "1",
         }
     )
     assert settings.home == str(Path(tmp_path / "h"))
@@ -58,14 +59,33 @@ def test_k8s_runtime_requires_shared_store_and_mlflow_server():
                 "MLFLOW_TRACKING_URI": "sqlite:///x.db",
             }
         )
-    settings = load_settings(
-        {
-            "UNIFIED_AI_RUNTIME": "k8s",
-            "UNIFIED_AI_HOME": "s3://bucket/ua",
-            "MLFLOW_TRACKING_URI": "http://mlflow.mlops:5000",
-        }
-    )
-    assert settings.runtime is Runtime.K8S
+    cluster = {
+        "UNIFIED_AI_RUNTIME": "k8s",
+        "UNIFIED_AI_HOME": "s3://bucket/ua",
+        "MLFLOW_TRACKING_URI": "http://mlflow.mlops:5000",
+    }
+    settings = load_settings({**cluster, "UNIFIED_AI_SIGNING_KEY": "k" * 32})
+    assert settings.runtime is Runtime.K8S and settings.signing_key == "k" * 32
+
+
+def test_k8s_runtime_refuses_an_unsigned_store_unless_allowed_explicitly():
+    cluster = {
+        "UNIFIED_AI_RUNTIME": "k8s",
+        "UNIFIED_AI_HOME": "s3://bucket/ua",
+        "MLFLOW_TRACKING_URI": "http://mlflow.mlops:5000",
+    }
+    for allow in ({}, {"UNIFIED_AI_ALLOW_UNSIGNED": "0"}, {"UNIFIED_AI_SIGNING_KEY": "  "}):
+        with pytest.raises(RuntimeConfigError) as raised:
+            load_settings({**cluster, **allow})
+        message = str(raised.value)
+        assert "unsigned" in message and "\n" not in message
+        assert "UNIFIED_AI_SIGNING_KEY" in message and "UNIFIED_AI_ALLOW_UNSIGNED=1" in message
+    with pytest.raises(RuntimeConfigError, match="UNIFIED_AI_ALLOW_UNSIGNED='yes' is not 0 or 1"):
+        load_settings({**cluster, "UNIFIED_AI_ALLOW_UNSIGNED": "yes"})
+    allowed = load_settings({**cluster, "UNIFIED_AI_ALLOW_UNSIGNED": "1"})
+    assert allowed.runtime is Runtime.K8S and allowed.signing_key == ""
+    # Locally an unsigned store stays the default.
+    assert load_settings({"UNIFIED_AI_HOME": "s3://b/ua", **cluster, "UNIFIED_AI_RUNTIME": ""})
 
 
 def test_ui_links_default_to_local_servers_and_follow_an_mlflow_server(tmp_path):

@@ -2,13 +2,26 @@
 
 import click
 
-from unified_ai.cli.app import Context, main, run
+from unified_ai.cli.app import Context, main, os_reason, run
+from unified_ai.ml.simulate import MAX_BATCHES, MAX_ROWS, MAX_SEED
 
 
 @main.command("simulate")
 @click.argument("project")
-@click.option("--batches", default=0, show_default=True, help="How many batches to write.")
-@click.option("--rows", default=200, show_default=True, help="Rows per batch.")
+@click.option(
+    "--batches",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, MAX_BATCHES),
+    help="How many batches to write.",
+)
+@click.option(
+    "--rows",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, MAX_ROWS),
+    help="Rows per batch.",
+)
 @click.option(
     "--drift",
     "drift",
@@ -22,7 +35,12 @@ from unified_ai.cli.app import Context, main, run
     is_flag=True,
     help="Deliver the ground truth of batches written earlier (as it arrives in life).",
 )
-@click.option("--seed", default=None, type=int, help="Random seed (default: time-based).")
+@click.option(
+    "--seed",
+    default=None,
+    type=click.IntRange(0, MAX_SEED),
+    help="Random seed (default: time-based).",
+)
 def simulate_cmd(
     project: str, batches: int, rows: int, drift: tuple[str, ...], labels: bool, seed: int | None
 ) -> None:
@@ -63,19 +81,29 @@ def simulate_cmd(
             pool = holdout_parts(config, store.read_value([config.name, HOLDOUT_SPLIT], holdout))[0]
             # Numeric features as the model sees them (inferred from data for `all_but`).
             spec = parsed(resolve_features(config, pool).numeric)
-            written = write_batches(
-                config,
-                pool,
-                inbox,
-                batches=batches,
-                rows=rows,
-                drift=spec,
-                seed=seed if seed is not None else time.time_ns() % 2**31,
-            )
+            try:
+                written = write_batches(
+                    config,
+                    pool,
+                    inbox,
+                    batches=batches,
+                    rows=rows,
+                    drift=spec,
+                    seed=seed if seed is not None else time.time_ns() % 2**31,
+                )
+            except OSError as exc:
+                raise click.ClickException(
+                    f"{inbox}: cannot write batches: {os_reason(exc)}"
+                ) from None
             click.echo(f"wrote {len(written)} batch(es) of {rows} rows to {inbox}")
         if labels:
             target = inbox / LABELS
-            names = deliver_labels(inbox, target, keep=written)
+            try:
+                names = deliver_labels(inbox, target, keep=written)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"{target}: cannot deliver labels: {os_reason(exc)}"
+                ) from None
             click.echo(f"delivered labels for {len(names)} earlier batch(es) to {target}")
 
     run(go)
@@ -159,6 +187,68 @@ def exclude_cmd(
     help="Wait for a scoring slot before answering 503.",
 )
 @click.option(
+    "--require-token-for-predict",
+    is_flag=True,
+    help="Predictions need the bearer token too (labels always do).",
+)
+@click.option(
+    "--max-text-chars",
+    default=256,
+    show_default=True,
+    help="Longest text of a categorical without a category list (else 422).",
+)
+@click.option(
+    "--max-row-bytes", default=16 * 1024, show_default=True, help="Largest row (else 422)."
+)
+@click.option(
+    "--max-inbox-bytes",
+    default=10 * 1024**3,
+    show_default=True,
+    help="Quota of the project's inbox: beyond it rows are not written and labels get 507.",
+)
+@click.option(
+    "--max-label-files",
+    default=10,
+    show_default=True,
+    help="Label files one labels request may touch (else 413).",
+)
+@click.option(
+    "--label-rows-per-minute",
+    default=10_000,
+    show_default=True,
+    help="Label rows accepted per minute (else 429).",
+)
+@click.option(
+    "--label-files-per-minute",
+    default=100,
+    show_default=True,
+    help="Label files written per minute (else 429).",
+)
+@click.option(
+    "--header-seconds",
+    default=5.0,
+    show_default=True,
+    help="Longest wait for a request's headers before the connection is closed.",
+)
+@click.option(
+    "--body-seconds",
+    default=10.0,
+    show_default=True,
+    help="Longest wait for a request's body (else 400).",
+)
+@click.option(
+    "--keep-alive-seconds",
+    default=5.0,
+    show_default=True,
+    help="How long an idle connection stays open.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    help="Open connections at once; more get 503 with Retry-After.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -168,41 +258,52 @@ def serve_cmd(
     project: str,
     host: str,
     port: int,
-    poll_seconds: float,
-    flush_rows: int,
-    flush_seconds: float,
-    max_rows: int,
-    max_body_bytes: int,
-    max_concurrent: int,
-    queue_seconds: float,
     log_level: str,
+    require_token_for_predict: bool,
+    **limits: float,
 ) -> None:
     """Serve PROJECT's deployed model over HTTP, following deployments and rollbacks.
 
     POST /v1/projects/PROJECT/predict scores JSON rows; served rows reach the inbox as
-    production batches. /healthz, /readyz, /metrics (Prometheus) and /docs (OpenAPI).
+    production batches. POST /v1/projects/PROJECT/labels takes ground truth for served rows
+    and needs the bearer token in UNIFIED_AI_SERVE_TOKEN (without it, labels are disabled).
+    /healthz, /readyz, /metrics (Prometheus) and /docs (OpenAPI, no internet needed).
     """
 
     def go():
         # The web stack is imported here only: the code location never loads it.
         from unified_ai.resources.inbox import Inbox
+        from unified_ai.runtime import SERVE_TOKEN_ENV
         from unified_ai.serving.app import ServeConfigError, ServeOptions, run
+        from unified_ai.serving.auth import TokenGuard
 
         ctx = Context()
         config = ctx.project(project)
         try:
-            options = ServeOptions(
-                poll_seconds=poll_seconds,
-                flush_rows=flush_rows,
-                flush_seconds=flush_seconds,
-                max_rows=max_rows,
-                max_body_bytes=max_body_bytes,
-                max_concurrent=max_concurrent,
-                queue_seconds=queue_seconds,
-            )
+            options = ServeOptions(**limits)
         except ServeConfigError as exc:
             raise click.ClickException(str(exc)) from None
+        token = ctx.settings.serve_token
+        if require_token_for_predict and not token:
+            raise click.ClickException(
+                f"--require-token-for-predict needs a token: set {SERVE_TOKEN_ENV}"
+            )
+        if not token:
+            click.echo(
+                f"{SERVE_TOKEN_ENV} is not set: labels are disabled (403), predictions work",
+                err=True,
+            )
+        guard = TokenGuard(token, require_for_predict=require_token_for_predict)
         inbox = Inbox(root=ctx.settings.inbox_root).folder(config)
-        run(config, ctx.store(), inbox, options, host=host, port=port, log_level=log_level)
+        run(
+            config,
+            ctx.store(),
+            inbox,
+            options,
+            host=host,
+            port=port,
+            log_level=log_level,
+            guard=guard,
+        )
 
     run(go)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -130,6 +131,12 @@ class DataSource(_Strict):
 
     source: str = Field(min_length=1)
     format: Literal["csv", "parquet"] | None = None
+    allow_outside_paths: bool = Field(
+        default=False,
+        description="let data.source, monitoring.inbox and training.script name local paths "
+        "outside the project file's folder (absolute paths, `~`, `..`, file:// URLs); "
+        "without it they are refused",
+    )
 
     @field_validator("source")
     @classmethod
@@ -144,6 +151,40 @@ class DataSource(_Strict):
         elif not (value.endswith((".csv", ".parquet", ".pq"))):
             raise ValueError("a path source must end in .csv or .parquet")
         return value
+
+
+#: fsspec protocols that name the local disk (a chained URL's last part is where data lives).
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+def local_path(value: str) -> str | None:
+    """The local path `value` names (a plain path or a file:// URL), None for a remote URL."""
+    if value.startswith("bundled:"):
+        return None
+    target = value.split("::")[-1]  # `simplecache::file:///x.csv` reads /x.csv
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return target
+    if scheme.lower() not in _LOCAL_PROTOCOLS:
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    return unquote(urlsplit(target).path) if scheme.lower() == "file" else rest
+
+
+def leaves_folder(value: str, folder: str | Path) -> str | None:
+    """Where a project's path `value` leads when that is outside `folder`, else None.
+
+    Relative paths are taken from `folder` (the project file's), `~` is expanded and links are
+    followed, so `../../etc/passwd.csv`, `/etc/passwd.csv`, `~/x.csv` and `file:///etc/x.csv`
+    all leave it; `data/x.csv` and remote URLs (s3://, gs://, https://…) do not.
+    """
+    path = local_path(value)
+    if path is None:
+        return None
+    base = Path(folder).resolve()
+    resolved = (base / Path(path).expanduser()).resolve()
+    return None if resolved.is_relative_to(base) else str(resolved)
 
 
 class Features(_Strict):
@@ -403,6 +444,26 @@ class Channel(_Strict):
         default_factory=lambda: ["gate_failed", "retrain", "rollback", "quarantine", "run_failed"]
     )
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        # The URL is never echoed: it carries the channel's token (Slack's do).
+        if value is None:
+            return value
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("is not a URL") from None
+        if parts.scheme.lower() not in ("http", "https"):
+            shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+            raise ValueError(f"must be an http:// or https:// URL ({shown})")
+        if not host:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> "Channel":
         if self.type == "webhook" and not self.url:
@@ -546,6 +607,13 @@ class Monitoring(_Strict):
         le=100_000_000,
         description="rows of a batch the shadow models score: every row of a smaller batch, "
         "the same random sample for each shadow model of a larger one",
+    )
+    label_expiry_hours: float = Field(
+        default=168,
+        gt=0,
+        le=24 * 366,
+        description="hours a labels file may wait for its batch to be scored; then the labels "
+        "sensor moves it into labels/expired/ with a reason file (never deleted)",
     )
 
 

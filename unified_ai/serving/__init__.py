@@ -2,7 +2,11 @@
 
 `follower` watches the project's `deployed_model` pointer in the lineage store and swaps the
 served model in when it moves; `traffic` writes served rows into the project's inbox as
-production batches; `metrics` exposes Prometheus metrics; `app` is the HTTP service.
+production batches; `metrics` exposes Prometheus metrics; `app` is the HTTP service. What a
+client may do and make the service write is bounded by `auth` (a bearer token for writes),
+`limits` and `labels` (JSON only, bounded text, labels only for rows that exist, per-minute
+caps) and `server` (header deadline, header size and connection caps); `docs` is the offline
+`/docs` page.
 
 Nothing on the code location's load path imports this package (the CLI imports it inside the
 `serve` command), so its web framework never slows down loading definitions.

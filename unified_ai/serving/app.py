@@ -9,6 +9,12 @@ Scoring uses the deployment the follower holds when the request starts; a swap n
 the model under a request in flight. A request is answered as a whole: if any row is invalid,
 none is scored (422 naming the row, field and reason); too many rows or bytes get 413; when
 `max_concurrent` requests are being scored and no slot frees within `queue_seconds`, 503.
+
+Who may do what: anyone who reaches the port may predict (unless `--require-token-for-predict`)
+and read health, readiness, metrics and docs; only a holder of the bearer token may deliver
+labels (`auth.py`). POST bodies must be JSON (415 otherwise). What a request can make the
+service write is bounded (`limits.py`, `known_rows.py`, the traffic writer's inbox quota), and
+slow clients are cut (`server.py`, and the body deadline in `read_body`).
 """
 
 import json
@@ -16,19 +22,24 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from unified_ai.ml.rows import RowProblem, as_model_categories, frame_from_records, row_problems
+from unified_ai.serving.auth import TokenGuard
+from unified_ai.serving.docs import docs_page
 from unified_ai.serving.follower import DeploymentFollower, Served
+from unified_ai.serving.labels import LabelGate
+from unified_ai.serving.limits import require_json, served_text_problems
 from unified_ai.serving.metrics import ServingMetrics
+from unified_ai.serving.refusal import RETRY, Refusal
 from unified_ai.serving.traffic import TrafficWriter, parse_row_id
 
 if TYPE_CHECKING:
@@ -39,7 +50,9 @@ log = logging.getLogger("unified_ai.serving")
 
 #: Problems listed in a 422 answer (all are counted).
 LISTED_PROBLEMS = 100
-_RETRY = {"Retry-After": "1"}
+_RETRY = RETRY
+#: The refusal raised by the app's own checks (and by auth, limits): one class for all.
+_Refusal = Refusal
 
 
 class ServeConfigError(ValueError):
@@ -60,6 +73,18 @@ class ServeOptions:
         max_concurrent: Requests scored at the same time.
         queue_seconds: How long a request waits for a scoring slot before 503.
         max_pending_rows: Served rows kept in memory while the inbox cannot be written.
+        max_text_chars: Longest text in a categorical or segment without a declared category
+            list (longer: 422).
+        max_row_bytes: Most bytes of one served row, its values as text (more: 422).
+        max_inbox_bytes: Quota of the project's inbox folder: beyond it served rows are
+            answered but not written (counted as dropped) and labels get 507.
+        max_label_files: Most label files (batches) one labels request may touch (more: 413).
+        label_rows_per_minute: Most label rows accepted within any minute (more: 429).
+        label_files_per_minute: Most label files written within any minute (more: 429).
+        header_seconds: Longest wait for a request's headers (then the connection is closed).
+        body_seconds: Longest wait for a request's body (then 400).
+        keep_alive_seconds: How long an idle connection is kept open between requests.
+        max_connections: Most open connections; more are answered 503 and closed.
     """
 
     poll_seconds: float = 0.5
@@ -71,6 +96,16 @@ class ServeOptions:
     max_concurrent: int = 4
     queue_seconds: float = 2.0
     max_pending_rows: int = 100_000
+    max_text_chars: int = 256
+    max_row_bytes: int = 16 * 1024
+    max_inbox_bytes: int = 10 * 1024**3
+    max_label_files: int = 10
+    label_rows_per_minute: int = 10_000
+    label_files_per_minute: int = 100
+    header_seconds: float = 5.0
+    body_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -88,6 +123,11 @@ class ServeOptions:
             raise ServeConfigError(
                 f"--max-pending-rows: {self.max_pending_rows} is less than --flush-rows "
                 f"{self.flush_rows}"
+            )
+        if self.label_files_per_minute < self.max_label_files:
+            raise ServeConfigError(
+                f"--label-files-per-minute: {self.label_files_per_minute} is less than "
+                f"--max-label-files {self.max_label_files}"
             )
 
 
@@ -122,25 +162,6 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="One line: what was refused and why.")
     problems: list[Problem] = Field(default_factory=list)
     problem_count: int = 0
-
-
-class _Refusal(Exception):
-    """An answer other than 200, with a one-line reason."""
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        detail: str,
-        problems: list[RowProblem] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ):
-        super().__init__(detail)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-        self.problems = problems or []
-        self.headers = dict(headers or {})
 
 
 def _invalid(problems: list[RowProblem]) -> _Refusal:
@@ -218,18 +239,106 @@ def _row_schema(project: "ProjectConfig") -> dict[str, Any]:
     }
 
 
+async def read_body(request: Request, options: ServeOptions) -> bytes:
+    """The body of a JSON request, within the size limit and the body deadline."""
+    require_json(request.headers)
+    try:
+        with anyio.fail_after(options.body_seconds):
+            return await _read_body(request, options.max_body_bytes)
+    except TimeoutError:
+        raise _Refusal(
+            400,
+            "body_timeout",
+            f"the request body did not arrive within {options.body_seconds} s",
+            headers={"Connection": "close"},
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise _Refusal(400, "bad_request", f"Content-Length {declared!r} is not a number")
+        if int(declared) > limit:
+            raise _Refusal(
+                413,
+                "too_large",
+                f"request body is {int(declared)} bytes, more than the limit of {limit}",
+            )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refusal(
+                413, "too_large", f"request body is more than the limit of {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def records_of(body: bytes, key: str, max_rows: int) -> list[Any]:
+    """The list under `key` of a JSON body (or the body itself when it is a list)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise _Refusal(400, "bad_request", f"request body is not valid JSON ({first})") from None
+    if isinstance(data, dict):
+        extra = sorted(set(data) - {key})
+        if extra or key not in data:
+            raise _Refusal(
+                422,
+                "invalid_rows",
+                f"the body must be {{{key!r}: [...]}} or a list; "
+                + (f"unknown field(s) {extra}" if extra else f"{key!r} is missing"),
+            )
+        data = data[key]
+    if not isinstance(data, list):
+        raise _Refusal(422, "invalid_rows", f"{key!r} must be a list of objects")
+    if not data:
+        raise _Refusal(422, "invalid_rows", f"{key!r} is empty: nothing to do")
+    if len(data) > max_rows:
+        raise _Refusal(
+            413,
+            "too_large",
+            f"{len(data)} {key} in one request, more than the limit of {max_rows}; "
+            "split the request",
+        )
+    return data
+
+
+def _text_problems(
+    project: "ProjectConfig", served: Served, records: list[Any], options: ServeOptions
+) -> list[RowProblem]:
+    """Served text the inbox must not hold: too long (no category list), control characters."""
+    numeric = set(served.features.numeric)
+    text = [*served.features.categorical, *project.segments, *project.columns]
+    text = [c for c in text if c not in numeric]
+    listed = {c for c, rule in project.columns.items() if rule.categories is not None}
+    return served_text_problems(
+        records,
+        text,
+        [c for c in text if c not in listed],
+        max_text_chars=options.max_text_chars,
+        max_row_bytes=options.max_row_bytes,
+    )
+
+
 def create_app(
     project: "ProjectConfig",
     store: "LineageStore",
     inbox_folder: Any,
     options: ServeOptions | None = None,
+    guard: TokenGuard | None = None,
 ) -> FastAPI:
     """The service of `project`: follows its deployment in `store`, writes traffic to the inbox.
 
     The follower and the traffic writer start with the app (its lifespan) and stop with it;
-    what is still buffered is written on shutdown.
+    what is still buffered is written on shutdown. `guard` holds the bearer token writes need
+    (none: labels are disabled).
     """
     options = options or ServeOptions()
+    guard = guard or TokenGuard("")
     metrics = ServingMetrics(project.name)
     follower = DeploymentFollower(
         store,
@@ -244,7 +353,15 @@ def create_app(
         flush_rows=options.flush_rows,
         flush_seconds=options.flush_seconds,
         max_pending_rows=options.max_pending_rows,
+        max_inbox_bytes=options.max_inbox_bytes,
         metrics=metrics,
+    )
+    label_gate = LabelGate(
+        project.name,
+        writer,
+        max_files=options.max_label_files,
+        rows_per_minute=options.label_rows_per_minute,
+        files_per_minute=options.label_files_per_minute,
     )
     slots: dict[str, Any] = {}
     classes_cache: dict[str, Any] = {}
@@ -267,6 +384,9 @@ def create_app(
         "batches.",
         version="1",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their assets from a CDN: `/docs` is served below instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.follower = follower
     app.state.writer = writer
@@ -311,59 +431,6 @@ def create_app(
             )
         return served
 
-    async def read_body(request: Request) -> bytes:
-        limit = options.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise _Refusal(400, "bad_request", f"Content-Length {declared!r} is not a number")
-            if int(declared) > limit:
-                raise _Refusal(
-                    413,
-                    "too_large",
-                    f"request body is {int(declared)} bytes, more than the limit of {limit}",
-                )
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _Refusal(
-                    413, "too_large", f"request body is more than the limit of {limit} bytes"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def records_of(body: bytes, key: str) -> list[Any]:
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise _Refusal(
-                400, "bad_request", f"request body is not valid JSON ({first})"
-            ) from None
-        if isinstance(data, dict):
-            extra = sorted(set(data) - {key})
-            if extra or key not in data:
-                raise _Refusal(
-                    422,
-                    "invalid_rows",
-                    f"the body must be {{{key!r}: [...]}} or a list; "
-                    + (f"unknown field(s) {extra}" if extra else f"{key!r} is missing"),
-                )
-            data = data[key]
-        if not isinstance(data, list):
-            raise _Refusal(422, "invalid_rows", f"{key!r} must be a list of objects")
-        if not data:
-            raise _Refusal(422, "invalid_rows", f"{key!r} is empty: nothing to do")
-        if len(data) > options.max_rows:
-            raise _Refusal(
-                413,
-                "too_large",
-                f"{len(data)} {key} in one request, more than the limit of {options.max_rows}; "
-                "split the request",
-            )
-        return data
-
     @asynccontextmanager
     async def scoring_slot() -> AsyncIterator[None]:
         semaphore = slots["scoring"]
@@ -395,9 +462,11 @@ def create_app(
 
         frame, problems = frame_from_records(records, project, served.features)
         if frame is not None:
-            problems = row_problems(project, served.features, frame)
+            problems = row_problems(project, served.features, frame) + _text_problems(
+                project, served, records, options
+            )
         if problems or frame is None:
-            raise _invalid(problems)
+            raise _invalid(sorted(problems, key=lambda p: -1 if p.row is None else p.row))
         inputs = as_model_categories(frame, served.features.categorical, served.categories)
         inputs = inputs.astype({column: "float64" for column in served.features.numeric})
         where = f"{project.name}/candidate_model@{served.model_version}"
@@ -500,6 +569,7 @@ def create_app(
             pairs.append((row_id, label))
         if problems:
             raise _invalid(problems)
+        label_gate.check(pairs)
         files = writer.write_labels(pairs, project.target)
         return {"accepted": len(pairs), "files": files}
 
@@ -508,9 +578,14 @@ def create_app(
         for code, text in (
             (400, "The body is not valid JSON."),
             (404, "Another project."),
-            (413, "Too many rows or too large a body."),
-            (422, "A row is invalid: the detail names the row, field and reason."),
+            (401, "No bearer token, or not the service's (labels; predict if required)."),
+            (403, "Labels are disabled: the service was started without a token."),
+            (413, "Too many rows, label files or too large a body."),
+            (415, "The body is not declared JSON (Content-Type: application/json)."),
+            (422, "A row is invalid, or a label names no served row: the detail says which."),
+            (429, "Too many labels within a minute (see Retry-After)."),
             (503, "No model loaded yet, or every scoring slot is busy (retry)."),
+            (507, "The project's inbox reached its byte quota: labels are refused."),
         )
     }
     row = _row_schema(project)
@@ -549,10 +624,11 @@ def create_app(
         project's inbox as a production batch under the returned row ids.
         """
         check_project(project)
+        guard.check_predict(request.headers)
         served = serving()  # read once: this request finishes on this model
-        body = await read_body(request)
+        body = await read_body(request, options)
         # Parsing megabytes of JSON takes milliseconds: off the event loop, like scoring.
-        records = await anyio.to_thread.run_sync(records_of, body, "rows")
+        records = await anyio.to_thread.run_sync(records_of, body, "rows", options.max_rows)
         async with scoring_slot():
             result = await anyio.to_thread.run_sync(score, served, records)
         return JSONResponse(result)
@@ -596,10 +672,13 @@ def create_app(
 
         They are written as label files named after each row's batch (merged with labels
         delivered earlier), which the labels sensor turns into ground truth and live metrics.
+        Needs `Authorization: Bearer <token>`; only rows this service served, or rows of a
+        batch in the inbox or taken in from it, may be labelled.
         """
         check_project(project)
-        body = await read_body(request)
-        records = await anyio.to_thread.run_sync(records_of, body, "labels")
+        guard.check_write(request.headers, "labels")
+        body = await read_body(request, options)
+        records = await anyio.to_thread.run_sync(records_of, body, "labels", options.max_rows)
         async with scoring_slot():
             result = await anyio.to_thread.run_sync(accept_labels, records)
         return JSONResponse(result)
@@ -613,7 +692,14 @@ def create_app(
     @app.get("/readyz", summary="Readiness: a deployed model is loaded and verified")
     async def readyz() -> Response:
         status = follower.status()
-        body = {**status, "traffic": writer.status()}
+        traffic = writer.status()
+        body = {**status, "traffic": traffic}
+        if traffic["inbox_full"]:
+            # Still ready: predictions are answered. What is not kept is said here.
+            traffic["warning"] = (
+                f"the inbox reached its quota of {options.max_inbox_bytes} bytes: served rows "
+                "are answered but not written (counted in rows_dropped); labels are refused"
+            )
         if not status["ready"]:
             body["detail"] = status["last_error"] or (
                 f"nothing is deployed for {project.name} yet"
@@ -621,6 +707,10 @@ def create_app(
                 else f"loading deployment {status['pointer']}"
             )
         return JSONResponse(body, status_code=200 if status["ready"] else 503)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return HTMLResponse(docs_page(app.openapi()))
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
@@ -639,6 +729,7 @@ def run(
     host: str,
     port: int,
     log_level: str = "info",
+    guard: TokenGuard | None = None,
 ) -> None:
     """Serve until interrupted; on SIGINT/SIGTERM in-flight requests finish, traffic is written."""
     import uvicorn
@@ -646,10 +737,20 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        create_app(project, store, inbox_folder, options),
+    app = create_app(project, store, inbox_folder, options, guard)
+    uvicorn.Server(uvicorn_config(app, options, host=host, port=port, log_level=log_level)).run()
+
+
+def uvicorn_config(app: Any, options: ServeOptions, *, host: str, port: int, log_level: str):
+    """The uvicorn config `serve` runs `app` with: its timeouts and connection cap."""
+    from unified_ai.serving.server import server_config
+
+    return server_config(
+        app,
         host=host,
         port=port,
         log_level=log_level,
-        timeout_graceful_shutdown=30,
+        header_seconds=options.header_seconds,
+        keep_alive_seconds=options.keep_alive_seconds,
+        max_connections=options.max_connections,
     )

@@ -28,7 +28,9 @@ class ServingMetrics:
         self.errors = Counter(
             "unified_ai_serving_errors",
             "Requests answered with an error, by endpoint and reason "
-            "(invalid_rows, too_large, busy, not_ready, bad_request, not_found, internal).",
+            "(invalid_rows, unknown_rows, too_large, busy, not_ready, bad_request, not_found, "
+            "unauthorized, forbidden, unsupported_media_type, rate_limited, inbox_full, "
+            "body_timeout, internal).",
             ["project", "endpoint", "reason"],
             **common,
         )
@@ -83,7 +85,15 @@ class ServingMetrics:
         )
         traffic_dropped = Counter(
             "unified_ai_serving_traffic_rows_dropped",
-            "Served rows dropped because the inbox could not be written for too long.",
+            "Served rows that never reached the inbox: the inbox was not written fast enough "
+            "(or could not be written), or it reached its byte quota.",
+            ["project"],
+            **common,
+        )
+        inbox_bytes = Gauge(
+            "unified_ai_serving_inbox_bytes",
+            "Bytes under the project's inbox folder, as last measured (its quota is "
+            "--max-inbox-bytes; beyond it served rows are dropped and labels refused).",
             ["project"],
             **common,
         )
@@ -96,6 +106,7 @@ class ServingMetrics:
         self.swaps = swaps.labels(project=project)
         self.load_failures = load_failures.labels(project=project)
         self.in_flight = in_flight.labels(project=project)
+        self.inbox_bytes = inbox_bytes.labels(project=project)
 
     def served(self, deployment_version: str, model_version: str) -> None:
         """Record a swap: the info metric names the new deployment."""

@@ -12,10 +12,12 @@ the format the `ground_truth` asset reads (`_row_id` and the target column).
 """
 
 import logging
+import math
 import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -60,15 +62,30 @@ class _Batch:
     rows: int = 0
 
 
+#: Batches (open, waiting or written) whose row counts the writer remembers for label checks.
+KNOWN_BATCHES = 10_000
+#: How often the inbox's size is measured again (between, the writer adds what it wrote).
+MEASURE_SECONDS = 5.0
+
+
 class TrafficWriter:
     """Buffers served rows and writes them to the inbox as batch files.
+
+    `record` (on the request path) only appends to memory under a short lock; every file is
+    written by the writer thread, which takes a batch out of the waiting list before writing
+    it. So a batch is either written or dropped, never both, and `rows_dropped` counts exactly
+    the served rows that never reached the inbox.
 
     Args:
         folder: The project's inbox folder (local path or fsspec URL).
         flush_rows: Write a batch once it holds this many rows.
         flush_seconds: Write a batch once its first row is this old.
-        max_pending_rows: Rows kept in memory while the inbox cannot be written; beyond it the
-            oldest batch is dropped, logged and counted (never silently).
+        max_pending_rows: Rows kept in memory while the inbox is not written fast enough (or
+            cannot be written); beyond it the oldest waiting batch is dropped, logged and
+            counted (never silently).
+        max_inbox_bytes: Quota of the project's inbox folder (everything under it, waiting and
+            archived); a batch that would go beyond it is dropped and counted instead of
+            written. None: no quota.
         metrics: Where written, failed and dropped rows are counted.
     """
 
@@ -79,6 +96,7 @@ class TrafficWriter:
         flush_rows: int = 1000,
         flush_seconds: float = 30.0,
         max_pending_rows: int = 100_000,
+        max_inbox_bytes: int | None = None,
         metrics: "ServingMetrics | None" = None,
     ):
         from upath import UPath
@@ -87,27 +105,43 @@ class TrafficWriter:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.max_pending_rows = max_pending_rows
+        self.max_inbox_bytes = max_inbox_bytes
         self.metrics = metrics
         # Names from several replicas (or restarts within a second) never collide.
         self._token = uuid.uuid4().hex[:8]
         self._sequence = 0
         self._open: _Batch | None = None
         self._sealed: list[_Batch] = []
+        self._writing: _Batch | None = None  # taken out of `_sealed`: never dropped
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._labels_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of sealed batches at a time
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._written: list[str] = []
+        self._written = 0
+        self._dropped_rows = 0
+        self._known: OrderedDict[str, int] = OrderedDict()  # batch name -> rows
         self._last_error: str | None = None
+        self._inbox_bytes: int | None = None
+        self._measured = -math.inf
+        self._refused_bytes = 0  # size of the last batch that did not fit (0: none)
 
     # -- serving side ----------------------------------------------------------------------
     def record(
         self, rows: "pd.DataFrame", served: "Served", probability: Sequence[float], decision
     ) -> list[str]:
-        """Buffer the rows a request scored and return their row ids (`<batch>:<n>`)."""
+        """Buffer the rows a request scored and return their row ids (`<batch>:<n>`).
+
+        Never waits on file IO: the lock it takes is only ever held for in-memory work.
+        """
         count = len(rows)
+        part = rows.reset_index(drop=True).assign(
+            served_probability=list(probability),
+            served_decision=list(decision),
+            served_model_version=served.model_version,
+            served_deployment_version=served.deployment_version,
+        )
         with self._wake:
             batch = self._open
             if batch is None or batch.deployment_version != served.deployment_version:
@@ -115,20 +149,28 @@ class TrafficWriter:
                     self._seal(batch)
                 batch = self._open = self._new_batch(served.deployment_version)
             ids = [f"{batch.name}:{batch.rows + i}" for i in range(count)]
-            part = rows.reset_index(drop=True)
             part.insert(0, ROW_ID, ids)
-            part = part.assign(
-                served_probability=list(probability),
-                served_decision=list(decision),
-                served_model_version=served.model_version,
-                served_deployment_version=served.deployment_version,
-            )
             batch.frames.append(part)
             batch.rows += count
+            self._remember(batch.name, batch.rows)
             if batch.rows >= self.flush_rows:
                 self._seal(batch)
             self._wake.notify()
         return ids
+
+    def served_rows(self, batch: str) -> int | None:
+        """How many rows this writer served under the batch name `batch` (None: not its own).
+
+        Batches it dropped are forgotten: their rows never reach the loop.
+        """
+        with self._lock:
+            return self._known.get(batch)
+
+    def _remember(self, name: str, rows: int) -> None:
+        self._known[name] = rows
+        self._known.move_to_end(name)
+        while len(self._known) > KNOWN_BATCHES:
+            self._known.popitem(last=False)
 
     def _new_batch(self, deployment_version: str) -> _Batch:
         self._sequence += 1
@@ -137,7 +179,10 @@ class TrafficWriter:
         return _Batch(name=name, deployment_version=deployment_version, opened=time.monotonic())
 
     def _seal(self, batch: _Batch) -> None:
-        """Hand a batch to the writer thread (lock held)."""
+        """Hand a batch to the writer thread (lock held); drop the oldest waiting beyond the cap.
+
+        The batch being written is not in `_sealed`, so it is never dropped.
+        """
         if self._open is batch:
             self._open = None
         self._sealed.append(batch)
@@ -145,17 +190,28 @@ class TrafficWriter:
         while pending > self.max_pending_rows and len(self._sealed) > 1:
             dropped = self._sealed.pop(0)
             pending -= dropped.rows
-            log.error(
-                "inbox %s: dropped batch %s (%d served rows) after failing to write it, to keep "
-                "at most %d rows waiting; last error: %s",
-                self.folder,
-                dropped.name,
-                dropped.rows,
-                self.max_pending_rows,
-                self._last_error,
+            why = (
+                f"the inbox cannot be written ({self._last_error})"
+                if self._last_error
+                else "the inbox is written slower than rows are served"
             )
-            if self.metrics is not None:
-                self.metrics.traffic_dropped.inc(dropped.rows)
+            self._drop(
+                dropped, f"to keep at most {self.max_pending_rows} rows waiting, because {why}"
+            )
+
+    def _drop(self, batch: _Batch, why: str) -> None:
+        """Count and log a batch that will never be written (lock held)."""
+        self._known.pop(batch.name, None)
+        self._dropped_rows += batch.rows
+        log.error(
+            "inbox %s: dropped batch %s (%d served rows) %s",
+            self.folder,
+            batch.name,
+            batch.rows,
+            why,
+        )
+        if self.metrics is not None:
+            self.metrics.traffic_dropped.inc(batch.rows)
 
     # -- writer thread ---------------------------------------------------------------------
     def start(self) -> None:
@@ -177,14 +233,9 @@ class TrafficWriter:
             self._thread.join(timeout)
         self.flush()  # in case the thread had stopped early
         with self._lock:
-            left = sum(b.rows for b in self._sealed)
-        if left:
-            log.error(
-                "inbox %s: %d served rows could not be written before shutdown (%s)",
-                self.folder,
-                left,
-                self._last_error,
-            )
+            left, self._sealed = self._sealed, []
+            for batch in left:
+                self._drop(batch, f"at shutdown: it could not be written ({self._last_error})")
 
     def _loop(self) -> None:
         tick = max(0.05, min(0.5, self.flush_seconds / 4))
@@ -196,6 +247,8 @@ class TrafficWriter:
                     self._wake.wait(1.0 if failed else tick)
                 stopping = self._stopping
             try:
+                if self.max_inbox_bytes is not None:
+                    self.inbox_bytes()  # measured again every few seconds
                 failed = not self.flush()
             except Exception:  # never let the writer die; rows stay buffered
                 log.exception("inbox %s: writing served rows failed", self.folder)
@@ -213,16 +266,19 @@ class TrafficWriter:
             return self._flush(force)
 
     def _flush(self, force: bool) -> bool:
-        with self._lock:
-            batch = self._open
-            if batch is not None and (
-                force or time.monotonic() - batch.opened >= self.flush_seconds
-            ):
-                self._seal(batch)
-            waiting = list(self._sealed)
-        for batch in waiting:
+        while True:
+            with self._lock:
+                batch = self._open
+                if batch is not None and (
+                    force or time.monotonic() - batch.opened >= self.flush_seconds
+                ):
+                    self._seal(batch)
+                if not self._sealed:
+                    return True
+                # Out of the waiting list before any IO: a batch being written is never dropped.
+                batch = self._writing = self._sealed.pop(0)
             try:
-                self._write(batch)
+                written = self._write(batch)
             except Exception as exc:
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 if reason != self._last_error:
@@ -233,37 +289,104 @@ class TrafficWriter:
                         batch.rows,
                         reason,
                     )
-                self._last_error = reason
+                with self._lock:
+                    self._writing = None
+                    self._last_error = reason
+                    self._sealed.insert(0, batch)
                 if self.metrics is not None:
                     self.metrics.traffic_errors.inc()
                 return False
             with self._lock:
-                if batch in self._sealed:
-                    self._sealed.remove(batch)
-                self._written.append(batch.name)
-            self._last_error = None
-            if self.metrics is not None:
+                self._writing = None
+                if written:
+                    self._written += 1
+                    self._last_error = None
+            if written and self.metrics is not None:
                 self.metrics.traffic_rows.inc(batch.rows)
-        return True
 
-    def _write(self, batch: _Batch) -> None:
+    def _write(self, batch: _Batch) -> bool:
+        """Write one batch file, unless it would take the inbox beyond its quota (then drop it).
+
+        Returns:
+            Whether the file was written.
+        """
         import pandas as pd
 
-        frame = pd.concat(batch.frames, ignore_index=True)
-        _write_atomically(frame, self.folder, batch.name)
+        data = pd.concat(batch.frames, ignore_index=True).to_csv(index=False).encode()
+        if not self.has_room(len(data)):
+            self._refused_bytes = len(data)
+            with self._lock:
+                self._drop(
+                    batch,
+                    f"because the inbox holds {self._inbox_bytes} bytes and the batch "
+                    f"({len(data)} bytes) would go beyond its quota of {self.max_inbox_bytes}",
+                )
+            return False
+        _write_bytes_atomically(data, self.folder, batch.name)
+        self._refused_bytes = 0
+        self.wrote(len(data))
         log.info("inbox %s: wrote batch %s (%d rows)", self.folder, batch.name, batch.rows)
+        return True
+
+    # -- inbox quota -----------------------------------------------------------------------
+    def inbox_bytes(self, *, refresh: bool = False) -> int | None:
+        """Bytes under the inbox folder (measured at most every few seconds); None if unknown."""
+        now = time.monotonic()
+        if refresh or now - self._measured >= MEASURE_SECONDS:
+            try:
+                self.folder.fs.invalidate_cache(self.folder.path)
+                if self.folder.exists():
+                    size = int(self.folder.fs.du(self.folder.path, total=True))
+                else:
+                    size = 0
+            except Exception as exc:  # an unreadable inbox is reported by the writes
+                log.warning("inbox %s: cannot measure its size: %s", self.folder, exc)
+                return self._inbox_bytes
+            self._inbox_bytes, self._measured = size, now
+            if self.metrics is not None:
+                self.metrics.inbox_bytes.set(size)
+        return self._inbox_bytes
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether `size` more bytes fit in the inbox's quota."""
+        if self.max_inbox_bytes is None:
+            return True
+        used = self.inbox_bytes()
+        return used is None or used + size <= self.max_inbox_bytes
+
+    @property
+    def inbox_full(self) -> bool:
+        """Whether the inbox reached its quota: it is full, or the last batch did not fit."""
+        used, quota = self._inbox_bytes, self.max_inbox_bytes
+        # As last measured (by the writer thread): never measures on a request's path.
+        return quota is not None and used is not None and used + max(1, self._refused_bytes) > quota
+
+    def wrote(self, size: int) -> None:
+        """Count `size` bytes written to the inbox since it was last measured."""
+        if self._inbox_bytes is not None:
+            self._inbox_bytes += size
+            if self.metrics is not None:
+                self.metrics.inbox_bytes.set(self._inbox_bytes)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             open_rows = self._open.rows if self._open else 0
             pending = sum(b.rows for b in self._sealed)
-            written = len(self._written)
+            pending += self._writing.rows if self._writing else 0
+            written = self._written
+            dropped = self._dropped_rows
+            error = self._last_error
+        used = self._inbox_bytes
         return {
             "inbox": str(self.folder),
             "buffered_rows": open_rows + pending,
             "batches_written": written,
+            "rows_dropped": dropped,
+            "inbox_bytes": used,
+            "max_inbox_bytes": self.max_inbox_bytes,
+            "inbox_full": self.inbox_full,
             "writing": self.alive,
-            "last_error": self._last_error,
+            "last_error": error,
         }
 
     # -- labels ----------------------------------------------------------------------------
@@ -291,7 +414,13 @@ class TrafficWriter:
                 if earlier is not None and {ROW_ID, target} <= set(earlier.columns):
                     frame = pd.concat([earlier[[ROW_ID, target]], frame], ignore_index=True)
                     frame = frame.drop_duplicates(ROW_ID, keep="last")
-                _write_atomically(frame, folder, batch)
+                data = (
+                    frame.to_parquet(index=False)
+                    if batch.endswith(".parquet")
+                    else frame.to_csv(index=False).encode()
+                )
+                _write_bytes_atomically(data, folder, batch)
+                self.wrote(len(data))
                 written[batch] = len(frame)
         return written
 
@@ -311,20 +440,16 @@ def _read_existing(folder, name: str) -> "pd.DataFrame | None":
     return None
 
 
-def _write_atomically(frame: "pd.DataFrame", folder, name: str) -> None:
-    """Write CSV or Parquet (by `name`) under a hidden temporary name, then rename it.
+def _write_bytes_atomically(data: bytes, folder, name: str) -> None:
+    """Write `data` under a hidden temporary name in `folder`, then rename it to `name`.
 
     Sensors skip hidden names, so they never see half a file.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        if name.endswith(".parquet"):
-            with temporary.open("wb") as handle:
-                frame.to_parquet(handle, index=False)
-        else:
-            with temporary.open("w") as handle:
-                frame.to_csv(handle, index=False)
+        with temporary.open("wb") as handle:
+            handle.write(data)
         temporary.rename(folder / name)
     except BaseException:
         with suppress(OSError):  # it may never have been created

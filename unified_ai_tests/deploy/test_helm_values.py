@@ -80,8 +80,16 @@ def test_user_deployments_values_pass_the_chart_schema(files):
     values = user_deployment_values(*files)
     assert schema_errors("dagster-user-deployments.values.schema.json", values) == []
     [deployment] = values["deployments"]
-    env = {item["name"]: item["value"] for item in deployment["env"]}
+    env = {item["name"]: item.get("value") for item in deployment["env"]}
     assert env["UNIFIED_AI_RUNTIME"] == "k8s"
+    # The k8s runtime refuses an unsigned store: the key comes from a Secret, never a value.
+    [signing] = [item for item in deployment["env"] if item["name"] == "UNIFIED_AI_SIGNING_KEY"]
+    assert "value" not in signing
+    assert signing["valueFrom"]["secretKeyRef"] == {
+        "name": "unified-ai-runtime",
+        "key": "UNIFIED_AI_SIGNING_KEY",
+    }
+    assert "UNIFIED_AI_ALLOW_UNSIGNED" not in env
     assert env["UNIFIED_AI_HOME"].startswith("s3://")
     assert env["MLFLOW_TRACKING_URI"].startswith("http")
     assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "unified_ai.definitions"]

@@ -22,6 +22,7 @@ CLUSTER_ENV = {
     "UNIFIED_AI_RUNTIME": "k8s",
     "UNIFIED_AI_HOME": "s3://ml-artifacts/unified-ai",
     "MLFLOW_TRACKING_URI": "http://mlflow.mlops.svc:5000",
+    "UNIFIED_AI_SIGNING_KEY": "k" * 32,  # the Helm values take it from a Secret
 }
 GPU_RESOURCES = """\
 resources:

@@ -14,10 +14,12 @@ from unified_ai.definitions import build_definitions
 from unified_ai.payloads import Deployment
 from unified_ai.projects.loader import ProjectConfigError, load_project_file, load_projects
 from unified_ai.resources.serving_target import ServingTarget
-from unified_ai.runtime import load_settings
+from unified_ai.runtime import SERVE_TOKEN_ENV, SIGNING_KEY_ENV, load_settings
 from unified_ai.stages.deployment.serving import (
     KUBERNETES_VERSION,
     RUNTIME_SECRET,
+    SERVING_TOKEN_KEY,
+    SERVING_TOKEN_SECRET,
     ServingConfigError,
     manifests_yaml,
     render_manifests,
@@ -28,9 +30,13 @@ from unified_ai_tests.conftest import write_project
 
 HELM_VALUES = Path(__file__).resolve().parents[2] / "helm" / "user-deployments-values.yaml"
 HELM_DEPLOYMENT = yaml.safe_load(HELM_VALUES.read_text())["deployments"][0]
-#: The environment of the code location's pods in the cluster (the chart adds the image).
+#: The plain variables of the code location's pods in the Helm values (secrets are references).
+HELM_ENV = {e["name"]: e["value"] for e in HELM_DEPLOYMENT["env"] if "value" in e}
+#: The environment of the code location's pods in the cluster (the chart adds the image; the
+#: signing key comes from the runtime Secret).
 CLUSTER_ENV = {
-    **{e["name"]: e["value"] for e in HELM_DEPLOYMENT["env"]},
+    **HELM_ENV,
+    SIGNING_KEY_ENV: "0123456789abcdef0123456789abcdef",
     "DAGSTER_CURRENT_IMAGE": "registry.example.com/ml/unified-ai:0.1.0",
 }
 SERVING_RESOURCES = """\
@@ -100,8 +106,23 @@ def test_container_runs_the_endpoint_with_probes_metrics_and_the_code_locations_
     }
     # The same variables and secret as the code location's pods in the Helm values.
     helm = HELM_DEPLOYMENT
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env == {e["name"]: e["value"] for e in helm["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert env == HELM_ENV
+    # The bearer token labels need comes from the serving Secret, never from a value; without
+    # that Secret the pod still starts (labels disabled, predictions served).
+    [token] = [e for e in container["env"] if e["name"] == SERVE_TOKEN_ENV]
+    assert token == {
+        "name": SERVE_TOKEN_ENV,
+        "valueFrom": {
+            "secretKeyRef": {
+                "name": SERVING_TOKEN_SECRET,
+                "key": SERVING_TOKEN_KEY,
+                "optional": True,
+            }
+        },
+    }
+    # The chart's values tell operators where that Secret is expected.
+    assert f"secret generic {SERVING_TOKEN_SECRET}" in HELM_VALUES.read_text()
     assert env["UNIFIED_AI_HOME"] == CLUSTER_ENV["UNIFIED_AI_HOME"]
     assert env["MLFLOW_TRACKING_URI"] == CLUSTER_ENV["MLFLOW_TRACKING_URI"]
     assert {"name": RUNTIME_SECRET} in helm["envSecrets"]

@@ -47,7 +47,7 @@ def check_serves(home, deployment: str, run_id: str, instance) -> str:
     [container] = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["image"] == IMAGE
     assert container["resources"]["requests"] == {"cpu": "750m", "memory": "1536Mi"}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not Secret refs
     assert env["UNIFIED_AI_HOME"] == str(home)
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{home / 'mlflow.db'}"
     hpa = kinds["HorizontalPodAutoscaler"]["spec"]

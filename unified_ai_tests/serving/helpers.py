@@ -16,6 +16,10 @@ from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.training import fit
 from unified_ai_tests.conftest import make_frame
 
+#: The bearer token test services are started with, and the header that carries it.
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -24,11 +28,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app):
-    """Serve `app` with uvicorn in a thread; yields the base URL; stops it gracefully."""
+def running(app, config=None):
+    """Serve `app` with uvicorn in a thread; yields the base URL; stops it gracefully.
+
+    Args:
+        app: The ASGI app.
+        config: port -> `uvicorn.Config` (e.g. the one `serve` runs with); default: uvicorn's.
+    """
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        config(port)
+        if config is not None
+        else uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

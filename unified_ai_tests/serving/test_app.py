@@ -15,8 +15,18 @@ from unified_ai.ml.training import predict_proba
 from unified_ai.projects.loader import load_project_file
 from unified_ai.resources.inbox import is_batch_name
 from unified_ai.serving.app import ServeConfigError, ServeOptions, create_app
+from unified_ai.serving.auth import TokenGuard
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.serving.helpers import call, deploy, rows, running, served_version, wait_for
+from unified_ai_tests.serving.helpers import (
+    AUTH,
+    TOKEN,
+    call,
+    deploy,
+    rows,
+    running,
+    served_version,
+    wait_for,
+)
 
 FAST = {"poll_seconds": 0.1, "retry_seconds": 0.5, "flush_seconds": 0.3}
 
@@ -37,7 +47,8 @@ def inbox(tmp_path):
 
 
 def app_for(project, store, inbox, **options):
-    return create_app(project, store, str(inbox), ServeOptions(**{**FAST, **options}))
+    options = ServeOptions(**{**FAST, **options})
+    return create_app(project, store, str(inbox), options, TokenGuard(TOKEN))
 
 
 def predict(url, payload, project="small"):
@@ -264,26 +275,33 @@ def test_labels_for_served_rows_become_label_files(project, store, inbox):
         ids = [a["row_id"] for a in predict(url, {"rows": rows(3)})[1]["predictions"]]
         labels_url = f"{url}/v1/projects/small/labels"
         first_two = [{"row_id": ids[0], "label": 1}, {"row_id": ids[1], "label": 0}]
-        status, body, _ = call(labels_url, "POST", {"labels": first_two})
+        status, body, _ = call(labels_url, "POST", {"labels": first_two}, headers=AUTH)
         assert status == 200, body
         batch = ids[0].rsplit(":", 1)[0]
         assert body == {"accepted": 2, "files": {batch: 2}}
         # Later labels merge with the earlier file; a corrected label wins.
         status, body, _ = call(
-            labels_url, "POST", [{"row_id": ids[1], "label": 1}, {"row_id": ids[2], "label": 0}]
+            labels_url,
+            "POST",
+            [{"row_id": ids[1], "label": 1}, {"row_id": ids[2], "label": 0}],
+            headers=AUTH,
         )
         assert status == 200 and body["files"] == {batch: 3}
         written = pd.read_csv(inbox / "labels" / batch)
         assert written.to_dict(orient="list") == {"_row_id": ids, "label": [1, 1, 0]}
 
-        status, body, _ = call(labels_url, "POST", {"labels": [{"row_id": ids[0], "label": "yes"}]})
+        status, body, _ = call(
+            labels_url, "POST", {"labels": [{"row_id": ids[0], "label": "yes"}]}, headers=AUTH
+        )
         assert status == 422
         assert body["detail"] == (
             "row 0: field 'label': is 'yes', not one of the training classes [0, 1]"
         )
-        status, body, _ = call(labels_url, "POST", {"labels": [{"row_id": "../x", "label": 1}]})
+        status, body, _ = call(
+            labels_url, "POST", {"labels": [{"row_id": "../x", "label": 1}]}, headers=AUTH
+        )
         assert status == 422 and body["problems"][0]["field"] == "row_id"
-        status, body, _ = call(labels_url, "POST", {"labels": [{"row_id": ids[0]}]})
+        status, body, _ = call(labels_url, "POST", {"labels": [{"row_id": ids[0]}]}, headers=AUTH)
         assert status == 422 and body["detail"] == "row 0: field 'label': is missing"
 
 

@@ -21,10 +21,11 @@ import pytest
 from click.testing import CliRunner
 
 from unified_ai.cli import main
+from unified_ai.runtime import SERVE_TOKEN_ENV
 from unified_ai_tests.conftest import make_frame, write_project
 from unified_ai_tests.flows.helpers import project_defs, run_loop, step_failures, store
 from unified_ai_tests.flows.monitoring_helpers import SensorDriver
-from unified_ai_tests.serving.helpers import call, free_port, wait_for
+from unified_ai_tests.serving.helpers import AUTH, TOKEN, call, free_port, wait_for
 
 DEPLOYED = ["small", "deployed_model"]
 ROWS_PER_REQUEST = 5
@@ -90,7 +91,11 @@ def test_serve_follows_deploy_and_rollback_without_a_failed_request(
     command += ["--poll-seconds", "0.2", "--flush-rows", "40", "--flush-seconds", "1"]
     command += ["--max-rows", "100", "--max-body-bytes", "100000"]
     server = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=tmp_path
+        command,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, SERVE_TOKEN_ENV: TOKEN},
+        cwd=tmp_path,
     )
     try:
 
@@ -156,7 +161,9 @@ def test_serve_follows_deploy_and_rollback_without_a_failed_request(
         batch = first_ids[0].rsplit(":", 1)[0]
         pairs = zip(first_ids, truth["label"], strict=True)
         labels = [{"row_id": i, "label": int(y)} for i, y in pairs]
-        status, body, _ = call(f"{url}/v1/projects/small/labels", "POST", {"labels": labels})
+        status, body, _ = call(
+            f"{url}/v1/projects/small/labels", "POST", {"labels": labels}, headers=AUTH
+        )
         assert status == 200 and body["accepted"] == ROWS_PER_REQUEST
 
         metrics = call(f"{url}/metrics")[1]

@@ -64,6 +64,41 @@ def test_beyond_the_pending_limit_the_oldest_rows_are_dropped_and_counted(tmp_pa
     assert sample(metrics, "unified_ai_serving_traffic_rows_dropped_total") == 4
 
 
+def test_a_batch_being_written_is_never_dropped_and_drops_count_exactly(tmp_path, monkeypatch):
+    """The seal/flush race: rows sealed while a batch is written push out only waiting ones."""
+    import threading
+
+    metrics = ServingMetrics("small")
+    writer = TrafficWriter(tmp_path / "inbox", flush_rows=2, max_pending_rows=2, metrics=metrics)
+    entered, release = threading.Event(), threading.Event()
+    original = pd.DataFrame.to_csv
+
+    def slow_to_csv(self, *args, **kwargs):
+        if not release.is_set():  # the first write stalls (a slow disk or object store)
+            entered.set()
+            release.wait(30)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", slow_to_csv)
+    first = record(writer, 2)  # sealed: 2 rows
+    flushing = threading.Thread(target=writer.flush)
+    flushing.start()
+    assert entered.wait(30)
+    # Recorded while the first batch is being written: never waits for that write.
+    second = record(writer, 2)
+    third = record(writer, 2)  # 4 rows wait behind the one being written: the oldest goes
+    assert not release.is_set()
+    release.set()
+    flushing.join(30)
+    assert writer.flush() is True
+    written = {p.name: pd.read_csv(p)["_row_id"].tolist() for p in (tmp_path / "inbox").iterdir()}
+    names = [ids[0].rsplit(":", 1)[0] for ids in (first, second, third)]
+    assert written == {names[0]: first, names[2]: third}  # the second was dropped, only it
+    assert sample(metrics, "unified_ai_serving_traffic_rows_dropped_total") == 2
+    assert writer.status()["rows_dropped"] == 2
+    assert writer.served_rows(second[0].rsplit(":", 1)[0]) is None  # its rows cannot be labelled
+
+
 def test_stop_writes_what_is_buffered(tmp_path):
     writer = TrafficWriter(tmp_path / "inbox", flush_rows=100, flush_seconds=3600)
     writer.start()

@@ -25,6 +25,7 @@ from unified_ai.payloads import Deployment
 from unified_ai.projects.schema import ProjectConfig, ServingResources
 from unified_ai.resources.serving_target import ServingTarget
 from unified_ai.resources.storage import LineageStorage
+from unified_ai.runtime import SERVE_TOKEN_ENV
 from unified_ai.stages.common import asset_metadata, key, stage_tags
 from unified_ai.stages.placement import stage_op_tags
 
@@ -37,6 +38,11 @@ SERVICE_PORT = 80
 #: The secret the code location's pods take their credentials and signing key from
 #: (`envSecrets` in `helm/user-deployments-values.yaml`); the serving pods need the same.
 RUNTIME_SECRET = "unified-ai-runtime"
+#: The secret (and its key) holding the bearer token the endpoint needs for labels. Its own
+#: Secret, so the code location's pods never hold it; optional: without it labels are disabled
+#: (403) and predictions still work.
+SERVING_TOKEN_SECRET = "unified-ai-serving"
+SERVING_TOKEN_KEY = "token"
 #: The user the image runs as (`Dockerfile`, and the chart's `podSecurityContext`).
 RUN_AS_USER = 10001
 #: The file beside the JSON body that holds the manifests as one multi-document YAML.
@@ -116,7 +122,19 @@ def render_manifests(
             str(SERVE_PORT),
         ],
         "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "env": [
+            *({"name": k, "value": v} for k, v in env.items()),
+            {
+                "name": SERVE_TOKEN_ENV,
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": SERVING_TOKEN_SECRET,
+                        "key": SERVING_TOKEN_KEY,
+                        "optional": True,
+                    }
+                },
+            },
+        ],
         # Object-store credentials and the store's signing key, as the code location gets them.
         "envFrom": [{"secretRef": {"name": RUNTIME_SECRET, "optional": True}}],
         # Ready only once a deployed model is loaded and verified: no traffic before that.

@@ -158,6 +158,7 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         except NothingDeployedError as exc:
             raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
         proba = predict_proba(model, production_batch, FeatureColumns(**model.card["features"]))
+        _refuse_non_finite(project.name, manifest.model_version, production_batch, proba)
         keep = [ROW_ID, *[c for c in project.segments if c in production_batch.columns]]
         scored = production_batch[keep].copy()
         scored["proba"] = proba
@@ -175,11 +176,26 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
                 "model_version": manifest.model_version,
                 "dagster/row_count": len(scored),
                 "positive_rate": float(scored["prediction"].mean()),
+                # Why a compiled scorer was not used (stored before its probe outputs were).
+                **({"scorer": model.scorer_note} if model.scorer_note else {}),
                 **shadow_notes,
             },
         )
 
     return predictions
+
+
+def _refuse_non_finite(project: str, model_version: str, batch: "pd.DataFrame", proba) -> None:
+    """Fail the run (nothing is stored, nothing becomes current) on a NaN or infinite score."""
+    import numpy as np
+
+    bad = ~np.isfinite(np.asarray(proba, dtype="float64"))
+    if bad.any():
+        first = batch[ROW_ID].iloc[int(np.flatnonzero(bad)[0])] if ROW_ID in batch else "?"
+        raise dg.Failure(
+            description=f"{project}/predictions: model {model_version} gave {int(bad.sum())} of "
+            f"{len(bad)} rows a non-finite score (first: row {first}); refusing to store them"
+        )
 
 
 def _shadow_scores(
@@ -432,9 +448,12 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
-        description="Labels that arrived later for a batch, joined to its predictions. Labels "
-        "that are not the training classes (blanks, yes/no for 0/1, ...) are refused and the "
-        "file kept in labels/quarantine/.",
+        description="Labels that arrived later for a batch, joined to its predictions: one "
+        "label per scored row. Labels that are not the training classes (blanks, yes/no for "
+        "0/1, ...) are refused and the file kept in labels/quarantine/. Labels for row ids the "
+        "batch does not have are left out and listed; exact duplicates (same row id, same "
+        "label) count once; a row id given different labels is quarantined (left out of "
+        "ground truth and live metrics, listed in the metadata).",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
@@ -442,7 +461,8 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 LABELS_CHECK,
                 asset=asset_key,
-                description="Every label row matches a scored row of the batch.",
+                description="Every label row matches a scored row of the batch and gives "
+                "it its one label (no duplicates, no conflicting labels).",
             )
         ],
     )
@@ -453,6 +473,15 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         lineage: LineageStorage,
         predictions,
     ):
+        """Labels of one batch, one per scored row, joined to its predictions.
+
+        The rule, in order: a file whose labels are not the training classes is refused whole;
+        label rows for row ids the batch does not have are left out and listed; of the rest,
+        exact duplicates (same row id, same label) count once, and a row id given different
+        labels is quarantined (none of its labels kept, since none can be trusted). So a row
+        weighs once in live metrics however often it is labeled, and `labels_match_predictions`
+        warns with the counts whenever any rule applied.
+        """
         from unified_ai.ml.data import binary_target, target_classes
         from unified_ai.ml.validation import check_labels
         from unified_ai.resources.inbox import PROCESSED, QUARANTINE, InboxError
@@ -495,29 +524,69 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
             raise refuse(f"{path}: column {project.target!r}: {problem}")
         labels = labels.assign(**{project.target: truth})
         labels = labels.assign(label=binary_target(project, labels))[[ROW_ID, "label"]]
-        joined = predictions.merge(labels, on=ROW_ID, how="inner")
-        unmatched = int(len(labels) - len(joined))
+        joined, metadata, problems = _one_label_per_row(labels, predictions)
         yield dg.Output(
             joined,
             metadata={
                 "dagster/row_count": len(joined),
-                "unmatched_label_rows": unmatched,
+                **metadata,
                 "classes": dg.MetadataValue.json(classes),
             },
         )
         inbox.archive(folder, batch, PROCESSED)
         yield dg.AssetCheckResult(
             check_name=LABELS_CHECK,
-            passed=unmatched == 0,
+            passed=not problems,
             severity=dg.AssetCheckSeverity.WARN,
             description=(
-                f"{unmatched} of {len(labels)} label rows match no scored row of batch {batch}"
-                if unmatched
-                else f"all {len(labels)} label rows matched"
+                f"batch {batch}: {len(labels)} label rows gave {len(joined)} scored rows one "
+                f"label each; " + "; ".join(problems)
+                if problems
+                else f"all {len(labels)} label rows matched, one per scored row"
             ),
+            metadata=metadata,
         )
 
     return ground_truth
+
+
+#: Row ids listed by value in `ground_truth` metadata; the rest are counted.
+LISTED_ROW_IDS = 20
+
+
+def _one_label_per_row(
+    labels: "pd.DataFrame", predictions: "pd.DataFrame"
+) -> tuple["pd.DataFrame", dict, list[str]]:
+    """(predictions with one label each, metadata, one phrase per rule that applied).
+
+    Labels for row ids the batch does not have are set aside first; the rest follow
+    `one_label_per_row` (exact duplicates once, conflicting row ids quarantined), so the join
+    gives each scored row at most one row.
+    """
+    from unified_ai.ml.validation import one_label_per_row
+
+    known = labels[ROW_ID].isin(predictions[ROW_ID])
+    unmatched = int((~known).sum())
+    unknown_ids = sorted({str(i) for i in labels.loc[~known, ROW_ID]})
+    once = one_label_per_row(labels[known], ROW_ID, "label")
+    joined = predictions.merge(once.labels, on=ROW_ID, how="inner", validate="many_to_one")
+    problems = []
+    if unknown_ids:
+        problems.append(
+            f"{unmatched} label rows for {len(unknown_ids)} row ids the batch does "
+            f"not have were left out (e.g. {unknown_ids[:5]})"
+        )
+    problems += once.describe()
+    metadata = {
+        "label_rows": len(labels),
+        "unmatched_label_rows": unmatched,
+        "unmatched_row_ids": dg.MetadataValue.json(unknown_ids[:LISTED_ROW_IDS]),
+        "duplicate_label_rows": once.duplicate_rows,
+        "conflicting_row_ids_count": len(once.conflicting_ids),
+        "conflicting_label_rows": once.conflicting_rows,
+        "conflicting_row_ids": dg.MetadataValue.json(once.conflicting_ids[:LISTED_ROW_IDS]),
+    }
+    return joined, metadata, problems
 
 
 def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
