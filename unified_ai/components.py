@@ -38,7 +38,7 @@ def project_name_for(folder_name: str) -> str:
 
 _TEMPLATE = """\
 # A model project: its data, features, estimator and the policy that gates deployment.
-# The fields are those of any project file (see "Model projects" in the README); check them with
+# The fields are those of any project file (see docs/project-file.md); check them with
 # `dg check yaml` or `unified-ai policy check {path}`.
 type: {type_name}
 attributes:

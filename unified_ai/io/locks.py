@@ -1,8 +1,8 @@
 """Serialising pointer moves of one asset across processes.
 
-Locally an exclusive `flock` on `<asset>/.lock` (one host; see the README on NFS). On object
-stores a lock object created with a conditional put; a holder that died is taken over after
-`LOCK_LEASE_SECONDS`.
+Locally an exclusive `flock` on `<asset>/.lock` (one host; see docs/lineage-store.md on
+NFS). On object stores a lock object created with a conditional put; a holder that died is
+taken over after `LOCK_LEASE_SECONDS`.
 """
 
 import json
@@ -26,7 +26,7 @@ LOCK_TIMEOUT_SECONDS = 120.0
 
 @contextmanager
 def file_lock(path: Path, label: str) -> Iterator[None]:
-    """An exclusive `flock` on `path`: works across processes on one host (see README on NFS)."""
+    """An exclusive `flock` on `path`: works across processes on one host (NFS: see the docs)."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,7 @@ def s3_api(folder: Path) -> Iterator[tuple[dict[str, str], Service]]:
 
 
 def mlflow_server_argv(backend_uri: str, artifact_root: str, port: int) -> list[str]:
-    """`mlflow server` as the README tells a cluster operator to run it.
+    """`mlflow server` as docs/deploy.md tells a cluster operator to run it.
 
     Artifacts live in the store's bucket, written there by the code location itself (the
     experiments it creates name `$UNIFIED_AI_HOME/mlflow-artifacts`), so the server does not

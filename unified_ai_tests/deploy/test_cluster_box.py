@@ -4,7 +4,7 @@ Dagster's webserver and daemon on PostgreSQL run/event/schedule storage with the
 coordinator of `helm/dagster-values.yaml` (translated into a throwaway `dagster.yaml`), the code
 location served by `dagster api grpc --module-name unified_ai.definitions` as the chart runs it
 and loaded through a `grpc_server` workspace, a real `mlflow server` (PostgreSQL backend,
-artifacts in the store's bucket, as the README tells operators to run it), and the lineage store
+artifacts in the store's bucket, as docs/deploy.md tells operators to run it), and the lineage store
 and inboxes on a real S3 API (moto's server). Only the executor differs: runs execute in-process
 (UNIFIED_AI_RUNTIME=local) instead of in step pods.
 

@@ -1,4 +1,4 @@
-"""The local instance settings in dagster.yaml load, with the limits the README promises."""
+"""The local instance settings in dagster.yaml load, with the limits docs/benchmarks.md promises."""
 
 import shutil
 from pathlib import Path

@@ -47,7 +47,7 @@ COLUMN = "appinc"
 DRIFT = f"concept:{COLUMN}"
 # On the same 199 drifted rows, which neither model trained on, the retrained model's live
 # ROC AUC beat the first model's by 0.30 when this test was written (0.81 vs 0.51, paired
-# interval +0.23 to +0.37; see the README's walkthrough); half of that leaves room for another
+# interval +0.23 to +0.37; see docs/walkthrough.md); half of that leaves room for another
 # scikit-learn or platform, and no model that merely matches the old one passes.
 MARGIN = 0.15
 
