@@ -212,7 +212,8 @@ def _scorer_files(model: TrainedModel) -> dict[str, bytes]:
     A pipeline that cannot be compiled (or whose compiled form disagrees with it) is still
     stored: it is scored by sklearn, and the reason is kept with it.
     """
-    from unified_ai.ml.scorer import ScorerError, compile_pipeline
+    from unified_ai.ml.scorer import ScorerError
+    from unified_ai.ml.scorer_compile import compile_pipeline
 
     scorer = model.scorer
     if scorer is None:

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import RowProblem
+from unified_ai.serving.inbox_files import parse_row_id
 from unified_ai.serving.known_rows import KnownRows
 from unified_ai.serving.limits import LabelRateLimit
 from unified_ai.serving.refusal import Refusal
-from unified_ai.serving.traffic import parse_row_id
 
 if TYPE_CHECKING:
     from unified_ai.serving.traffic import TrafficWriter

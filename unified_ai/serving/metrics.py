@@ -14,10 +14,29 @@ class ServingMetrics:
     """
 
     def __init__(self, project: str):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+        from prometheus_client import CollectorRegistry
 
         self.project = project
         self.registry = CollectorRegistry(auto_describe=True)
+        # Registered in this order (the order of the exposition).
+        in_flight = self._register_requests()
+        swaps, load_failures = self._register_deployment()
+        traffic_rows, traffic_errors, traffic_dropped, inbox_bytes = self._register_traffic()
+        self.model.labels(project=project).info({"deployment_version": "", "model_version": ""})
+        self.ready.labels(project=project).set(0)
+        # Children bound to the project, so callers just `.inc()`.
+        self.traffic_rows = traffic_rows.labels(project=project)
+        self.traffic_errors = traffic_errors.labels(project=project)
+        self.traffic_dropped = traffic_dropped.labels(project=project)
+        self.swaps = swaps.labels(project=project)
+        self.load_failures = load_failures.labels(project=project)
+        self.in_flight = in_flight.labels(project=project)
+        self.inbox_bytes = inbox_bytes.labels(project=project)
+
+    def _register_requests(self) -> Any:
+        """Requests, errors and latency by endpoint; the in-flight gauge (returned)."""
+        from prometheus_client import Counter, Gauge, Histogram
+
         common: dict[str, Any] = {"registry": self.registry}
         self.requests = Counter(
             "unified_ai_serving_requests",
@@ -47,6 +66,13 @@ class ServingMetrics:
             ["project"],
             **common,
         )
+        return in_flight
+
+    def _register_deployment(self) -> tuple[Any, Any]:
+        """Rows scored, the served deployment, readiness; swaps and load failures (returned)."""
+        from prometheus_client import Counter, Gauge, Info
+
+        common: dict[str, Any] = {"registry": self.registry}
         self.rows = Counter(
             "unified_ai_serving_rows", "Rows scored.", ["project", "deployment_version"], **common
         )
@@ -71,6 +97,13 @@ class ServingMetrics:
             ["project"],
             **common,
         )
+        return swaps, load_failures
+
+    def _register_traffic(self) -> tuple[Any, Any, Any, Any]:
+        """Traffic written to the inbox: rows written, write errors, rows dropped, inbox bytes."""
+        from prometheus_client import Counter, Gauge
+
+        common: dict[str, Any] = {"registry": self.registry}
         traffic_rows = Counter(
             "unified_ai_serving_traffic_rows_written",
             "Served rows written to the inbox as batch files.",
@@ -97,16 +130,7 @@ class ServingMetrics:
             ["project"],
             **common,
         )
-        self.model.labels(project=project).info({"deployment_version": "", "model_version": ""})
-        self.ready.labels(project=project).set(0)
-        # Children bound to the project, so callers just `.inc()`.
-        self.traffic_rows = traffic_rows.labels(project=project)
-        self.traffic_errors = traffic_errors.labels(project=project)
-        self.traffic_dropped = traffic_dropped.labels(project=project)
-        self.swaps = swaps.labels(project=project)
-        self.load_failures = load_failures.labels(project=project)
-        self.in_flight = in_flight.labels(project=project)
-        self.inbox_bytes = inbox_bytes.labels(project=project)
+        return traffic_rows, traffic_errors, traffic_dropped, inbox_bytes
 
     def served(self, deployment_version: str, model_version: str) -> None:
         """Record a swap: the info metric names the new deployment."""

@@ -19,12 +19,13 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import ROW_ID
-from unified_ai.resources.inbox import LABELS, PROCESSED, is_batch_name
+from unified_ai.resources.inbox import LABELS
+from unified_ai.serving.inbox_files import parse_row_id as parse_row_id
+from unified_ai.serving.inbox_files import read_existing, write_bytes_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,16 +42,6 @@ SERVED_COLUMNS = (
     "served_model_version",
     "served_deployment_version",
 )
-
-
-def parse_row_id(row_id: Any) -> tuple[str, int] | None:
-    """(batch file name, row number) of a row id `<batch>:<n>`, or None if it is not one."""
-    if not isinstance(row_id, str):
-        return None
-    batch, _, number = row_id.rpartition(":")
-    if not is_batch_name(batch) or not number.isdigit() or len(number) > 9:
-        return None
-    return batch, int(number)
 
 
 @dataclass
@@ -322,7 +313,7 @@ class TrafficWriter:
                     f"({len(data)} bytes) would go beyond its quota of {self.max_inbox_bytes}",
                 )
             return False
-        _write_bytes_atomically(data, self.folder, batch.name)
+        write_bytes_atomically(data, self.folder, batch.name)
         self._refused_bytes = 0
         self.wrote(len(data))
         log.info("inbox %s: wrote batch %s (%d rows)", self.folder, batch.name, batch.rows)
@@ -410,7 +401,7 @@ class TrafficWriter:
         with self._labels_lock:
             for batch, items in by_batch.items():
                 frame = pd.DataFrame(items, columns=[ROW_ID, target])
-                earlier = _read_existing(folder, batch)
+                earlier = read_existing(folder, batch)
                 if earlier is not None and {ROW_ID, target} <= set(earlier.columns):
                     frame = pd.concat([earlier[[ROW_ID, target]], frame], ignore_index=True)
                     frame = frame.drop_duplicates(ROW_ID, keep="last")
@@ -419,39 +410,7 @@ class TrafficWriter:
                     if batch.endswith(".parquet")
                     else frame.to_csv(index=False).encode()
                 )
-                _write_bytes_atomically(data, folder, batch)
+                write_bytes_atomically(data, folder, batch)
                 self.wrote(len(data))
                 written[batch] = len(frame)
         return written
-
-
-def _read_existing(folder, name: str) -> "pd.DataFrame | None":
-    """The label file `name` waiting in `folder` or already processed, if there is one."""
-    import pandas as pd
-
-    for candidate in (folder / name, folder / PROCESSED / name):
-        try:
-            with candidate.open("rb") as handle:
-                if name.endswith(".parquet"):
-                    return pd.read_parquet(handle)
-                return pd.read_csv(handle)
-        except FileNotFoundError:
-            continue
-    return None
-
-
-def _write_bytes_atomically(data: bytes, folder, name: str) -> None:
-    """Write `data` under a hidden temporary name in `folder`, then rename it to `name`.
-
-    Sensors skip hidden names, so they never see half a file.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-        temporary.rename(folder / name)
-    except BaseException:
-        with suppress(OSError):  # it may never have been created
-            temporary.unlink()
-        raise

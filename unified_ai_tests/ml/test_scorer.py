@@ -29,8 +29,8 @@ from unified_ai.ml.scorer import (
     TOLERANCE,
     CompiledScorer,
     ScorerError,
-    compile_pipeline,
 )
+from unified_ai.ml.scorer_compile import compile_pipeline
 from unified_ai.ml.training import build_pipeline, model_inputs
 from unified_ai.projects.schema import ESTIMATORS, EstimatorSpec
 from unified_ai_tests.conftest import make_frame

@@ -10,7 +10,7 @@ from unified_ai.io.formats import serialize
 from unified_ai.io.store import LineageStore
 from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.rows import as_model_categories
-from unified_ai.ml.scorer import compile_pipeline
+from unified_ai.ml.scorer_compile import compile_pipeline
 from unified_ai.ml.training import fit, predict_proba
 from unified_ai.projects.loader import load_project_file
 from unified_ai.serving.follower import DeploymentFollower, encoder_categories, load_deployment

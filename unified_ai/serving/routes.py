@@ -1,0 +1,96 @@
+"""The HTTP routes of the serving endpoint: parse the request, call the service, answer.
+
+The work (and every refusal) is `ServingService`'s; parsing megabytes of JSON and scoring run
+in a thread pool so the event loop keeps accepting, timing and refusing requests.
+"""
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from unified_ai.serving.body import read_body, records_of
+from unified_ai.serving.docs import docs_page
+from unified_ai.serving.schemas import (
+    LabelsResponse,
+    PredictResponse,
+    error_responses,
+    labels_body,
+    predict_body,
+    row_schema,
+)
+from unified_ai.serving.service import ServingService
+
+
+def build_router(service: ServingService) -> APIRouter:
+    """The routes of `service`: predict, labels, health, readiness, docs and metrics."""
+    options = service.options
+    errors = error_responses()
+    router = APIRouter()
+
+    @router.post(
+        "/v1/projects/{project}/predict",
+        response_model=PredictResponse,
+        responses=errors,
+        summary="Score rows with the deployed model",
+        openapi_extra=predict_body(row_schema(service.project), options.max_rows),
+    )
+    async def predict(project: str, request: Request) -> Response:
+        """Rows as JSON records (`{"rows": [{...}, ...]}`, or the list alone).
+
+        Every row needs the model's features and the project's segments (null for an unknown
+        value). Each answer names the deployment that scored it; the rows are written to the
+        project's inbox as a production batch under the returned row ids.
+        """
+        service.check_project(project)
+        service.guard.check_predict(request.headers)
+        served = service.serving()  # read once: this request finishes on this model
+        body = await read_body(request, options)
+        # Parsing megabytes of JSON takes milliseconds: off the event loop, like scoring.
+        records = await anyio.to_thread.run_sync(records_of, body, "rows", options.max_rows)
+        async with service.scoring_slot():
+            result = await anyio.to_thread.run_sync(service.score, served, records)
+        return JSONResponse(result)
+
+    @router.post(
+        "/v1/projects/{project}/labels",
+        response_model=LabelsResponse,
+        responses=errors,
+        summary="Deliver ground truth for served rows",
+        openapi_extra=labels_body(options.max_rows),
+    )
+    async def labels(project: str, request: Request) -> Response:
+        """Labels for row ids a prediction returned (`{"labels": [{"row_id", "label"}]}`).
+
+        They are written as label files named after each row's batch (merged with labels
+        delivered earlier), which the labels sensor turns into ground truth and live metrics.
+        Needs `Authorization: Bearer <token>`; only rows this service served, or rows of a
+        batch in the inbox or taken in from it, may be labelled.
+        """
+        service.check_project(project)
+        service.guard.check_write(request.headers, "labels")
+        body = await read_body(request, options)
+        records = await anyio.to_thread.run_sync(records_of, body, "labels", options.max_rows)
+        async with service.scoring_slot():
+            result = await anyio.to_thread.run_sync(service.accept_labels, records)
+        return JSONResponse(result)
+
+    @router.get("/healthz", summary="Liveness: the process and its background threads run")
+    async def healthz() -> Response:
+        body, status = service.health()
+        return JSONResponse(body, status)
+
+    @router.get("/readyz", summary="Readiness: a deployed model is loaded and verified")
+    async def readyz() -> Response:
+        body, status = service.readiness()
+        return JSONResponse(body, status_code=status)
+
+    @router.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_page(request.app.openapi()))
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        content, media_type = service.metrics.exposition()
+        return Response(content, media_type=media_type)
+
+    return router

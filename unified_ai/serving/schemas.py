@@ -1,0 +1,133 @@
+"""What the endpoint's OpenAPI document declares: answers, errors and request bodies."""
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from unified_ai.projects.schema import ProjectConfig
+
+
+class Prediction(BaseModel):
+    row_id: str = Field(description="Id of the row in the production batch it is written to.")
+    probability: float = Field(description="Probability of the positive class.")
+    decision: int = Field(description="1 if probability >= the project's threshold, else 0.")
+    model_version: str
+    deployment_version: str
+
+
+class PredictResponse(BaseModel):
+    project: str
+    deployment_version: str = Field(description="The deployed_model version that scored.")
+    model_version: str = Field(description="The candidate_model version that scored.")
+    threshold: float
+    predictions: list[Prediction]
+
+
+class LabelsResponse(BaseModel):
+    accepted: int
+    files: dict[str, int] = Field(description="Label file (batch name) → rows it now holds.")
+
+
+class Problem(BaseModel):
+    row: int | None = Field(description="Position of the row in the request (0-based).")
+    field: str
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="One line: what was refused and why.")
+    problems: list[Problem] = Field(default_factory=list)
+    problem_count: int = 0
+
+
+def row_schema(project: "ProjectConfig") -> dict[str, Any]:
+    """JSON schema of one row for the docs, from the project file.
+
+    Requests are checked against the deployed model's own features (its card), which match the
+    project file unless the features changed since that model was trained.
+    """
+    properties: dict[str, Any] = {}
+    for column in project.features.numeric:
+        properties[column] = {"type": ["number", "null"]}
+    for column in [*project.features.categorical, *project.segments]:
+        properties.setdefault(column, {"type": ["string", "number", "boolean", "null"]})
+    for column, rule in project.columns.items():
+        schema = properties.setdefault(column, {})
+        if rule.min is not None:
+            schema["minimum"] = rule.min
+        if rule.max is not None:
+            schema["maximum"] = rule.max
+        if rule.categories is not None:
+            schema["enum"] = [*rule.categories, *([None] if rule.allow_null else [])]
+    required = list(dict.fromkeys([*project.features.numeric, *project.features.categorical]))
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [*required, *[s for s in project.segments if s not in required]],
+        "additionalProperties": False,
+    }
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """The refusals every write endpoint may answer, as OpenAPI `responses`."""
+    return {
+        code: {"model": ErrorResponse, "description": text}
+        for code, text in (
+            (400, "The body is not valid JSON."),
+            (404, "Another project."),
+            (401, "No bearer token, or not the service's (labels; predict if required)."),
+            (403, "Labels are disabled: the service was started without a token."),
+            (413, "Too many rows, label files or too large a body."),
+            (415, "The body is not declared JSON (Content-Type: application/json)."),
+            (422, "A row is invalid, or a label names no served row: the detail says which."),
+            (429, "Too many labels within a minute (see Retry-After)."),
+            (503, "No model loaded yet, or every scoring slot is busy (retry)."),
+            (507, "The project's inbox reached its byte quota: labels are refused."),
+        )
+    }
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def predict_body(row: dict[str, Any], max_rows: int) -> dict[str, Any]:
+    """The `openapi_extra` of the predict endpoint: `{"rows": [row, ...]}`."""
+    return _json_body(
+        {
+            "type": "object",
+            "required": ["rows"],
+            "properties": {"rows": {"type": "array", "items": row, "maxItems": max_rows}},
+        }
+    )
+
+
+def labels_body(max_rows: int) -> dict[str, Any]:
+    """The `openapi_extra` of the labels endpoint: `{"labels": [{row_id, label}, ...]}`."""
+    return _json_body(
+        {
+            "type": "object",
+            "required": ["labels"],
+            "properties": {
+                "labels": {
+                    "type": "array",
+                    "maxItems": max_rows,
+                    "items": {
+                        "type": "object",
+                        "required": ["row_id", "label"],
+                        "properties": {
+                            "row_id": {"type": "string"},
+                            "label": {"type": ["integer", "string", "boolean"]},
+                        },
+                        "additionalProperties": False,
+                    },
+                }
+            },
+        }
+    )

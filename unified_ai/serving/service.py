@@ -1,0 +1,347 @@
+"""The serving service without HTTP: what a request may do, and the work it asks for.
+
+`ServingService` holds the parts of one project's endpoint (the deployment follower, the
+traffic writer, the metrics, the label gate, the token guard and the limits) and does the work
+the routes ask for: check the project, pick the served model, take a scoring slot, score rows,
+accept labels, report health and readiness. Every refusal is a `Refusal` (status, reason,
+detail); the routes in `routes.py` only parse the request, call a method and answer.
+
+Scoring uses the deployment the follower holds when the request starts; a swap never changes
+the model under a request in flight. A request is answered as a whole: if any row is invalid,
+none is scored (422 naming the row, field and reason); when `max_concurrent` requests are being
+scored and no slot frees within `queue_seconds`, 503.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from unified_ai.ml.rows import RowProblem, as_model_categories, frame_from_records, row_problems
+from unified_ai.serving.auth import TokenGuard
+from unified_ai.serving.follower import DeploymentFollower, Served
+from unified_ai.serving.inbox_files import parse_row_id
+from unified_ai.serving.labels import LabelGate
+from unified_ai.serving.limits import served_text_problems
+from unified_ai.serving.metrics import ServingMetrics
+from unified_ai.serving.options import ServeOptions
+from unified_ai.serving.refusal import RETRY, Refusal
+from unified_ai.serving.traffic import TrafficWriter
+
+if TYPE_CHECKING:
+    from unified_ai.io.store import LineageStore
+    from unified_ai.projects.schema import ProjectConfig
+
+log = logging.getLogger("unified_ai.serving")
+
+
+def invalid(problems: list[RowProblem]) -> Refusal:
+    """The 422 refusal of a request with `problems` (the first one named, all counted)."""
+    more = len(problems) - 1
+    detail = problems[0].describe() + (f" (and {more} more problem(s))" if more else "")
+    return Refusal(422, "invalid_rows", detail, problems)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+class ServingService:
+    """One project's endpoint: follows its deployment in `store`, writes traffic to the inbox.
+
+    Args:
+        project: The project served.
+        store: The lineage store its deployments are read from.
+        inbox_folder: The project's inbox, where served rows and labels are written.
+        options: Limits and timings (default: `ServeOptions()`).
+        guard: Holds the bearer token writes need (default: none, labels are disabled).
+    """
+
+    def __init__(
+        self,
+        project: "ProjectConfig",
+        store: "LineageStore",
+        inbox_folder: Any,
+        options: ServeOptions | None = None,
+        guard: TokenGuard | None = None,
+    ):
+        self.project = project
+        self.store = store
+        self.options = options = options or ServeOptions()
+        self.guard = guard or TokenGuard("")
+        self.metrics = metrics = ServingMetrics(project.name)
+        self.follower = DeploymentFollower(
+            store,
+            project,
+            poll_seconds=options.poll_seconds,
+            retry_seconds=options.retry_seconds,
+            on_swap=lambda old, new: metrics.served(new.deployment_version, new.model_version),
+            on_failure=lambda reason: metrics.load_failures.inc(),
+        )
+        self.writer = TrafficWriter(
+            inbox_folder,
+            flush_rows=options.flush_rows,
+            flush_seconds=options.flush_seconds,
+            max_pending_rows=options.max_pending_rows,
+            max_inbox_bytes=options.max_inbox_bytes,
+            metrics=metrics,
+        )
+        self.label_gate = LabelGate(
+            project.name,
+            self.writer,
+            max_files=options.max_label_files,
+            rows_per_minute=options.label_rows_per_minute,
+            files_per_minute=options.label_files_per_minute,
+        )
+        self._slots: anyio.Semaphore | None = None
+        self._classes: dict[str, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Follow and write while the app runs; on exit what is still buffered is written."""
+        self._slots = anyio.Semaphore(self.options.max_concurrent)
+        self.follower.start()
+        self.writer.start()
+        try:
+            yield
+        finally:
+            self.follower.stop()
+            await anyio.to_thread.run_sync(self.writer.stop)
+
+    # -- what a request may do ---------------------------------------------------------------
+
+    def check_project(self, name: str) -> None:
+        """Refuse (404) a request for another project."""
+        if name != self.project.name:
+            raise Refusal(
+                404,
+                "not_found",
+                f"unknown project {name!r}: this service serves {self.project.name}",
+            )
+
+    def serving(self) -> Served:
+        """The deployment held now (a request finishes on it), or 503 when none is ready."""
+        served = self.follower.current
+        if served is None:
+            status = self.follower.status()
+            why = status["last_error"] or (
+                f"nothing is deployed for {self.project.name} yet"
+                if status["pointer"] is None
+                else f"deployment {status['pointer']} is still loading"
+            )
+            raise Refusal(
+                503, "not_ready", f"{self.project.name}: no model is ready ({why})", headers=RETRY
+            )
+        return served
+
+    @asynccontextmanager
+    async def scoring_slot(self) -> AsyncIterator[None]:
+        """Hold one of `max_concurrent` slots; 503 when none frees within `queue_seconds`."""
+        semaphore = self._slots
+        assert semaphore is not None, "the service is not running (no lifespan)"
+        options = self.options
+        try:
+            semaphore.acquire_nowait()  # a free slot is taken even when queue_seconds is 0
+        except anyio.WouldBlock:
+            with anyio.move_on_after(options.queue_seconds) as waited:
+                await semaphore.acquire()
+            busy = waited.cancelled_caught
+        else:
+            busy = False
+        if busy:
+            raise Refusal(
+                503,
+                "busy",
+                f"{self.project.name}: {options.max_concurrent} requests are being scored and "
+                f"none finished within {options.queue_seconds} s; retry",
+                headers=RETRY,
+            )
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def text_problems(self, served: Served, records: list[Any]) -> list[RowProblem]:
+        """Served text the inbox must not hold: too long (no category list), control chars."""
+        project = self.project
+        numeric = set(served.features.numeric)
+        text = [*served.features.categorical, *project.segments, *project.columns]
+        text = [c for c in text if c not in numeric]
+        listed = {c for c, rule in project.columns.items() if rule.categories is not None}
+        return served_text_problems(
+            records,
+            text,
+            [c for c in text if c not in listed],
+            max_text_chars=self.options.max_text_chars,
+            max_row_bytes=self.options.max_row_bytes,
+        )
+
+    def model_inputs(self, served: Served, records: list[Any]) -> Any:
+        """The frame `served` scores from `records`; 422 naming every invalid row."""
+        project = self.project
+        frame, problems = frame_from_records(records, project, served.features)
+        if frame is not None:
+            problems = row_problems(project, served.features, frame) + self.text_problems(
+                served, records
+            )
+        if problems or frame is None:
+            raise invalid(sorted(problems, key=lambda p: -1 if p.row is None else p.row))
+        inputs = as_model_categories(frame, served.features.categorical, served.categories)
+        return inputs.astype({column: "float64" for column in served.features.numeric})
+
+    def probabilities(self, served: Served, inputs: Any) -> list[float]:
+        """The positive-class probability of each row (500: the model failed or gave none)."""
+        import numpy as np
+
+        from unified_ai.ml.training import predict_proba
+
+        where = f"{self.project.name}/candidate_model@{served.model_version}"
+        try:
+            proba = np.asarray(
+                predict_proba(served.model, inputs, served.features), dtype="float64"
+            )
+        except Exception as exc:
+            log.error("%s: scoring %d rows failed", where, len(inputs), exc_info=exc)
+            raise Refusal(
+                500, "internal", f"{where}: scoring failed ({_first_line(exc)})"
+            ) from None
+        if proba.shape != (len(inputs),) or not np.isfinite(proba).all():
+            raise Refusal(500, "internal", f"{where}: the model returned no valid probabilities")
+        return proba.tolist()
+
+    def score(self, served: Served, records: list[Any]) -> dict[str, Any]:
+        """Score `records` with `served`, write them to the inbox; the predict answer."""
+        project = self.project
+        inputs = self.model_inputs(served, records)
+        probability = self.probabilities(served, inputs)
+        threshold = project.evaluation.threshold
+        decision = [int(p >= threshold) for p in probability]
+        ids = self.writer.record(inputs, served, probability, decision)
+        self.metrics.rows.labels(
+            project=project.name, deployment_version=served.deployment_version
+        ).inc(len(ids))
+        return {
+            "project": project.name,
+            "deployment_version": served.deployment_version,
+            "model_version": served.model_version,
+            "threshold": threshold,
+            "predictions": [
+                {
+                    "row_id": row_id,
+                    "probability": p,
+                    "decision": d,
+                    "model_version": served.model_version,
+                    "deployment_version": served.deployment_version,
+                }
+                for row_id, p, d in zip(ids, probability, decision, strict=True)
+            ],
+        }
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def label_classes(self) -> list[Any]:
+        """The training classes, as the ground_truth asset checks them (current train split)."""
+        from unified_ai.ml.data import target_classes
+        from unified_ai.names import TRAIN_SPLIT
+
+        project = self.project
+        path = [project.name, TRAIN_SPLIT]
+        try:
+            version = self.store.current_version(path)
+            if version is None:
+                raise Refusal(
+                    503,
+                    "not_ready",
+                    f"{project.name}/{TRAIN_SPLIT} has no version yet",
+                    headers=RETRY,
+                )
+            if self._classes.get("version") != version:
+                classes = target_classes(project, self.store.read_value(path, version))
+                self._classes.update(version=version, classes=classes)
+        except Refusal:
+            raise
+        except Exception as exc:
+            raise Refusal(
+                503, "not_ready", f"labels cannot be checked: {_first_line(exc)}"
+            ) from None
+        return self._classes["classes"]
+
+    def accept_labels(self, records: list[Any]) -> dict[str, Any]:
+        """Check `records` ({row_id, label}) and write them as label files; the labels answer."""
+        classes = self.label_classes()
+        problems: list[RowProblem] = []
+        pairs = []
+        for index, item in enumerate(records):
+            if not isinstance(item, dict):
+                problems.append(RowProblem(index, "", "is not an object {row_id, label}"))
+                continue
+            problems += label_problems(index, item, classes)
+            pairs.append((item.get("row_id"), item.get("label")))
+        if problems:
+            raise invalid(problems)
+        self.label_gate.check(pairs)
+        files = self.writer.write_labels(pairs, self.project.target)
+        return {"accepted": len(pairs), "files": files}
+
+    # -- health ------------------------------------------------------------------------------
+
+    def health(self) -> tuple[dict[str, Any], int]:
+        """Liveness (body, status): the follower and the writer threads run."""
+        alive = {"following": self.follower.alive, "writing": self.writer.alive}
+        ok = all(alive.values())
+        return {"status": "ok" if ok else "degraded", **alive}, 200 if ok else 503
+
+    def readiness(self) -> tuple[dict[str, Any], int]:
+        """Readiness (body, status): a deployed model is loaded and verified."""
+        status = self.follower.status()
+        traffic = self.writer.status()
+        body = {**status, "traffic": traffic}
+        if traffic["inbox_full"]:
+            # Still ready: predictions are answered. What is not kept is said here.
+            traffic["warning"] = (
+                f"the inbox reached its quota of {self.options.max_inbox_bytes} bytes: served "
+                "rows are answered but not written (counted in rows_dropped); labels are refused"
+            )
+        if not status["ready"]:
+            body["detail"] = status["last_error"] or (
+                f"nothing is deployed for {self.project.name} yet"
+                if status["pointer"] is None
+                else f"loading deployment {status['pointer']}"
+            )
+        return body, 200 if status["ready"] else 503
+
+
+def label_problems(index: int, item: dict, classes: list[Any]) -> list[RowProblem]:
+    """What is wrong with label `item` (at `index`): unknown fields, row id, label value."""
+    import pandas as pd
+
+    from unified_ai.ml.validation import check_labels
+
+    problems = [
+        RowProblem(index, str(name), "is not a field of a label (row_id, label)")
+        for name in item
+        if name not in ("row_id", "label")
+    ]
+    row_id, label = item.get("row_id"), item.get("label")
+    if parse_row_id(row_id) is None:
+        problems.append(
+            RowProblem(
+                index,
+                "row_id",
+                f"{row_id!r} is not a row id the endpoint returned "
+                "(<batch file name>:<row number>)",
+            )
+        )
+    if "label" not in item:
+        problems.append(RowProblem(index, "label", "is missing"))
+    elif isinstance(label, dict | list) or check_labels(pd.Series([label]), classes)[1]:
+        problems.append(
+            RowProblem(index, "label", f"is {label!r}, not one of the training classes {classes}")
+        )
+    return problems
