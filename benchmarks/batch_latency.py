@@ -173,7 +173,7 @@ def compute_floor(home: Path, project, batch: str) -> tuple[float, float]:
 
 def run(quick: bool, shared: Path) -> list[Row]:
     from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
 
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
     reps = 2 if quick else 3

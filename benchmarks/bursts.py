@@ -81,7 +81,7 @@ def burst(shared: Path, tmp: Path, project, batches: int, concurrency: int) -> f
 
 
 def run(quick: bool, shared: Path) -> list[Row]:
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
 
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
     # Quick mode proves the path runs (one daemon, two batches); full mode compares settings.

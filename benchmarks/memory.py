@@ -62,7 +62,7 @@ def case_main(case: str, root: Path, extra: str) -> dict:
     from unified_ai.definitions import build_definitions
     from unified_ai.launch import step_failure_messages
     from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job, training_loop_job
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.runtime import load_settings
 
     folder = str(root / "projects") if case == "training" else None
@@ -107,7 +107,7 @@ def measure(case: str, root: Path, extra: str = "") -> dict:
 
 def run(quick: bool, shared: Path) -> list[Row]:
     from benchmarks.batch_latency import write_batch
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
 
     rows = 5_000 if quick else 1_000_000
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)

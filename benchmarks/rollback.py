@@ -114,7 +114,7 @@ def rollback_run(shared: Path, tmp: Path, reps: int) -> Stats:
     from unified_ai.definitions import build_definitions
     from unified_ai.io.store import LineageStore
     from unified_ai.names import DEPLOYED_MODEL, rollback_job
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.runtime import load_settings
     from unified_ai.stages.rollback.jobs import rollback_run_config
 
@@ -147,7 +147,7 @@ def rollback_run(shared: Path, tmp: Path, reps: int) -> Stats:
 
 
 def run(quick: bool, shared: Path) -> list[Row]:
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
 
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
     sizes = (10, 50) if quick else (10, 1_000, 10_000)

@@ -90,7 +90,7 @@ def tick_all(folder: Path | None, home: Path) -> tuple[float, float, int]:
     import dagster as dg
 
     from unified_ai.definitions import build_definitions
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.runtime import load_settings
 
     settings = load_settings({"UNIFIED_AI_HOME": str(home)})

@@ -22,7 +22,7 @@ import dagster as dg
 from benchmarks.harness import Row, Stats
 from unified_ai.definitions import build_definitions
 from unified_ai.names import DRIFT_REPORT, PREDICTIONS
-from unified_ai.projects.loader import load_projects
+from unified_ai.project_tree import load_projects
 from unified_ai.runtime import load_settings
 from unified_ai.stages.common import key
 

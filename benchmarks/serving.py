@@ -115,7 +115,7 @@ def run(quick: bool, shared: Path) -> list[Row]:
     from unified_ai.io.store import LineageStore
     from unified_ai.ml.training import model_inputs
     from unified_ai.names import DEPLOYED_MODEL, HOLDOUT_SPLIT
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.serving.follower import load_deployment
 
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)

@@ -18,6 +18,7 @@ needs are imported when definitions are built.
 """
 
 import re
+from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel
@@ -91,8 +92,10 @@ class ModelProject(dg.Component):
     Its attributes are a project file's fields, validated by `ProjectConfig`.
     """
 
-    def __init__(self, project: ProjectConfig):
+    def __init__(self, project: ProjectConfig, path: Path | None = None):
         self.project = project
+        #: The `defs.yaml` that declares it (None when built in code).
+        self.path = path
 
     @classmethod
     def get_model_cls(cls) -> type[BaseModel]:
@@ -109,13 +112,19 @@ class ModelProject(dg.Component):
 
     @classmethod
     def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext) -> "ModelProject":
-        from unified_ai.projects.loader import ProjectConfigError, with_paths_resolved
+        from unified_ai.projects.loader import (
+            ProjectConfigError,
+            refuse_repeated_keys,
+            with_paths_resolved,
+        )
 
         where = context.path / DEFS_FILE
+        # A repeated key could silently undo a reviewed setting further up.
+        refuse_repeated_keys(where)
         if not isinstance(attributes, ProjectConfig):
             raise ProjectConfigError(f"{where}: attributes: the project's fields are missing")
         # Relative data and script paths are relative to the project's folder, as for any file.
-        return cls(with_paths_resolved(attributes, context.path, where))
+        return cls(with_paths_resolved(attributes, context.path, where), where)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from unified_ai.stages.project import build_project

@@ -1,13 +1,12 @@
 """The code location's one entry point (`workspace.yaml`, the image and the Helm values name it).
 
-Nothing is built at import: Dagster calls `defs()` when it loads the code location. It loads
-Dagster's defs folder (`unified_ai/defs/`: the `ModelProject` components and anything scaffolded
-there), the projects in `UNIFIED_AI_PROJECTS`, and binds the resources, once, for the selected
-runtime. Every project, wherever it is declared, is validated by the same schema and built by
-the same function (`unified_ai.stages.project.build_project`).
+Nothing is built at import: Dagster calls `defs()` when it loads the code location. Dagster's
+component tree loads the defs folders (`unified_ai/defs/`: the `ModelProject` components and
+anything scaffolded there; and each component folder of `UNIFIED_AI_PROJECTS`), the plain
+project files of `UNIFIED_AI_PROJECTS` are added, and the resources are bound, once, for the
+selected runtime (`unified_ai.project_tree`). Every project, wherever it is declared, is validated
+by the same schema and built by the same function (`unified_ai.stages.project.build_project`).
 """
-
-from pathlib import Path
 
 import dagster as dg
 
@@ -44,6 +43,7 @@ def build_resources(settings: Settings) -> dict:
             artifact_root=settings.mlflow_artifact_root,
             ui_url=settings.mlflow_ui_url,
             dagster_ui_url=settings.dagster_ui_url,
+            telemetry=settings.mlflow_telemetry,
         ),
     }
 
@@ -58,30 +58,11 @@ def build_executor(settings: Settings):
     return dg.in_process_executor
 
 
-def load_defs_folder() -> dg.Definitions:
-    """Everything in Dagster's defs folder, as `dg list defs` and `dg check defs` see it."""
-    import warnings
-
-    import unified_ai
-    import unified_ai.defs
-
-    with warnings.catch_warnings():
-        # Loading components uses Dagster APIs it marks beta/preview itself; one warning per
-        # component would reach every CLI command and log line.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        # From the module, not from the nearest pyproject.toml: an installed package (the
-        # image) has none above it.
-        return dg.ComponentTree.from_module(
-            defs_module=unified_ai.defs, project_root=Path(unified_ai.__file__).parent.parent
-        ).build_defs()
-
-
 def build_definitions(settings: Settings, projects: list) -> dg.Definitions:
     """Definitions for `projects` under `settings`, with the resources and executor.
 
-    Tests call it directly with the projects they need; `defs()` passes the projects that are
-    not components of the defs folder (Dagster builds those when it loads the folder).
+    Tests call it directly with the projects they need; `defs()` passes the projects of
+    plain project files (Dagster builds the components when it builds their trees).
     """
     from unified_ai.stages.project import build_project
 
@@ -93,12 +74,12 @@ def build_definitions(settings: Settings, projects: list) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from unified_ai.projects.loader import discover_projects
+    from unified_ai.project_tree import build_trees, component_trees, discover_projects
     from unified_ai.runtime import load_settings
 
     settings = load_settings()
-    # Every project file is validated first, so a name used in the defs folder and in
-    # UNIFIED_AI_PROJECTS is refused in one line naming both files.
-    sources = discover_projects(settings.projects_dir)
-    extra = [source.project for source in sources if not source.component]
-    return dg.Definitions.merge(load_defs_folder(), build_definitions(settings, extra))
+    trees = component_trees(settings.projects_dir)
+    # Every project is validated first (the trees load their components once), so a name used
+    # twice is refused in one line naming both files.
+    plain = [s.project for s in discover_projects(settings.projects_dir, trees) if s.tree is None]
+    return dg.Definitions.merge(*build_trees(trees), build_definitions(settings, plain))

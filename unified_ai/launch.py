@@ -56,11 +56,11 @@ def step_failure_messages(result) -> dict[str, str]:
 
 def run_local(job_name: str, run_config: dict, tags: dict[str, str]) -> LaunchResult:
     """Execute in this process against the instance in `DAGSTER_HOME` (visible in the UI)."""
-    import os
-
     import dagster as dg
 
-    if not os.environ.get("DAGSTER_HOME"):
+    from unified_ai.runtime import dagster_home
+
+    if not dagster_home():
         raise LaunchError(
             "DAGSTER_HOME is not set: point it at the instance `dagster dev` uses, or pass --url"
         )

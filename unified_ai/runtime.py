@@ -35,6 +35,12 @@ MIN_SIGNING_KEY_LENGTH = 16
 #: A shorter serving token is too easy to guess by trying.
 MIN_SERVE_TOKEN_LENGTH = 16
 DEFAULT_HOME = ".unified_ai"
+#: Dagster's own: the instance folder the CLI and local runs use.
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+#: The login name, who acts when a CLI command is given no --actor/--approver.
+USER_ENV = "USER"
+#: MLflow's own switch: its usage telemetry is off unless the user sets this to a false value.
+MLFLOW_TELEMETRY_ENV = "MLFLOW_DISABLE_TELEMETRY"
 
 
 class Runtime(str, Enum):
@@ -66,6 +72,8 @@ class Settings:
         image: The code location's container image ("" outside a cluster).
         serve_token: Bearer token the serving endpoint requires for writes ("" = writes are
             refused). Kept out of `repr`, like the signing key.
+        mlflow_telemetry: Whether MLflow may send usage telemetry: only when the user sets
+            `MLFLOW_DISABLE_TELEMETRY` to a false value (`false`, `0`, `no`).
     """
 
     runtime: Runtime
@@ -78,6 +86,7 @@ class Settings:
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     image: str = ""
     serve_token: str = field(default="", repr=False)
+    mlflow_telemetry: bool = False
 
     # The layout of UNIFIED_AI_HOME, in one place for the code location and the CLI.
     def _under(self, *parts: str) -> str:
@@ -171,9 +180,37 @@ def _serve_token(env: Mapping[str, str]) -> str:
     return token
 
 
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def dagster_home(environ: Mapping[str, str] | None = None) -> str:
+    """The Dagster instance folder (`DAGSTER_HOME`) the CLI and local runs use; "" when unset."""
+    return _environ(environ).get(DAGSTER_HOME_ENV, "").strip()
+
+
+def login_name(environ: Mapping[str, str] | None = None) -> str:
+    """Who is at the terminal (`USER`); "" when unknown."""
+    return _environ(environ).get(USER_ENV, "").strip()
+
+
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The secret held by the environment variable `name` (e.g. a channel's `token_env`).
+
+    "" when `name` is empty or unset. The value is for the caller to use, never to record.
+    """
+    return _environ(environ).get(name, "") if name else ""
+
+
+def mlflow_telemetry(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the user let MLflow send usage telemetry (`MLFLOW_DISABLE_TELEMETRY=false`)."""
+    value = _environ(environ).get(MLFLOW_TELEMETRY_ENV, "").strip().lower()
+    return value in ("false", "0", "no", "off")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Resolve settings from `environ` (default: the process environment)."""
-    env = os.environ if environ is None else environ
+    env = _environ(environ)
     runtime = parse_runtime(env.get(RUNTIME_ENV))
     if runtime is Runtime.K8S:
         _require_cluster_config(env)
@@ -201,6 +238,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dagster_ui_url=_ui_url(env, DAGSTER_UI_URL_ENV, None, DEFAULT_DAGSTER_UI_URL),
         image=env.get(IMAGE_ENV, "").strip(),
         serve_token=_serve_token(env),
+        mlflow_telemetry=mlflow_telemetry(env),
     )
 
 

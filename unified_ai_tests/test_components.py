@@ -7,6 +7,7 @@ projects in `UNIFIED_AI_PROJECTS` with the same schema and the same builder.
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +20,8 @@ import unified_ai
 from unified_ai.components import ModelProject, ModelProjectScaffolder, project_name_for
 from unified_ai.definitions import build_definitions, defs
 from unified_ai.names import MODEL_PROJECT_TYPE
-from unified_ai.projects.loader import (
-    DEFS_DIR,
-    ProjectConfigError,
-    discover_projects,
-    load_project_file,
-    load_projects,
-)
+from unified_ai.project_tree import DEFS_DIR, discover_projects, file_projects, load_projects
+from unified_ai.projects.loader import ProjectConfigError
 from unified_ai.runtime import load_settings
 from unified_ai.stages.project import build_project
 from unified_ai_tests.conftest import make_frame, write_project
@@ -42,7 +38,7 @@ def test_the_component_type_is_found_where_defs_yaml_names_it():
 
 def test_the_packaged_project_is_a_component_of_the_defs_folder():
     sources = discover_projects()
-    assert [(s.project.name, s.component) for s in sources] == [("mortgage_approval", True)]
+    assert [(s.project.name, s.tree is not None) for s in sources] == [("mortgage_approval", True)]
     assert sources[0].path == DEFS_DIR / "mortgage_approval" / "defs.yaml"
 
 
@@ -62,7 +58,8 @@ def scaffold(folder: Path) -> Path:
 
 def test_a_scaffolded_project_is_valid_and_its_data_path_is_relative_to_its_folder(tmp_path):
     path = scaffold(tmp_path / "Churn-EU")
-    project = load_project_file(path)
+    [source] = file_projects(path)
+    project = source.project
     assert project.name == "churn_eu"
     assert project.data.source == str((tmp_path / "Churn-EU" / "churn_eu.csv").resolve())
     with pytest.raises(FileExistsError, match="already exists"):
@@ -88,7 +85,7 @@ def test_a_defs_folder_component_builds_what_its_project_file_builds(tmp_path, m
     ).build_defs()
     settings = load_settings({"UNIFIED_AI_HOME": str(tmp_path / "home")})
     resources = build_definitions(settings, [])
-    expected = dg.Definitions.merge(build_project(load_project_file(path)), resources)
+    expected = dg.Definitions.merge(build_project(file_projects(path)[0].project), resources)
     merged = dg.Definitions.merge(loaded, resources)
     assert describe_graph(merged) == describe_graph(expected)
     # The data path is relative to the component's folder, as for a project file.
@@ -124,15 +121,135 @@ def test_a_project_name_in_the_defs_folder_and_in_unified_ai_projects_is_refused
     assert str(DEFS_DIR / "mortgage_approval" / "defs.yaml") in message
 
 
-def test_component_files_hold_one_project_each(tmp_path):
-    path = tmp_path / "defs.yaml"
-    body = (ROOT / "unified_ai" / "defs" / "mortgage_approval" / "defs.yaml").read_text()
-    path.write_text(body + "---\n" + body)
-    with pytest.raises(ProjectConfigError, match=r"declares 2 unified_ai\.ModelProject components"):
-        load_project_file(path)
+def test_a_defs_yaml_without_a_model_project_is_refused(tmp_path):
+    path = tmp_path / "other" / "defs.yaml"
+    path.parent.mkdir()
     path.write_text("type: dagster.DefinitionsComponent\nattributes: {}\n")
     with pytest.raises(ProjectConfigError, match=r"declares no unified_ai\.ModelProject component"):
-        load_project_file(path)
+        file_projects(path)
+
+
+def component_folder(projects_dir: Path, name: str = "churn") -> Path:
+    """A `ModelProject` component folder in `projects_dir`, with its data."""
+    path = scaffold(projects_dir / name)
+    make_frame().to_csv(path.parent / f"{name}.csv", index=False)
+    return path
+
+
+def test_unified_ai_projects_is_a_second_defs_folder(home, projects_dir, monkeypatch):
+    component_folder(projects_dir)
+    write_project(projects_dir)  # a plain project file beside it keeps working
+    # A training script beside a project is never imported as a definitions module.
+    (projects_dir / "churn" / "train.py").write_text("raise SystemExit('imported')\n")
+    (projects_dir / "train.py").write_text("raise SystemExit('imported')\n")
+    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
+    loaded = defs()
+    assert {key.path[0] for key in loaded.resolve_asset_graph().get_all_asset_keys()} == {
+        "mortgage_approval",
+        "churn",
+        "small",
+    }
+    sources = discover_projects(str(projects_dir))
+    assert [(s.project.name, s.path, s.tree is not None) for s in sources] == [
+        ("mortgage_approval", DEFS_DIR / "mortgage_approval" / "defs.yaml", True),
+        ("churn", (projects_dir / "churn" / "defs.yaml").resolve(), True),
+        ("small", projects_dir / "small.yaml", False),
+    ]
+    churn = loaded.resolve_assets_def(dg.AssetKey(["churn", "training_data"]))
+    assert (
+        str((projects_dir / "churn" / "churn.csv").resolve())
+        in churn.descriptions_by_key[churn.key]
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("class: LogisticRegression", "class: Nope", r"defs\.yaml: estimator\.class: unknown"),
+        ("  target: label\n", "", r"defs\.yaml: target: required field is missing"),
+        ("attributes:", "bogus: 1\nattributes:", r"defs\.yaml: bogus: unknown field"),
+        ("  target: label", "  target: [label", r"defs\.yaml: is not valid YAML at line \d+"),
+        ("source: churn.csv", "source: ../../x.csv", r"defs\.yaml: data\.source: .* outside"),
+        (
+            "  target: label\n",
+            "  target: label\n  target: x\n",
+            r"line \d+: duplicate key 'target'",
+        ),
+    ],
+)
+def test_an_invalid_component_folder_is_one_line_naming_file_and_field(
+    home, projects_dir, monkeypatch, old, new, expected
+):
+    path = component_folder(projects_dir)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
+    with pytest.raises(ProjectConfigError) as refused:
+        defs()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert re.search(expected, message), message
+    assert str(projects_dir / "churn") in message
+
+
+def test_a_component_file_among_plain_project_files_is_told_where_it_goes(projects_dir):
+    body = (ROOT / "unified_ai" / "defs" / "mortgage_approval" / "defs.yaml").read_text()
+    path = projects_dir / "mortgage.yaml"
+    projects_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+    with pytest.raises(ProjectConfigError) as refused:
+        load_projects(str(projects_dir))
+    assert str(refused.value) == (
+        f"{path}: type: a unified_ai.ModelProject component file is loaded by Dagster from a "
+        f"folder: move it to {projects_dir / 'mortgage' / 'defs.yaml'}, or keep only its "
+        "attributes (unindented) in a plain project file"
+    )
+    # Moved where the message says, it loads.
+    (projects_dir / "mortgage").mkdir()
+    path.rename(projects_dir / "mortgage" / "defs.yaml")
+    with pytest.raises(ProjectConfigError, match="project 'mortgage_approval' is also in"):
+        load_projects(str(projects_dir))
+
+
+def test_the_cli_lists_and_checks_projects_as_the_code_location_loads_them(
+    home, projects_dir, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from unified_ai.cli import main
+
+    churn = component_folder(projects_dir)
+    write_project(projects_dir)
+    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
+    listed = CliRunner().invoke(main, ["projects", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [row["name"] for row in json.loads(listed.output)] == [
+        "mortgage_approval",
+        "churn",
+        "small",
+    ]
+    checked = CliRunner().invoke(main, ["policy", "check", "--json"])
+    assert checked.exit_code == 0, checked.output
+    rows = {row["project"]: row["file"] for row in json.loads(checked.output)}
+    assert rows["churn"] == str(churn.resolve())
+    assert rows["small"] == str(projects_dir / "small.yaml")
+    # An invalid component is one line naming its file and field; the others still check.
+    churn.write_text(churn.read_text().replace("class: LogisticRegression", "class: Nope"))
+    refused = CliRunner().invoke(main, ["policy", "check"])
+    assert refused.exit_code == 1
+    [error] = [line for line in refused.output.splitlines() if "Nope" in line]
+    assert error.startswith(f"{churn.resolve()}: estimator.class: unknown estimator 'Nope'")
+    assert f"{projects_dir / 'small.yaml'}: ok (small," in refused.output
+
+
+def test_only_dagster_reads_defs_yaml():
+    """One reader: the file name is declared once, and no module keeps a copy of Dagster's keys."""
+    package = ROOT / "unified_ai"
+    texts = {str(path.relative_to(package)): path.read_text() for path in package.rglob("*.py")}
+    declaring = [name for name, text in texts.items() if re.search(r"^DEFS_FILE\b.*=", text, re.M)]
+    assert declaring == ["components.py"]
+    assert not [name for name, text in texts.items() if "template_vars_module" in text]
 
 
 def _dg(copy: Path, *args: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from unified_ai import names
 from unified_ai.definitions import build_definitions
-from unified_ai.projects.loader import load_projects
+from unified_ai.project_tree import load_projects
 from unified_ai.runtime import load_settings
 
 PACKAGE = Path(names.__file__).parent

@@ -25,7 +25,7 @@ class Context:
         self.settings = load_settings()
 
     def projects(self):
-        from unified_ai.projects.loader import load_projects
+        from unified_ai.project_tree import load_projects
 
         return {p.name: p for p in load_projects(self.settings.projects_dir)}
 

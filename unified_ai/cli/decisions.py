@@ -22,15 +22,14 @@ def rollback_cmd(
     project: str, to_version: str, reason: str, actor: str | None, url: str | None
 ) -> None:
     """Restore an earlier deployment of PROJECT: pointer, MLflow alias, incident record."""
-    import os
-
     from unified_ai.launch import run_job
     from unified_ai.names import rollback_job
+    from unified_ai.runtime import login_name
     from unified_ai.stages.rollback.jobs import rollback_run_config
 
     def go():
         config = Context().project(project)
-        who = actor or os.environ.get("USER") or "cli"
+        who = actor or login_name() or "cli"
         with waiting_on(url, f"rolling back {config.name}"):
             result = run_job(
                 rollback_job(config.name),
@@ -53,15 +52,14 @@ def rollback_cmd(
 def _decide(
     project: str, version: str, decision: str, approver: str | None, comment: str, url: str | None
 ) -> None:
-    import os
-
     from unified_ai.launch import run_job
     from unified_ai.names import approve_job, deploy_job
+    from unified_ai.runtime import login_name
     from unified_ai.stages.approval.jobs import approval_run_config
 
     def go():
         config = Context().project(project)
-        who = approver or os.environ.get("USER") or ""
+        who = approver or login_name()
         with waiting_on(url, f"recording the {decision} decision on {config.name}"):
             result = run_job(
                 approve_job(config.name),

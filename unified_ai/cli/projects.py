@@ -158,23 +158,32 @@ def policy_check(paths: tuple[Path, ...], as_json: bool) -> None:
 
     Prints `file: field: reason` for each invalid file and exits 1 if any is invalid.
     """
-    from unified_ai.projects.loader import ProjectConfigError, load_project_file, project_files
+    from unified_ai.project_tree import each_source, file_projects
+    from unified_ai.projects.loader import ProjectConfigError
+
+    def checked(path: Path):
+        try:
+            return path, file_projects(path)
+        except ProjectConfigError as exc:
+            return path, exc
 
     def go():
-        files = list(paths) or project_files(Context().settings.projects_dir)
+        if paths:
+            found = [checked(path) for path in paths]
+        else:
+            found = list(each_source(Context().settings.projects_dir))
         rows = []
-        for path in files:
-            try:
-                project = load_project_file(path)
-            except ProjectConfigError as exc:
-                rows.append({"file": str(path), "ok": False, "error": str(exc)})
-            else:
+        for path, sources in found:
+            if isinstance(sources, ProjectConfigError):
+                rows.append({"file": str(path), "ok": False, "error": str(sources)})
+                continue
+            for source in sources:
                 rows.append(
                     {
-                        "file": str(path),
+                        "file": str(source.path),
                         "ok": True,
-                        "project": project.name,
-                        "policy_version": project.policy_version,
+                        "project": source.project.name,
+                        "policy_version": source.project.policy_version,
                     }
                 )
         if as_json:

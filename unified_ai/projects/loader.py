@@ -1,13 +1,12 @@
-"""Finding and validating model project files.
+"""Reading and validating plain project files.
 
-A project is either a `unified_ai.ModelProject` component in Dagster's defs folder
-(`unified_ai/defs/<name>/defs.yaml`, its fields under `attributes:`) or a plain project file in
-the directory named by `UNIFIED_AI_PROJECTS`. Both are validated by the same schema, here, with
-relative paths resolved against the file's folder. Every error names the file, the field and the
-reason on one line.
+A plain project file holds a project's fields at its top level (`<UNIFIED_AI_PROJECTS>/*.yaml`,
+or any file given to `unified-ai policy check`). A `unified_ai.ModelProject` component's
+`defs.yaml` is not read here: Dagster's component tree reads those (`unified_ai.project_tree`).
+Both are validated by the same schema, with relative paths resolved against the file's folder.
+Every error names the file, the field and the reason on one line.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -16,13 +15,6 @@ from pydantic import ValidationError
 from unified_ai.ml.data import resolve_source
 from unified_ai.names import MODEL_PROJECT_TYPE
 from unified_ai.projects.schema import ProjectConfig, leaves_folder
-
-#: Dagster's defs folder of this package (`[tool.dg.project] root_module` + `.defs`).
-DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
-#: The file a component folder of the defs folder declares its component in.
-DEFS_FILE = "defs.yaml"
-#: Keys of a `defs.yaml` document besides `type` and `attributes` (Dagster's own).
-_COMPONENT_KEYS = {"type", "attributes", "template_vars_module", "requirements", "post_processing"}
 
 
 class ProjectConfigError(ValueError):
@@ -62,17 +54,9 @@ class _StrictLoader(yaml.SafeLoader):
 
 def read_yaml(path: Path) -> object:
     """Parse one YAML file strictly (no duplicate keys); errors name the file and the line."""
-    documents = read_yaml_documents(path)
-    if len(documents) > 1:
-        raise ProjectConfigError(f"{path}: holds {len(documents)} YAML documents; expected one")
-    return documents[0] if documents else None
-
-
-def read_yaml_documents(path: Path) -> list[object]:
-    """Every document of a YAML file (a `defs.yaml` may hold several), parsed strictly."""
     try:
         # _StrictLoader is a SafeLoader.
-        return list(yaml.load_all(path.read_text(), Loader=_StrictLoader))
+        documents = list(yaml.load_all(path.read_text(), Loader=_StrictLoader))
     except OSError as exc:
         raise ProjectConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     except _DuplicateKey as exc:
@@ -81,9 +65,27 @@ def read_yaml_documents(path: Path) -> list[object]:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ProjectConfigError(f"{path}: is not valid YAML{line}") from None
+    if len(documents) > 1:
+        raise ProjectConfigError(f"{path}: holds {len(documents)} YAML documents; expected one")
+    return documents[0] if documents else None
 
 
-def _printable(text: str) -> str:
+def refuse_repeated_keys(path: Path) -> None:
+    """Refuse a key repeated in one mapping of any YAML file, e.g. a component's `defs.yaml`.
+
+    Dagster's YAML reading keeps the last value silently; this only checks, it reads no field.
+    Unreadable or invalid YAML is left to the reader to report.
+    """
+    try:
+        for _ in yaml.load_all(path.read_text(), Loader=_StrictLoader):
+            pass
+    except _DuplicateKey as exc:
+        raise ProjectConfigError(f"{path}: {exc}") from None
+    except (OSError, yaml.YAMLError):
+        return
+
+
+def printable(text: str) -> str:
     """Escape line breaks and other invisible characters, so an error stays one readable line."""
     return "".join(
         ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
@@ -104,7 +106,7 @@ def format_validation_error(path: Path | str, error: ValidationError) -> str:
         elif item["type"] == "missing":
             message = "required field is missing"
         parts.append(f"{_field(item['loc'])}: {message}")
-    return _printable(f"{path}: " + "; ".join(parts))
+    return printable(f"{path}: " + "; ".join(parts))
 
 
 def with_paths_resolved(
@@ -128,7 +130,7 @@ def with_paths_resolved(
             outside = leaves_folder(value, base) if value else None
             if outside:
                 raise ProjectConfigError(
-                    _printable(
+                    printable(
                         f"{where or folder}: {name}: {value!r} leads outside the project's "
                         f"folder (to {outside}); use a path inside it or a remote URL, or set "
                         "data.allow_outside_paths: true"
@@ -145,37 +147,22 @@ def with_paths_resolved(
     return project.model_copy(update=update)
 
 
-def _project_fields(path: Path) -> object:
-    """The project fields in `path`: the whole file, or a `ModelProject` component's attributes."""
-    documents = read_yaml_documents(path)
-    components = [d for d in documents if isinstance(d, dict) and "type" in d]
-    if not components:
-        if len(documents) > 1:
-            raise ProjectConfigError(f"{path}: holds {len(documents)} YAML documents; expected one")
-        return documents[0] if documents else None
-    projects = [d for d in components if d["type"] == MODEL_PROJECT_TYPE]
-    if not projects:
-        raise ProjectConfigError(f"{path}: type: declares no {MODEL_PROJECT_TYPE} component")
-    if len(projects) > 1:
-        raise ProjectConfigError(
-            f"{path}: declares {len(projects)} {MODEL_PROJECT_TYPE} components; a folder holds "
-            "one project"
-        )
-    [component] = projects
-    unknown = sorted(set(component) - _COMPONENT_KEYS)
-    if unknown:
-        raise ProjectConfigError(f"{path}: {unknown[0]}: unknown field")
-    if not isinstance(component.get("attributes"), dict):
-        raise ProjectConfigError(f"{path}: attributes: expected a mapping of project fields")
-    return component["attributes"]
-
-
 def load_project_file(path: Path | str) -> ProjectConfig:
-    """Parse and validate one project file (plain, or a `ModelProject` component's `defs.yaml`)."""
+    """Parse and validate one plain project file.
+
+    A file that declares a `ModelProject` component (`type:` and `attributes:`) is refused with
+    where it goes now: Dagster loads components from a folder's `defs.yaml`.
+    """
     path = Path(path)
-    raw = _project_fields(path)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ProjectConfigError(f"{path}: (top level): expected a mapping of project fields")
+    if "type" in raw and "attributes" in raw:
+        raise ProjectConfigError(
+            f"{path}: type: a {MODEL_PROJECT_TYPE} component file is loaded by Dagster from a "
+            f"folder: move it to {path.parent / path.stem / 'defs.yaml'}, or keep only its "
+            "attributes (unindented) in a plain project file"
+        )
     try:
         project = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
@@ -183,63 +170,19 @@ def load_project_file(path: Path | str) -> ProjectConfig:
     return with_paths_resolved(project, path.parent, path)
 
 
-def declares_project(path: Path) -> bool:
-    """Whether a `defs.yaml` declares a `ModelProject` component (without validating it)."""
-    try:
-        documents = read_yaml_documents(path)
-    except ProjectConfigError:
-        return True  # unreadable: loading it reports why
-    return any(isinstance(d, dict) and d.get("type") == MODEL_PROJECT_TYPE for d in documents)
-
-
-def component_files(defs_dir: Path = DEFS_DIR) -> list[Path]:
-    """The `defs.yaml` files of the defs folder that declare a project, sorted by path."""
-    return [path for path in sorted(defs_dir.rglob(DEFS_FILE)) if declares_project(path)]
-
-
-def _extra_files(extra_dir: str | None) -> list[Path]:
+def projects_folder(extra_dir: str | None) -> Path | None:
+    """The folder `UNIFIED_AI_PROJECTS` names (None when unset); not a folder is an error."""
     if not extra_dir:
-        return []
+        return None
     folder = Path(extra_dir).expanduser()
     if not folder.is_dir():
         raise ProjectConfigError(f"UNIFIED_AI_PROJECTS={extra_dir}: is not a directory")
+    return folder
+
+
+def plain_project_files(extra_dir: str | None) -> list[Path]:
+    """The plain project files at the top of `extra_dir` (`*.yaml`, `*.yml`), sorted by name."""
+    folder = projects_folder(extra_dir)
+    if folder is None:
+        return []
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-
-
-def project_files(extra_dir: str | None) -> list[Path]:
-    """Project components of the defs folder, then the files in `extra_dir` sorted by name."""
-    return [*component_files(), *_extra_files(extra_dir)]
-
-
-@dataclass(frozen=True)
-class ProjectSource:
-    """A validated project and the file that declares it.
-
-    Attributes:
-        project: The project.
-        path: Its file.
-        component: Whether it is a `ModelProject` component of the defs folder (Dagster builds
-            those itself when it loads the defs folder).
-    """
-
-    project: ProjectConfig
-    path: Path
-    component: bool
-
-
-def discover_projects(extra_dir: str | None = None) -> list[ProjectSource]:
-    """Every project, validated; a project name used twice is an error naming both files."""
-    components = component_files()
-    found: dict[str, ProjectSource] = {}
-    for path in [*components, *_extra_files(extra_dir)]:
-        project = load_project_file(path)
-        if project.name in found:
-            other = found[project.name].path
-            raise ProjectConfigError(f"{path}: name: project {project.name!r} is also in {other}")
-        found[project.name] = ProjectSource(project, path, component=path in components)
-    return list(found.values())
-
-
-def load_projects(extra_dir: str | None = None) -> list[ProjectConfig]:
-    """Every project (the defs folder's, then `extra_dir`'s); a duplicated name is an error."""
-    return [source.project for source in discover_projects(extra_dir)]

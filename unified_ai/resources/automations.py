@@ -14,7 +14,6 @@ from the UI runs, whatever the note says.
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 from unified_ai.launch import LaunchError, post_graphql
 from unified_ai.names import CODE_LOCATION
+from unified_ai.runtime import dagster_home
 
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
@@ -72,7 +72,7 @@ def _document(kind: str, field: str, arg: str, arg_type: str, selection: str, co
 
 def _local(document: str, variables: dict) -> dict:
     """Run `document` with `dagster-graphql` against the instance in `DAGSTER_HOME`."""
-    if not os.environ.get("DAGSTER_HOME"):
+    if not dagster_home():
         raise AutomationError(
             "DAGSTER_HOME is not set: point it at the instance `dagster dev` uses, or pass --url"
         )
@@ -237,7 +237,7 @@ def observe(
         return
     import dagster as dg
 
-    if not os.environ.get("DAGSTER_HOME"):
+    if not dagster_home():
         raise AutomationError(
             "DAGSTER_HOME is not set: point it at the instance `dagster dev` uses, or pass --url"
         )

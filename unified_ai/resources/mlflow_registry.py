@@ -4,7 +4,6 @@ MLflow is imported only when a method runs. Every MLflow run is closed, FINISHED
 whatever happens inside it.
 """
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,19 @@ DAGSTER_RUN_URL_TAG = "dagster_run_url"
 _PIP_REQUIREMENTS = ["scikit-learn", "skops", "pandas", "numpy"]
 
 
+def telemetry_off() -> None:
+    """Switch MLflow's usage telemetry off in this process, without touching the environment.
+
+    MLflow 3 turns telemetry on when it is imported (it reaches out to the network) and offers
+    no setting for it but its environment variable, read at import and at every call. Without
+    its client, nothing is recorded or sent: every telemetry call of MLflow 3.17 asks for the
+    client first and skips when there is none.
+    """
+    from mlflow.telemetry import client
+
+    client._set_telemetry_client(None)
+
+
 class MlflowRegistry(dg.ConfigurableResource):
     """Logs training runs, registers model versions and moves the `champion` alias.
 
@@ -27,17 +39,21 @@ class MlflowRegistry(dg.ConfigurableResource):
             defaults to MLflow's own choice when empty.
         ui_url: Base URL of the MLflow UI that artifact links point to ("" = no links).
         dagster_ui_url: Base URL of the Dagster UI that MLflow runs link back to.
+        telemetry: Whether MLflow may send usage telemetry (`Settings.mlflow_telemetry`: only
+            when the user allows it).
     """
 
     tracking_uri: str
     artifact_root: str = ""
     ui_url: str = ""
     dagster_ui_url: str = ""
+    telemetry: bool = False
 
     def _mlflow(self):
-        # Telemetry is on by default in MLflow 3 and reaches out to the network.
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         import mlflow
+
+        if not self.telemetry:
+            telemetry_off()
 
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(

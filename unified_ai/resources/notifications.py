@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 import uuid
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from unified_ai.projects.schema import Channel, NotificationEvent
+from unified_ai.runtime import secret
 
 log = logging.getLogger("unified_ai.notifications")
 _TITLES = {
@@ -186,7 +186,7 @@ class Notifier(dg.ConfigurableResource):
     def _post_slack(self, channel: Channel, message: dict) -> None:
         from dagster_slack import SlackResource
 
-        token = os.environ.get(channel.token_env or "")
+        token = secret(channel.token_env or "")
         if not token:
             raise RuntimeError(f"environment variable {channel.token_env} is not set")
         client = SlackResource(token=token).get_client()

@@ -8,7 +8,8 @@ import yaml
 
 import unified_ai
 from unified_ai import names
-from unified_ai.projects.loader import ProjectConfigError, load_projects
+from unified_ai.project_tree import load_projects
+from unified_ai.projects.loader import ProjectConfigError
 from unified_ai.stages.common import code_version
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import materialize, project_defs, store

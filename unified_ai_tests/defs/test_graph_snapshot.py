@@ -4,7 +4,7 @@ import dagster as dg
 
 from unified_ai import names
 from unified_ai.definitions import build_definitions
-from unified_ai.projects.loader import load_projects
+from unified_ai.project_tree import load_projects
 from unified_ai.runtime import load_settings
 
 

@@ -117,12 +117,15 @@ def copy_build_context(text: str, destination: Path) -> None:
 
 PROBE = r"""
 import json
+import dagster as dg
 import unified_ai
 from unified_ai.definitions import defs
 
 definitions = defs()
 jobs = sorted(job.name for job in definitions.get_repository_def().get_all_jobs())
-store = definitions.resources["lineage"].store()
+# As Dagster hands it to an asset: the signing key (an EnvVar from the Secret) resolved.
+with dg.build_resources({"lineage": definitions.resources["lineage"]}) as resources:
+    store = resources.lineage.store()
 written = store.write_version(
     ["box", "probe"], "json", {"payload.json": b'{"ok": 1}'}, run_id="image-install"
 )

@@ -12,7 +12,8 @@ import yaml
 from unified_ai import names
 from unified_ai.definitions import build_definitions
 from unified_ai.payloads import Deployment
-from unified_ai.projects.loader import ProjectConfigError, load_project_file, load_projects
+from unified_ai.project_tree import load_projects
+from unified_ai.projects.loader import ProjectConfigError, load_project_file
 from unified_ai.resources.serving_target import ServingTarget
 from unified_ai.runtime import SERVE_TOKEN_ENV, SIGNING_KEY_ENV, load_settings
 from unified_ai.stages.deployment.serving import (

@@ -27,7 +27,7 @@ from unified_ai.names import (
     SHADOW_PREVIOUS_DEPLOYMENT,
     SHADOW_PREVIOUS_PROBA,
 )
-from unified_ai.projects.loader import load_projects
+from unified_ai.project_tree import load_projects
 from unified_ai.resources.inbox import Inbox
 from unified_ai.runtime import load_settings
 from unified_ai_tests.flows.helpers import (

@@ -57,7 +57,7 @@ def test_rematerialization_repairs_a_garbage_pointer(tmp_path, instance, key, mo
 def test_rollback_repairs_a_garbage_deployment_pointer(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.resources.mlflow_registry import MlflowRegistry
     from unified_ai.stages.rollback.perform import perform_rollback
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from unified_ai.projects.loader import ProjectConfigError, load_project_file, load_projects
+from unified_ai.project_tree import load_projects
+from unified_ai.projects.loader import ProjectConfigError, load_project_file
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai_tests.conftest import write_project
 
