@@ -160,7 +160,7 @@ def candidate_of(result: dg.ExecuteInProcessResult) -> str:
 def run(quick: bool, shared: Path) -> list[Row]:
     from unified_ai.definitions import build_definitions
     from unified_ai.names import approve_job, deploy_job, training_loop_job
-    from unified_ai.projects.loader import load_projects
+    from unified_ai.project_tree import load_projects
     from unified_ai.runtime import load_settings
     from unified_ai.stages.approval.jobs import approval_run_config
 
@@ -178,6 +178,18 @@ def run(quick: bool, shared: Path) -> list[Row]:
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         # The first loop pays the imports and creates MLflow's database; policy deploys it.
         _, cold = timed_run(loop, instance, run_config=QUIET)
+        # Later loops train with a nudged learning rate: on the same rows the same estimator
+        # rebuilds the champion exactly, and a model identical to the champion is never
+        # approved or deployed.
+        params = {**project.estimator.params}
+        params["learning_rate"] = params.get("learning_rate", 0.1) * 1.02
+        nudged = project.model_copy(
+            update={"estimator": project.estimator.model_copy(update={"params": params})}
+        )
+        defs = build_definitions(
+            settings, [nudged if p.name == DEFAULT_PROJECT else p for p in projects]
+        )
+        loop = defs.resolve_job_def(training_loop_job(DEFAULT_PROJECT))
         for _ in range(loops - 1):
             result, wall = timed_run(loop, instance, run_config=QUIET)
             loop_run = result.run_id

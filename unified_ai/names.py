@@ -177,6 +177,10 @@ def evidence_tags(kind: str, policy_version: str, evidence: Mapping[str, object]
 #: Materialization metadata the lineage IO manager writes: the stored version, its folder, the
 #: upstream versions it was built from and its files.
 VERSION_METADATA = "lineage/version"
+#: `evaluation_report` metadata: the candidate is the champion again (no deployment follows).
+IDENTICAL_METADATA = "identical_to_champion"
+#: `evaluation_report` metadata: the candidate's model version.
+CANDIDATE_VERSION_METADATA = "candidate_version"
 PATH_METADATA = "lineage/path"
 UPSTREAM_METADATA = "lineage/upstream"
 FILES_METADATA = "lineage/files"

@@ -98,6 +98,9 @@ class EvaluationReport:
     candidate: ModelSummary
     champion: ModelSummary | None = None
     comparison: dict[str, Any] | None = None
+    #: `{"identical": bool, "reason": str}` when there is a champion: whether the candidate
+    #: is the champion again (same holdout predictions, or the same stored model).
+    identical: dict[str, Any] | None = None
 
     def to_body(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class EvaluationReport:
             "candidate": self.candidate.to_payload(),
             "champion": self.champion.to_payload() if self.champion else None,
             "comparison": self.comparison,
+            "identical": self.identical,
         }
 
     @classmethod
@@ -322,6 +326,11 @@ _LIVE_NUMBERS = (
     "candidate_difference",
     "candidate_ci_low",
     "candidate_ci_high",
+    "recent_paired_value",
+    "recent_paired_previous_value",
+    "recent_paired_difference",
+    "recent_paired_ci_high",
+    "recent_value",
 )
 
 
@@ -334,7 +343,9 @@ class LiveSummary:
     labeled rows (scored by it in the shadow): `paired_difference` is live - previous with its
     bootstrap interval; the rollback decision reads these. `candidate_*` compares a candidate
     waiting for approval (scored in the shadow) with the deployed model on the same rows:
-    `candidate_difference` is candidate - champion.
+    `candidate_difference` is candidate - champion. `recent_paired_*` is the paired comparison
+    over the last `recent_paired_batches` batches alone, `recent_*` the deployed model's own
+    metric over its last `recent_batches` (the newest evidence, judged beside the window).
     """
 
     metric: str
@@ -360,6 +371,15 @@ class LiveSummary:
     candidate_difference: float | None = None
     candidate_ci_low: float | None = None
     candidate_ci_high: float | None = None
+    recent_paired_batches: int = 0
+    recent_paired_rows: int = 0
+    recent_paired_value: float | None = None
+    recent_paired_previous_value: float | None = None
+    recent_paired_difference: float | None = None
+    recent_paired_ci_high: float | None = None
+    recent_batches: int = 0
+    recent_rows: int = 0
+    recent_value: float | None = None
 
     def metadata(self) -> dict[str, Any]:
         values = asdict(self)
@@ -379,6 +399,15 @@ class LiveSummary:
             labeled_rows=int(known["labeled_rows"] or 0),
             paired_rows=int(known["paired_rows"] or 0),
             candidate_rows=int(known["candidate_rows"] or 0),
+            **{
+                name: int(known[name] or 0)
+                for name in (
+                    "recent_paired_batches",
+                    "recent_paired_rows",
+                    "recent_batches",
+                    "recent_rows",
+                )
+            },
         )
         return cls(**known)
 
@@ -389,6 +418,8 @@ class LiveSummary:
         previous = report.get("previous") or {}
         paired = report.get("paired") or {}
         candidate = report.get("candidate") or {}
+        recent_paired = report.get("recent_paired") or {}
+        recent = report.get("recent_current") or {}
         return cls(
             metric=report["metric"],
             deployment_version=current["deployment"],
@@ -413,6 +444,15 @@ class LiveSummary:
             candidate_difference=candidate.get("difference"),
             candidate_ci_low=candidate.get("ci_low"),
             candidate_ci_high=candidate.get("ci_high"),
+            recent_paired_batches=len(recent_paired.get("batches", [])),
+            recent_paired_rows=recent_paired.get("rows", 0),
+            recent_paired_value=recent_paired.get("live"),
+            recent_paired_previous_value=recent_paired.get("previous"),
+            recent_paired_difference=recent_paired.get("difference"),
+            recent_paired_ci_high=recent_paired.get("ci_high"),
+            recent_batches=len(recent.get("batches", [])),
+            recent_rows=recent.get("labeled_rows", 0),
+            recent_value=recent.get("value"),
         )
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from unified_ai.cli import main
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import project_defs, run_loop, store
+from unified_ai_tests.flows.helpers import new_source_rows, project_defs, run_loop, store
 
 DEPLOYED = ["small", "deployed_model"]
 
@@ -45,7 +45,9 @@ def two_deployments(home, projects_dir, dagster_home, monkeypatch):
     defs = project_defs(projects_dir)
     versions = []
     with dg.DagsterInstance.get() as instance:
-        for _ in range(2):
+        for seed in range(2):
+            if seed:
+                new_source_rows(projects_dir, seed=seed)  # a new model, not the champion again
             assert run_loop(defs, instance, "small").success
             versions.append(store(home).current_version(DEPLOYED))
     return versions

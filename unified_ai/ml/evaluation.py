@@ -208,7 +208,7 @@ def evaluate(
 
     cand = scored(candidate)
     probas = {"candidate": cand.proba}
-    champion_summary, comparison = None, None
+    champion_summary, comparison, identical = None, None, None
     if champion is not None:
         champ = scored(champion)
         champion_summary = summary(champion, champ)
@@ -222,6 +222,12 @@ def evaluate(
             seed=project.split.seed,
         )
         probas["champion"] = champ.proba
+        identical = same_model(
+            candidate.card.get("lineage_version"),
+            champion.card.get("lineage_version"),
+            cand.proba,
+            champ.proba,
+        )
     report = EvaluationReport(
         project=project.name,
         policy_version=project.policy_version,
@@ -231,8 +237,35 @@ def evaluate(
         candidate=summary(candidate, cand),
         champion=champion_summary,
         comparison=comparison,
+        identical=identical,
     )
     return report, probas
+
+
+def same_model(
+    candidate_version: str | None,
+    champion_version: str | None,
+    candidate_proba: "np.ndarray",
+    champion_proba: "np.ndarray",
+) -> dict:
+    """Whether a candidate is the champion again: the same stored model, or equal predictions.
+
+    Equal means every holdout probability is the same number: a retrain on the same data with
+    the same seed reproduces the champion exactly, and deploying it would change nothing
+    (while resetting the bake window and pairing a model with itself).
+    """
+    import numpy as np
+
+    if candidate_version is not None and candidate_version == champion_version:
+        return {"identical": True, "reason": f"the same stored model {candidate_version}"}
+    a = np.asarray(candidate_proba, dtype=float)
+    b = np.asarray(champion_proba, dtype=float)
+    if len(a) and a.shape == b.shape and np.array_equal(a, b):
+        return {
+            "identical": True,
+            "reason": f"the same predictions on all {len(a)} holdout rows",
+        }
+    return {"identical": False, "reason": "predictions differ on the holdout"}
 
 
 def summary_markdown(body: dict) -> str:

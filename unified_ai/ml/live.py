@@ -171,6 +171,8 @@ def live_report(
     gap_metric: str,
     shadow_deployment: str | None = None,
     shadow_candidate: str | None = None,
+    recent_paired: int | None = None,
+    recent_current: int | None = None,
 ) -> dict[str, Any]:
     """The current deployment over its last `window` labeled batches, and its predecessor.
 
@@ -183,6 +185,11 @@ def live_report(
     rollback would restore) on the rows of that window both scored; `candidate` compares
     `shadow_candidate` (a model version waiting for approval) with the current deployment on
     the rows of that window it scored in the shadow. Each is None when not asked for.
+
+    `recent` judges the newest evidence alone: the paired comparison over the current
+    deployment's last `recent_paired` batches, and its own metric over its last
+    `recent_current` batches (no interval: the floor reads the value). A change that ends
+    shows there first, long before it outweighs the older batches of the whole window.
     """
     import pandas as pd
 
@@ -219,11 +226,19 @@ def live_report(
         result["batches"] = [b for b, _ in chosen]
         return result
 
-    def paired(shadow: str, owner_column: str, owner: str, *, shadow_first: bool, seed: int):
+    def paired(
+        shadow: str,
+        owner_column: str,
+        owner: str,
+        *,
+        shadow_first: bool,
+        seed: int,
+        window_batches: list | None = None,
+    ):
         """The current deployment's rows of the window that `owner` scored in the shadow."""
         chosen = [
             (b, f[f[owner_column] == owner].dropna(subset=[shadow]))
-            for b, f in current
+            for b, f in (current if window_batches is None else window_batches)
             if owner_column in f.columns and shadow in f.columns
         ]
         chosen = [(b, f) for b, f in chosen if len(f)]
@@ -252,6 +267,8 @@ def live_report(
         "previous": None,
         "paired": None,
         "candidate": None,
+        "recent_paired": None,
+        "recent_current": None,
     }
     if shadow_deployment is not None:
         found = paired(
@@ -266,6 +283,35 @@ def live_report(
             "deployment": shadow_deployment,
             "previous": found.pop("other"),
             **found,
+        }
+    if shadow_deployment is not None and recent_paired is not None:
+        found = paired(
+            SHADOW_PREVIOUS_PROBA,
+            SHADOW_PREVIOUS_DEPLOYMENT,
+            shadow_deployment,
+            shadow_first=False,
+            seed=3,
+            window_batches=current[-recent_paired:],
+        )
+        report["recent_paired"] = {
+            "deployment": shadow_deployment,
+            "window_batches": recent_paired,
+            "previous": found.pop("other"),
+            **found,
+        }
+    if recent_current is not None:
+        chosen = current[-recent_current:]
+        rows = pd.concat([f for _, f in chosen]) if chosen else None
+        value = None
+        if rows is not None and len(rows):
+            value = classification_metrics(
+                rows["label"].to_numpy(), rows["proba"].to_numpy(), threshold
+            )[metric]
+        report["recent_current"] = {
+            "window_batches": recent_current,
+            "labeled_rows": 0 if rows is None else len(rows),
+            "value": value,
+            "batches": [b for b, _ in chosen],
         }
     if shadow_candidate is not None:
         found = paired(

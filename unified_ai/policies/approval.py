@@ -147,11 +147,13 @@ def check_new_approval(
     requested_version: str,
     candidate_version: str,
     trained_by: str | None,
+    identical: str | None = None,
 ) -> str | None:
     """Why a new approval or rejection is invalid, or None when it is valid.
 
     Rejections by anyone allowed to approve are always valid (stopping is never blocked by
-    four-eyes); approvals must be for the current candidate and not by its trainer.
+    four-eyes); approvals must be for the current candidate, not by its trainer, and not of a
+    candidate identical to the champion (`identical`: why, from `identical_to_champion`).
     """
     if not normalize_identity(approver):
         return "no approver named"
@@ -165,6 +167,8 @@ def check_new_approval(
         )
     if decision == "approve" and policy.four_eyes and same_person(approver, trained_by):
         return f"four-eyes: {approver} triggered the training of {candidate_version}"
+    if decision == "approve" and identical:
+        return identical
     return None
 
 
@@ -208,9 +212,30 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def identical_to_champion(report: Mapping[str, Any]) -> str | None:
+    """Why deploying this evaluated candidate would change nothing, or None.
+
+    The evaluation marks a candidate identical when it is the champion again (the same stored
+    model, or the same prediction on every holdout row): a deployment of it is a no-op that
+    resets the bake window and makes the live comparison pair a model with itself.
+    """
+    found = report.get("identical") or {}
+    if found.get("identical") is not True:
+        return None
+    candidate = (report.get("candidate") or {}).get("model_version")
+    champion = (report.get("champion") or {}).get("model_version")
+    return (
+        f"candidate {candidate} is identical to the champion {champion} "
+        f"({found.get('reason', 'same predictions')}): deploying it would change nothing"
+    )
+
+
 def auto_approval(policy: ApprovalPolicy, report: Mapping[str, Any]) -> ApprovalDecision:
-    """Whether policy approves this evaluated candidate by itself."""
+    """Whether policy approves this evaluated candidate by itself (never an identical one)."""
     rule = policy.auto_approve
+    identical = identical_to_champion(report)
+    if identical:
+        return ApprovalDecision(False, identical)
     champion = report.get("champion")
     if champion is None:
         if rule.first_model:
@@ -315,6 +340,9 @@ def deployment_approval_decision(
     now: datetime,
 ) -> ApprovalDecision:
     """The whole rule: windows, then `never` / `auto` / `required`."""
+    identical = identical_to_champion(report)
+    if identical:
+        return ApprovalDecision(False, identical)
     outside = in_deployment_window(policy, now)
     if outside:
         return ApprovalDecision(False, outside)

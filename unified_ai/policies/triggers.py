@@ -2,6 +2,10 @@
 
 Drift → retrain; live metric below the floor → retrain; a fresh deployment doing clearly worse
 than its predecessor on the same labeled rows → roll back (`live_action` orders the last two).
+The rollback and the floor judge the most recent batches beside the whole window (the evidence
+says which decided); a retrain that deployed nothing holds no cooldown against evidence it
+never saw (`cooldown_hold`); a retrain that could only rebuild the champion is not asked for
+(`reproduces_last_model`).
 """
 
 import math
@@ -43,6 +47,70 @@ def cooldown_left(last: datetime | None, now: datetime, minutes: float) -> timed
     return left if left > timedelta(0) else None
 
 
+@dataclass(frozen=True)
+class LastRetrain:
+    """The newest retrain as recorded, and whether evidence arrived beyond what it saw.
+
+    Attributes:
+        run_id: The training run that cut the newest training data.
+        outcome: `deployed` (its model went live), `waiting` (its candidate waits for a
+            person or is still running), or `no_deployment` (it ended without one: a gate
+            failed, it was rejected, its approval expired).
+        detail: Why, in a few words ("gate beats_champion failed", "rejected by alice").
+        fresh: Evidence that arrived after its data was cut is enough to act on again
+            (`min_new_labels` new labeled rows, or a drift report stored after the cut).
+        fresh_detail: What that evidence is, in a few words.
+    """
+
+    run_id: str | None
+    outcome: Literal["deployed", "waiting", "no_deployment"]
+    detail: str
+    fresh: bool = False
+    fresh_detail: str = ""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A cooldown that holds a trigger back: time left and the rule that holds it."""
+
+    left: timedelta
+    rule: str
+
+    @property
+    def minutes(self) -> int:
+        return int(self.left.total_seconds() // 60)
+
+
+def cooldown_hold(
+    trigger: str,
+    minutes: float,
+    last_trigger: datetime | None,
+    now: datetime,
+    last_retrain: LastRetrain | None,
+) -> Hold | None:
+    """Whether the cooldown of `trigger` holds it back, naming the rule; None when free.
+
+    A retrain that ended without a deployment holds nothing against evidence it never saw:
+    once enough arrived after its data was cut, the trigger is re-armed.
+    """
+    left = cooldown_left(last_trigger, now, minutes)
+    if left is None:
+        return None
+    rule = f"held by policy.triggers.{trigger}.cooldown_minutes"
+    if last_retrain is None:
+        return Hold(left, rule)
+    run = f"the last retrain (run {(last_retrain.run_id or '?')[:8]})"
+    if last_retrain.outcome == "no_deployment":
+        if last_retrain.fresh:
+            return None
+        return Hold(
+            left,
+            f"{rule}: {run} deployed nothing ({last_retrain.detail}), but too little evidence "
+            f"arrived after its data was cut to re-arm ({last_retrain.fresh_detail})",
+        )
+    return Hold(left, f"{rule}: {run} {last_retrain.detail}")
+
+
 def drift_decision(
     rule: DriftTrigger,
     *,
@@ -51,6 +119,7 @@ def drift_decision(
     batch: str,
     last_trigger: datetime | None,
     now: datetime,
+    last_retrain: LastRetrain | None = None,
 ) -> Decision:
     evidence = {
         "drifted_share": f"{share:.3f}",
@@ -68,15 +137,17 @@ def drift_decision(
             f"batch {batch}: drifted share {share:.2f} is within {rule.max_drifted_share:.2f}",
             evidence,
         )
-    left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
-    if left is not None:
+    hold = cooldown_hold("drift", rule.cooldown_minutes, last_trigger, now, last_retrain)
+    if hold is not None:
         return Decision(
             False,
             f"batch {batch}: drifted share {share:.2f} > {rule.max_drifted_share:.2f}, but the "
             f"last retrain was triggered {last_trigger:%H:%M:%S}; cooldown ends in "
-            f"{int(left.total_seconds() // 60)} min",
+            f"{hold.minutes} min; {hold.rule}",
             evidence,
         )
+    if last_trigger is not None and cooldown_left(last_trigger, now, rule.cooldown_minutes):
+        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
     return Decision(
         True,
         f"batch {batch}: drifted share {share:.2f} > {rule.max_drifted_share:.2f} "
@@ -110,6 +181,17 @@ class LiveEvidence:
     paired_previous_value: float | None = None
     paired_difference: float | None = None
     paired_ci_high: float | None = None
+    #: The same paired comparison over the most recent labeled batches alone.
+    recent_paired_batches: int = 0
+    recent_paired_rows: int = 0
+    recent_paired_value: float | None = None
+    recent_paired_previous_value: float | None = None
+    recent_paired_difference: float | None = None
+    recent_paired_ci_high: float | None = None
+    #: The deployed model's own metric over its most recent labeled batches.
+    recent_batches: int = 0
+    recent_rows: int = 0
+    recent_value: float | None = None
 
 
 def _number(value: float | None) -> str:
@@ -130,7 +212,25 @@ def _evidence(live: LiveEvidence) -> dict[str, str]:
         "paired_previous_value": _number(live.paired_previous_value),
         "paired_difference": _number(live.paired_difference),
         "paired_ci_high": _number(live.paired_ci_high),
+        "recent_paired_batches": str(live.recent_paired_batches),
+        "recent_paired_rows": str(live.recent_paired_rows),
+        "recent_paired_difference": _number(live.recent_paired_difference),
+        "recent_paired_ci_high": _number(live.recent_paired_ci_high),
+        "recent_rows": str(live.recent_rows),
+        "recent_value": _number(live.recent_value),
     }
+
+
+#: Which evidence decided (the `decided_by` evidence tag).
+BAKE_WINDOW = "bake_window"
+RECENT_WINDOW = "recent_window"
+
+
+def _clearly_worse(difference: float | None, ci_high: float | None, margin: float) -> bool:
+    """The paired rule: worse by more than `margin` and the whole interval below zero."""
+    if difference is None or ci_high is None or _nan(difference) or _nan(ci_high):
+        return False
+    return -difference > margin and ci_high < 0
 
 
 def rollback_decision(
@@ -192,14 +292,43 @@ def rollback_decision(
             pending=True,
         )
     difference = live.paired_difference
-    interval_below = live.paired_ci_high is not None and live.paired_ci_high < 0
     same_rows = (
         f"on the same {live.paired_rows} labeled rows, live {live.metric} "
         f"{live.paired_value:.4f} of deployment {live.deployment} vs "
         f"{live.paired_previous_value:.4f} of {live.paired_deployment}"
     )
-    if not (-difference > rule.margin and interval_below):
+    recent_judged = (
+        live.recent_paired_rows >= rule.recent_rows
+        and live.recent_paired_value is not None
+        and live.recent_paired_previous_value is not None
+    )
+    if _clearly_worse(difference, live.paired_ci_high, rule.margin):
+        decided_by, interval = BAKE_WINDOW, live.paired_ci_high
+        why = f"{same_rows}: {-difference:.4f} below the previous deployment"
+    elif recent_judged and _clearly_worse(
+        live.recent_paired_difference, live.recent_paired_ci_high, rule.margin
+    ):
+        decided_by, interval = RECENT_WINDOW, live.recent_paired_ci_high
+        why = (
+            f"on the same {live.recent_paired_rows} labeled rows of the last "
+            f"{live.recent_paired_batches} batches, live {live.metric} "
+            f"{live.recent_paired_value:.4f} of deployment {live.deployment} vs "
+            f"{live.recent_paired_previous_value:.4f} of {live.paired_deployment}: "
+            f"{-live.recent_paired_difference:.4f} below the previous deployment (whole window: "
+            f"{difference:+.4f} on {live.paired_rows} rows)"
+        )
+    else:
         why = f"{same_rows}: not clearly worse (by more than {rule.margin:.2f}, interval below 0)"
+        if recent_judged:
+            why += (
+                f", nor on the last {live.recent_paired_batches} batches "
+                f"({live.recent_paired_difference:+.4f} on {live.recent_paired_rows} rows)"
+            )
+        else:
+            why += (
+                f"; the recent window has {live.recent_paired_rows} paired rows "
+                f"(judged from {rule.recent_rows})"
+            )
         if live.previous_value is not None and (
             live.paired_previous_value < live.previous_value - rule.margin
         ):
@@ -207,20 +336,26 @@ def rollback_decision(
                 f"; the predecessor fell too (from {live.previous_value:.4f} on its own rows): "
                 "both degrade together, the world changed, not the model"
             )
-        return Decision(False, why, evidence)
+        return Decision(False, why, {**evidence, "decided_by": "none"})
+    evidence = {**evidence, "decided_by": decided_by}
     left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
     if left is not None:
         return Decision(False, "degradation seen, but a rollback ran within the cooldown", evidence)
     return Decision(
         True,
-        f"{same_rows}: {-difference:.4f} below the previous deployment (interval of the "
-        f"difference up to {live.paired_ci_high:+.4f}) within the bake window",
+        f"{why} (interval of the difference up to {interval:+.4f}; decided by the "
+        f"{decided_by.replace('_', ' ')}) within the bake window",
         evidence,
     )
 
 
 def performance_decision(
-    rule: PerformanceTrigger, live: LiveEvidence, *, last_trigger: datetime | None, now: datetime
+    rule: PerformanceTrigger,
+    live: LiveEvidence,
+    *,
+    last_trigger: datetime | None,
+    now: datetime,
+    last_retrain: LastRetrain | None = None,
 ) -> Decision:
     """Retrain when the deployed model's live metric is below the policy floor."""
     evidence = {**_evidence(live), "floor": f"{rule.floor:.4f}"}
@@ -237,21 +372,41 @@ def performance_decision(
             f"(need {rule.min_labels})",
             evidence,
         )
-    if live.value >= rule.floor:
-        return Decision(
-            False, f"live {live.metric} {live.value:.4f} is at or above {rule.floor:.4f}", evidence
+    recent_judged = (
+        live.recent_rows >= rule.recent_rows
+        and live.recent_value is not None
+        and not _nan(live.recent_value)
+    )
+    if live.value < rule.floor:
+        decided_by = BAKE_WINDOW
+        below = f"live {live.metric} {live.value:.4f}"
+    elif recent_judged and live.recent_value < rule.floor:
+        decided_by = RECENT_WINDOW
+        below = (
+            f"live {live.metric} {live.recent_value:.4f} over the last {live.recent_batches} "
+            f"batches ({live.recent_rows} rows; {live.value:.4f} over the window)"
         )
-    left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
-    if left is not None:
+    else:
+        recent = (
+            f", {live.recent_value:.4f} over the last {live.recent_batches} batches"
+            if recent_judged
+            else ""
+        )
         return Decision(
             False,
-            f"live {live.metric} {live.value:.4f} < {rule.floor:.4f}, but a retrain was "
-            f"triggered within the cooldown ({int(left.total_seconds() // 60)} min left)",
+            f"live {live.metric} {live.value:.4f}{recent} is at or above {rule.floor:.4f}",
+            {**evidence, "decided_by": "none"},
+        )
+    evidence = {**evidence, "decided_by": decided_by}
+    hold = cooldown_hold("performance", rule.cooldown_minutes, last_trigger, now, last_retrain)
+    if hold is not None:
+        return Decision(
+            False,
+            f"{below} < {rule.floor:.4f}, but a retrain was triggered within the cooldown "
+            f"({hold.minutes} min left); {hold.rule}",
             evidence,
         )
-    return Decision(
-        True, f"live {live.metric} {live.value:.4f} is below the floor {rule.floor:.4f}", evidence
-    )
+    return Decision(True, f"{below} is below the floor {rule.floor:.4f}", evidence)
 
 
 @dataclass(frozen=True)
@@ -272,6 +427,7 @@ def live_action(
     last_rollback: datetime | None,
     last_retrain: datetime | None,
     now: datetime,
+    retrain_outcome: LastRetrain | None = None,
 ) -> LiveAction:
     """The rule for a deployment's live numbers, in order.
 
@@ -293,7 +449,9 @@ def live_action(
         return LiveAction("rollback", rollback.reason, rollback, None)
     if rollback.pending:
         return LiveAction("wait", rollback.reason, rollback, None)
-    retrain = performance_decision(performance_rule, live, last_trigger=last_retrain, now=now)
+    retrain = performance_decision(
+        performance_rule, live, last_trigger=last_retrain, now=now, last_retrain=retrain_outcome
+    )
     if retrain.act:
         reason = f"{retrain.reason}; no rollback: {rollback.reason}"
         return LiveAction("retrain", reason, rollback, retrain)
@@ -320,7 +478,12 @@ class NewLabels:
 
 
 def ground_truth_decision(
-    rule: GroundTruthTrigger, labels: NewLabels, *, last_trigger: datetime | None, now: datetime
+    rule: GroundTruthTrigger,
+    labels: NewLabels,
+    *,
+    last_trigger: datetime | None,
+    now: datetime,
+    last_retrain: LastRetrain | None = None,
 ) -> Decision:
     """Retrain when at least `min_new_labels` labeled rows arrived since the training data."""
     shown = ",".join(labels.batches)
@@ -349,17 +512,41 @@ def ground_truth_decision(
             f"{labels.cut_version} (need {rule.min_new_labels})",
             evidence,
         )
-    left = cooldown_left(last_trigger, now, rule.cooldown_minutes)
-    if left is not None:
+    hold = cooldown_hold("ground_truth", rule.cooldown_minutes, last_trigger, now, last_retrain)
+    if hold is not None:
         return Decision(
             False,
             f"{labels.rows} new labeled rows, but a retrain was triggered within the cooldown "
-            f"({int(left.total_seconds() // 60)} min left)",
+            f"({hold.minutes} min left); {hold.rule}",
             evidence,
         )
+    if last_trigger is not None and cooldown_left(last_trigger, now, rule.cooldown_minutes):
+        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
     return Decision(
         True,
         f"{labels.rows} labeled rows from {len(labels.batches)} batches arrived since training "
         f"data {labels.cut_version} was cut (policy: at least {rule.min_new_labels})",
         evidence,
+    )
+
+
+def reproduces_last_model(labels: NewLabels, last_retrain: LastRetrain | None) -> str | None:
+    """Why a retrain now would only reproduce the model of the newest training data, or None.
+
+    Training is deterministic (fixed split and seed): on the same rows it builds the same
+    model. When the project trains on labeled production rows and none arrived since the
+    newest training data was cut, a retrain can only rebuild that model, the champion when
+    it was deployed, and the evaluation would refuse it as identical. (A changed source file
+    is not visible to a trigger: run the training loop to train on it.)
+    """
+    if not labels.included or labels.cut_version is None or labels.rows > 0:
+        return None
+    whose = (
+        "the champion"
+        if last_retrain is None or last_retrain.outcome == "deployed"
+        else "the model last trained"
+    )
+    return (
+        f"a retrain would only reproduce {whose}: no labeled rows arrived since its training "
+        f"data {labels.cut_version} was cut"
     )

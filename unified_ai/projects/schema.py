@@ -394,6 +394,12 @@ class PerformanceTrigger(_Strict):
     floor: float = Field(default=0.65, ge=0.0, le=1.0)
     window_batches: int = Field(default=5, ge=1, le=10_000)
     min_labels: int = Field(default=50, ge=1, le=100_000_000)
+    recent_batches: int = Field(
+        default=2, ge=1, le=10_000, description="the recent window: the last labeled batches"
+    )
+    recent_rows: int = Field(
+        default=100, ge=1, le=100_000_000, description="labeled rows the recent window needs"
+    )
     cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
 
 
@@ -403,11 +409,20 @@ class RollbackTrigger(_Strict):
     Within `bake_window_hours` after a deployment, if the deployment's live metric is below the
     previous deployment's live metric by more than `margin`, and the upper end of its bootstrap
     interval is below the previous value too, the system rolls back and opens an incident.
+    The same rule also judges the most recent rows alone (the last `recent_batches` labeled
+    batches, once they hold `recent_rows` paired rows), so a change that ends is acted on
+    without waiting for the whole window to turn.
     """
 
     enabled: bool = True
     bake_window_hours: float = Field(default=24.0, gt=0.0, le=MAX_HOURS)
     margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    recent_batches: int = Field(
+        default=2, ge=1, le=10_000, description="the recent window: the last labeled batches"
+    )
+    recent_rows: int = Field(
+        default=100, ge=1, le=100_000_000, description="paired rows the recent window needs"
+    )
     cooldown_minutes: float = Field(default=30.0, ge=0.0, le=MAX_MINUTES)
 
 

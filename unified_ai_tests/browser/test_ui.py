@@ -160,6 +160,20 @@ class DagsterDev:
                 parts.append(text[-chars:])
         return "\n".join(parts)
 
+    def wait_for_version(self, asset: str) -> None:
+        """Wait until a batch of `asset` (a partitioned asset of PROJECT) has a current version."""
+        from unified_ai.io.store import LineageStore
+
+        store = LineageStore(self.root / "unified_ai_home" / "store")
+        folder = self.root / "unified_ai_home" / "store" / PROJECT / asset / "partitions"
+        deadline = time.monotonic() + RUN_SECONDS
+        while not any(
+            store.current_version([PROJECT, asset, "partitions", batch.name])
+            for batch in (folder.iterdir() if folder.is_dir() else [])
+        ):
+            assert time.monotonic() < deadline, f"no {asset} after {RUN_SECONDS} s\n{self.logs()}"
+            time.sleep(1)
+
     def cli(self, *args: str) -> str:
         result = subprocess.run(
             [str(BIN / "unified-ai"), *args],
@@ -315,6 +329,14 @@ def run_the_tour(user: User, server: DagsterDev) -> None:
     user.open(f"/assets/{PROJECT}/deployed_model")
     first_model = user.metadata_value("model_version")
     assert "first model" in user.metadata_value("approval")
+
+    # Labeled production rows arrive (the daemon's sensors score and ingest them): the next
+    # model learns from them. (On the same rows it would rebuild the champion, which is
+    # never deployed.)
+    server.cli("simulate", PROJECT, "--batches", "1", "--rows", "300", "--seed", "3")
+    server.wait_for_version("predictions")
+    server.cli("simulate", PROJECT, "--labels")
+    server.wait_for_version("ground_truth")
 
     # Second loop: not clearly better than the champion, so it waits for a person.
     second_run = user.materialize_job(f"{PROJECT}__training_loop")

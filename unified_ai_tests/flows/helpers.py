@@ -5,7 +5,7 @@ import dagster as dg
 from unified_ai.definitions import build_definitions
 from unified_ai.io.store import LineageStore
 from unified_ai.launch import step_failure_messages
-from unified_ai.projects.loader import load_projects
+from unified_ai.project_tree import load_projects
 from unified_ai.runtime import load_settings
 
 
@@ -29,6 +29,17 @@ def run_loop(defs, instance, project: str) -> dg.ExecuteInProcessResult:
     return defs.resolve_job_def(f"{project}__training_loop").execute_in_process(
         instance=instance, raise_on_error=False
     )
+
+
+def new_source_rows(projects_dir, name: str = "small", seed: int = 1) -> None:
+    """Give a small test project another draw of source rows, so a retrain learns a new model.
+
+    A retrain on unchanged rows rebuilds the champion exactly, and the loop never deploys a
+    model identical to the one it would replace.
+    """
+    from unified_ai_tests.conftest import make_frame
+
+    make_frame(seed=seed).to_csv(projects_dir / f"{name}.csv", index=False)
 
 
 def store(home) -> LineageStore:

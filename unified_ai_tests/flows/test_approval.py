@@ -211,11 +211,13 @@ def test_auto_approval_path(home, setup, instance):
     train(defs, instance)
     _, manifest = current(home, "small", "deployed_model")
     assert manifest["approval"]["reason"] == "auto-approved by policy: first model"
-    # Same data and seed: the retrained model improves by exactly 0.0, which meets the
-    # default min_improvement of 0.0 with no gap increase, so policy approves it too.
+    first = store(home).current_version(DEPLOYED)
+    # Same data and seed: the retrained model is the champion again (+0.0000 on every
+    # metric, the same predictions); policy never approves a deployment that changes nothing.
     train(defs, instance)
-    _, again = current(home, "small", "deployed_model")
-    assert again["approval"]["reason"].startswith("auto-approved by policy: roc_auc +0.0000")
+    _, report = current(home, "small", "evaluation_report")
+    assert report.body["identical"]["identical"] is True
+    assert store(home).current_version(DEPLOYED) == first
 
 
 def test_dry_run_shows_a_tightened_floor_blocking_a_past_promotion(home, setup, instance, tmp_path):

@@ -97,6 +97,31 @@ def test_drift_triggers_exactly_one_retrain_then_cooldown(home, loop, receiver):
     batch = scored.dagster_run.tags["dagster/partition"]
     _, drift = current(home, "small", f"drift_report/partitions/{batch}")
     assert "<html" in drift.attachments["drift.html"].lower()
+    # Without a single new label a retrain would only rebuild the champion: the trigger says so.
+    unlabeled = driver.tick(DRIFT)
+    assert unlabeled.requests == []
+    assert "a retrain would only reproduce the champion" in unlabeled.skip
+    # Labeled rows arrive (a clean batch): now a retrain has something to learn from.
+    simulate("small", "--batches", "1", "--rows", "300", "--seed", "4")
+    [clean] = score_new_batches(driver)
+    assert clean.success, step_failures(clean)
+    simulate("small", "--labels")
+    clean_batch = clean.dagster_run.tags["dagster/partition"]
+    [labels] = [r for r in driver.tick(LABELS).requests if r.partition_key == clean_batch]
+    assert driver.launch(labels, "small__ingest_labels").success
+    simulate(
+        "small",
+        "--batches",
+        "1",
+        "--rows",
+        "300",
+        "--seed",
+        "5",
+        "--drift",
+        "shift:x1=3,shift:x2=-3",
+    )
+    [scored] = score_new_batches(driver)
+    assert scored.success, step_failures(scored)
     tick = driver.tick(DRIFT)
     assert len(tick.requests) == 1
     request = tick.requests[0]

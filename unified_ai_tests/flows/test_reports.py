@@ -11,7 +11,13 @@ from unified_ai.projects.loader import load_project_file
 from unified_ai.stages.approval.jobs import approval_run_config
 from unified_ai.stages.rollback.jobs import rollback_run_config
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import current, project_defs, run_loop, step_failures
+from unified_ai_tests.flows.helpers import (
+    current,
+    new_source_rows,
+    project_defs,
+    run_loop,
+    step_failures,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,6 +34,7 @@ def test_evaluation_shows_plots_segments_and_links_to_one_mlflow_run_per_dagster
     defs = project_defs(projects_dir)
     first = run_loop(defs, instance, "small")
     assert first.success, step_failures(first)
+    new_source_rows(projects_dir)  # a new model, not the champion again: it deploys
     second = run_loop(defs, instance, "small")
     assert second.success, step_failures(second)
 

@@ -10,6 +10,7 @@ from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import (
     current,
     materialize,
+    new_source_rows,
     project_defs,
     run_loop,
     step_failures,
@@ -35,7 +36,9 @@ def deployed_twice(home, projects_dir, instance):
     project = load_project_file(write_project(projects_dir))
     defs = project_defs(projects_dir)
     versions = []
-    for _ in range(2):
+    for seed in range(2):
+        if seed:
+            new_source_rows(projects_dir, seed=seed)  # a new model, not the champion again
         assert run_loop(defs, instance, "small").success
         deployment, payload = current(home, "small", "deployed_model")
         versions.append((deployment, payload))

@@ -9,7 +9,13 @@ from unified_ai.projects.loader import load_project_file
 from unified_ai.stages.deployment.serving import KUBERNETES_VERSION, MANIFESTS_FILE
 from unified_ai.stages.rollback.jobs import rollback_run_config
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import project_defs, run_loop, step_failures, store
+from unified_ai_tests.flows.helpers import (
+    new_source_rows,
+    project_defs,
+    run_loop,
+    step_failures,
+    store,
+)
 
 DEPLOYED = ["small", "deployed_model"]
 SERVING = ["small", "serving_config"]
@@ -68,7 +74,9 @@ def test_deploy_and_rollback_each_render_the_serving_config_of_the_deployment(
     defs = project_defs(projects_dir)
 
     configs = []
-    for _ in range(2):
+    for seed in range(2):
+        if seed:
+            new_source_rows(projects_dir, seed=seed)  # a new model, not the champion again
         result = run_loop(defs, instance, "small")
         assert result.success, step_failures(result)
         deployment = store(home).current_version(DEPLOYED)

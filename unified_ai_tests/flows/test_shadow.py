@@ -6,7 +6,14 @@ import pytest
 from unified_ai.projects.loader import load_project_file
 from unified_ai.stages.approval.jobs import approval_run_config
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import current, project_defs, run_loop, step_failures, store
+from unified_ai_tests.flows.helpers import (
+    current,
+    new_source_rows,
+    project_defs,
+    run_loop,
+    step_failures,
+    store,
+)
 from unified_ai_tests.flows.monitoring_helpers import SensorDriver, simulate
 
 # The first model deploys by itself; a later one only with a person's approval (it cannot
@@ -30,6 +37,7 @@ def waiting_candidate(home, projects_dir, instance, monkeypatch, extra):
     defs = project_defs(projects_dir)
     assert run_loop(defs, instance, "small").success
     deployed = store(home).current_version(["small", "deployed_model"])
+    new_source_rows(projects_dir)  # a new model, not the champion again
     second = run_loop(defs, instance, "small")
     assert second.success, step_failures(second)
     assert store(home).current_version(["small", "deployed_model"]) == deployed

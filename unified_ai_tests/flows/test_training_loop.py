@@ -109,11 +109,13 @@ def test_second_training_is_compared_with_the_first_champion(home, projects_dir,
     assert report.body["champion"]["model_version"] == first_model
     assert report.body["candidate"]["model_version"] == second_model
     assert report.body["comparison"]["samples"] > 0
-    # Same data and seed: the two models score identically, so the paired difference is 0.
+    # Same data and seed: the two models score identically, so the paired difference is 0,
+    # the candidate is marked identical, and the champion stays (no no-op deployment).
     assert report.body["comparison"]["metrics"]["roc_auc"]["difference"] == pytest.approx(0.0)
-
+    assert report.body["identical"]["identical"] is True
+    assert model.card["mlflow"]["version"] == "2"
     champion = mlflow_client(home).get_model_version_by_alias("unified_ai.small", "champion")
-    assert str(champion.version) == model.card["mlflow"]["version"] == "2"
+    assert str(champion.version) == "1"
 
 
 def test_unmet_policy_fails_the_gate_and_nothing_deploys(home, projects_dir, instance):

@@ -23,7 +23,13 @@ from click.testing import CliRunner
 from unified_ai.cli import main
 from unified_ai.runtime import SERVE_TOKEN_ENV
 from unified_ai_tests.conftest import make_frame, write_project
-from unified_ai_tests.flows.helpers import project_defs, run_loop, step_failures, store
+from unified_ai_tests.flows.helpers import (
+    new_source_rows,
+    project_defs,
+    run_loop,
+    step_failures,
+    store,
+)
 from unified_ai_tests.flows.monitoring_helpers import SensorDriver
 from unified_ai_tests.serving.helpers import AUTH, TOKEN, call, free_port, wait_for
 
@@ -116,7 +122,9 @@ def test_serve_follows_deploy_and_rollback_without_a_failed_request(
         client.start()
         wait_for(lambda: len(client.served()) >= 3)
 
-        # A second model goes through the loop and is deployed while the client sends.
+        # A second model (new source rows) goes through the loop and is deployed while the
+        # client sends.
+        new_source_rows(projects_dir)
         with dg.DagsterInstance.get() as instance:
             assert run_loop(defs, instance, "small").success
         v2 = store(home).current_version(DEPLOYED)

@@ -12,7 +12,7 @@ from pydantic import Field
 from unified_ai.io.store import utc_now
 from unified_ai.names import DEPLOYMENT_APPROVAL, EVALUATION_REPORT, LIVE_PERFORMANCE
 from unified_ai.payloads import NONE, Approval
-from unified_ai.policies.approval import check_new_approval, same_person
+from unified_ai.policies.approval import check_new_approval, identical_to_champion, same_person
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import evaluation_report
 from unified_ai.resources.identity import Identity
@@ -112,6 +112,7 @@ def build_deployment_approval(project: ProjectConfig) -> dg.AssetsDefinition:
             requested_version=config.model_version,
             candidate_version=candidate.model_version,
             trained_by=candidate.trained_by,
+            identical=identical_to_champion(report.to_body()),
         )
         approval = Approval(
             project=project.name,

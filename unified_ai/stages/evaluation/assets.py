@@ -2,7 +2,13 @@
 
 import dagster as dg
 
-from unified_ai.names import CANDIDATE_MODEL, EVALUATION_REPORT, HOLDOUT_SPLIT
+from unified_ai.names import (
+    CANDIDATE_MODEL,
+    CANDIDATE_VERSION_METADATA,
+    EVALUATION_REPORT,
+    HOLDOUT_SPLIT,
+    IDENTICAL_METADATA,
+)
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import load_champion
 from unified_ai.resources.mlflow_registry import MlflowRegistry
@@ -99,9 +105,10 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
                 ),
                 "static_holdout_rows": len(parts[STATIC]),
                 "recent_holdout_rows": len(parts[RECENT]),
-                "candidate_version": report.candidate.model_version,
+                CANDIDATE_VERSION_METADATA: report.candidate.model_version,
                 "champion_version": champion_version,
                 "largest_segment_gap": float(report.candidate.largest_gap),
+                IDENTICAL_METADATA: bool((report.identical or {}).get("identical")),
                 "html_report": HTML_ATTACHMENT,
                 **links,
             },

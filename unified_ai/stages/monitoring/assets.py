@@ -624,6 +624,8 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             gap_metric=project.policy.fairness.metric,
             shadow_deployment=None if previous is None else previous[0],
             shadow_candidate=_waiting_candidate(context, reader, project, manifest),
+            recent_paired=project.policy.triggers.rollback.recent_batches,
+            recent_current=rule.recent_batches,
         )
         report["current"]["deployed_at"] = manifest.deployed_at
         summary = LiveSummary.from_report(report, deployed_at=manifest.deployed_at)

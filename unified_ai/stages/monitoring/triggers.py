@@ -3,7 +3,8 @@
 Drift beyond the policy → retrain; the deployed model below the live floor → retrain; a fresh
 deployment clearly worse than its predecessor on the same labeled rows → roll back. Each
 decision is the policy's (`unified_ai.policies.triggers`), explains its skips, records its
-evidence in run tags and honours the policy's cooldown.
+evidence in run tags and honours the policy's cooldown, unless the retrain that started it
+ended without a deployment and enough evidence arrived after its data was cut.
 """
 
 from datetime import datetime, timezone
@@ -13,23 +14,29 @@ import dagster as dg
 from unified_ai import names
 from unified_ai.names import (
     ACTOR_TAG,
+    CANDIDATE_VERSION_METADATA,
     DEPLOYED_MODEL,
+    DEPLOYMENT_APPROVAL,
     DRIFT_REPORT,
+    EVALUATION_REPORT,
     GROUND_TRUTH,
+    IDENTICAL_METADATA,
     LIVE_PERFORMANCE,
     TRAINING_DATA,
     VERSION_METADATA,
     sensor_names,
     training_loop_job,
 )
-from unified_ai.payloads import DriftSummary, LiveSummary
+from unified_ai.payloads import Approval, DriftSummary, LiveSummary
 from unified_ai.policies.triggers import (
     Decision,
+    LastRetrain,
     LiveEvidence,
     NewLabels,
     drift_decision,
     ground_truth_decision,
     live_action,
+    reproduces_last_model,
 )
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.notifications import Notifier
@@ -74,6 +81,79 @@ def _retrain_in_flight(instance: dg.DagsterInstance, project: ProjectConfig) -> 
         f"a retrain is already on its way (run {run.run_id[:8]}, {run.status.value.lower()}, "
         f"by {names.actor_of(run.tags)}); it trains on the newest data, this evidence included"
     )
+
+
+def _newest(instance: dg.DagsterInstance, asset_key: dg.AssetKey):
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    return records[0] if records else None
+
+
+def _last_retrain(
+    instance: dg.DagsterInstance,
+    project: ProjectConfig,
+    *,
+    fresh: bool,
+    fresh_detail: str,
+) -> LastRetrain | None:
+    """What became of the retrain that cut the newest training data (recorded metadata only).
+
+    Deployed: a deployment was stored after its data was cut. Otherwise it ended without one
+    when its run failed (a gate or a step), its candidate was identical to the champion, a
+    person rejected it, or its approval expired; else it is still waiting.
+    """
+    cut = _newest(instance, key(project, TRAINING_DATA))
+    if cut is None:
+        return None
+    deployed = _newest(instance, key(project, DEPLOYED_MODEL))
+    if deployed is not None and deployed.storage_id > cut.storage_id:
+        version = value(metadata_values(deployed.asset_materialization), VERSION_METADATA)
+        return LastRetrain(cut.run_id, "deployed", f"deployed {version} after its data was cut")
+
+    def ended(detail: str) -> LastRetrain:
+        return LastRetrain(cut.run_id, "no_deployment", detail, fresh, fresh_detail)
+
+    run = instance.get_run_by_id(cut.run_id)
+    if run is None:
+        return ended("its run is no longer recorded")
+    if run.status in _IN_FLIGHT:
+        return LastRetrain(cut.run_id, "waiting", "is still running")
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        checks = [
+            event.dagster_event.asset_check_evaluation_data
+            for event in instance.all_logs(
+                cut.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if event.dagster_event is not None
+        ]
+        failed = sorted({check.check_name for check in checks if not check.passed})
+        return ended(f"gate {', '.join(failed)} failed" if failed else "its run failed")
+    report = _newest(instance, key(project, EVALUATION_REPORT))
+    values = metadata_values(report.asset_materialization) if report is not None else {}
+    if report is None or report.storage_id < cut.storage_id:
+        return ended("it evaluated no candidate")
+    if value(values, IDENTICAL_METADATA) is True:
+        return ended("its candidate was identical to the champion")
+    candidate = value(values, CANDIDATE_VERSION_METADATA)
+    for record in instance.fetch_materializations(
+        key(project, DEPLOYMENT_APPROVAL), limit=50
+    ).records:
+        decided = Approval.record_from_metadata(
+            metadata_values(record.asset_materialization),
+            recorded_at=datetime.fromtimestamp(record.timestamp, timezone.utc),
+        )
+        if decided.valid and decided.decision == "reject" and decided.model_version == candidate:
+            return ended(f"rejected by {decided.approver}")
+    # A candidate left waiting longer than an approval lasts is taken as expired.
+    ended_at = _run_end(instance, cut.run_id)
+    expiry = project.policy.approval.expires_after_hours * 3600
+    if ended_at is not None and datetime.now(timezone.utc).timestamp() - ended_at > expiry:
+        return ended("its approval expired")
+    return LastRetrain(cut.run_id, "waiting", f"has a candidate {candidate} waiting for approval")
+
+
+def _run_end(instance: dg.DagsterInstance, run_id: str) -> float | None:
+    records = instance.get_run_records(filters=dg.RunsFilter(run_ids=[run_id]), limit=1)
+    return records[0].end_time if records else None
 
 
 def _retrain(
@@ -147,6 +227,15 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
             for r in records
         ]
         drift, newest = max(summaries, key=lambda pair: pair[0].drifted_share)
+        cut = _newest(context.instance, key(project, TRAINING_DATA))
+        after_cut = cut is None or newest.storage_id > cut.storage_id
+        last_retrain = _last_retrain(
+            context.instance,
+            project,
+            fresh=after_cut,
+            fresh_detail=f"drift report of batch {drift.batch} "
+            + ("stored after the cut" if after_cut else "is older than the cut"),
+        )
         decision = drift_decision(
             rule,
             share=drift.drifted_share,
@@ -154,7 +243,13 @@ def build_drift_trigger(project: ProjectConfig) -> dg.SensorDefinition:
             batch=drift.batch,
             last_trigger=last,
             now=now,
+            last_retrain=last_retrain,
         )
+        if decision.act:
+            labels, _ = _new_labels(context.instance, project)
+            same = reproduces_last_model(labels, last_retrain)
+            if same is not None:
+                decision = Decision(False, f"{decision.reason}, but {same}", decision.evidence)
         if not decision.act:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(decision.reason), cursor=dump_cursor(cursor)
@@ -210,6 +305,15 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             paired_previous_value=summary.paired_previous_value,
             paired_difference=summary.paired_difference,
             paired_ci_high=summary.paired_ci_high,
+            recent_paired_batches=summary.recent_paired_batches,
+            recent_paired_rows=summary.recent_paired_rows,
+            recent_paired_value=summary.recent_paired_value,
+            recent_paired_previous_value=summary.recent_paired_previous_value,
+            recent_paired_difference=summary.recent_paired_difference,
+            recent_paired_ci_high=summary.recent_paired_ci_high,
+            recent_batches=summary.recent_batches,
+            recent_rows=summary.recent_rows,
+            recent_value=summary.recent_value,
         )
         deployed = latest_values(context.instance, key(project, DEPLOYED_MODEL))
         live_now = value(deployed, VERSION_METADATA) if deployed is not None else None
@@ -225,6 +329,14 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             )
         now = datetime.now(timezone.utc)
         triggers = project.policy.triggers
+        labels, _ = _new_labels(context.instance, project)
+        enough = triggers.ground_truth.min_new_labels
+        last_retrain = _last_retrain(
+            context.instance,
+            project,
+            fresh=labels.rows >= enough,
+            fresh_detail=f"{labels.rows} labeled rows since its data was cut (re-arms at {enough})",
+        )
         decided = live_action(
             triggers.rollback,
             triggers.performance,
@@ -232,6 +344,7 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             last_rollback=parse_time(cursor.get("last_rollback")),
             last_retrain=parse_time(cursor.get("last_retrain")),
             now=now,
+            retrain_outcome=last_retrain,
         )
         if decided.action == "rollback":
             cursor["last_rollback"] = now.isoformat()
@@ -254,6 +367,12 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         if decided.action == "wait" or retrain is None:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(decided.reason), cursor=dump_cursor(cursor)
+            )
+        same = reproduces_last_model(labels, last_retrain)
+        if same is not None:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(f"{retrain.reason}, but {same}"),
+                cursor=dump_cursor(cursor),
             )
         cursor["last_retrain"] = now.isoformat()
         return _retrain(
@@ -326,11 +445,19 @@ def build_ground_truth_trigger(project: ProjectConfig) -> dg.SensorDefinition:
         labels, newest = _new_labels(context.instance, project)
         cursor["storage_id"] = max(newest, fresh[0].storage_id)
         now = datetime.now(timezone.utc)
+        rule = project.policy.triggers.ground_truth
         decision = ground_truth_decision(
-            project.policy.triggers.ground_truth,
+            rule,
             labels,
             last_trigger=parse_time(cursor.get("last_trigger")),
             now=now,
+            last_retrain=_last_retrain(
+                context.instance,
+                project,
+                fresh=labels.rows >= rule.min_new_labels,
+                fresh_detail=f"{labels.rows} labeled rows since its data was cut "
+                f"(re-arms at {rule.min_new_labels})",
+            ),
         )
         if not decision.act:
             return dg.SensorResult(
