@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.harness import Row, repeat
-from unified_ai.io.manager import LineageIOManager
+from unified_ai.resources.io_manager import LineageIOManager
 from unified_ai.resources.storage import LineageStorage
 
 

@@ -59,8 +59,8 @@ def case_main(case: str, root: Path, extra: str) -> dict:
     """Runs in the measured process: one case, then its wall time and peak RSS."""
     import dagster as dg
 
+    from unified_ai.cli.launch import step_failure_messages
     from unified_ai.definitions import build_definitions
-    from unified_ai.launch import step_failure_messages
     from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job, training_loop_job
     from unified_ai.project_tree import load_projects
     from unified_ai.runtime import load_settings

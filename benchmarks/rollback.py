@@ -140,7 +140,7 @@ def rollback_run(shared: Path, tmp: Path, reps: int) -> Stats:
             )
             walls.append(time.perf_counter() - start)
             if not result.success:
-                from unified_ai.launch import step_failure_messages
+                from unified_ai.cli.launch import step_failure_messages
 
                 raise RuntimeError(f"rollback run failed: {step_failure_messages(result)}")
     return Stats(walls)

@@ -138,7 +138,7 @@ def timed_run(job: dg.JobDefinition, instance, **kwargs) -> tuple[dg.ExecuteInPr
     result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
     wall = time.perf_counter() - start
     if not result.success:
-        from unified_ai.launch import step_failure_messages
+        from unified_ai.cli.launch import step_failure_messages
 
         raise RuntimeError(
             f"{job.name} run {result.run_id} failed: {step_failure_messages(result)}"

@@ -15,9 +15,9 @@ from unified_ai.runtime import SIGNING_KEY_ENV, Runtime, Settings
 
 def build_resources(settings: Settings) -> dict:
     """Resources for the selected runtime, bound in this one place."""
-    from unified_ai.io.manager import LineageIOManager
     from unified_ai.resources.identity import Identity
     from unified_ai.resources.inbox import Inbox
+    from unified_ai.resources.io_manager import LineageIOManager
     from unified_ai.resources.mlflow_registry import MlflowRegistry
     from unified_ai.resources.notifications import Notifier
     from unified_ai.resources.serving_target import ServingTarget

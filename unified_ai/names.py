@@ -219,3 +219,8 @@ SHADOW_CANDIDATE_MODEL = "shadow_candidate_model"
 ORIGIN = "_origin"
 #: Columns the product adds to frames; never model inputs, whatever the project's features say.
 INTERNAL_COLUMNS = (ROW_ID, ORIGIN)
+
+# -- bundled data sets (`data.source: bundled:<name>`; the loaders are in `ml.datasets`) ---------
+HMDA_BOSTON = "hmda_boston"
+#: The names a project may use after `bundled:`; the project schema checks them on load.
+BUNDLED_DATASET_NAMES = (HMDA_BOSTON,)

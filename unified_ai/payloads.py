@@ -12,7 +12,21 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from unified_ai.policies.approval import ApprovalRecord
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """One recorded decision of a person (as stored by `deployment_approval`)."""
+
+    decision: str  # approve | reject
+    approver: str
+    model_version: str
+    evaluation_report_version: str
+    at: datetime
+    valid: bool
+    reason: str = ""
+    #: When the store or the Dagster instance recorded it (None: unknown). An approval dated
+    #: later than its own recording is forged or from a wrong clock: it never counts.
+    recorded_at: datetime | None = None
 
 
 class PayloadError(ValueError):

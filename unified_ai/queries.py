@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from unified_ai.io.reader import StoreReader
 from unified_ai.ml.production import LabeledBatch
 from unified_ai.names import (
-    BATCH_EXCLUSIONS,
     CANDIDATE_MODEL,
     DEPLOYED_MODEL,
     DEPLOYMENT_APPROVAL,
@@ -24,9 +23,14 @@ from unified_ai.names import (
     PRODUCTION_BATCH,
     training_loop_job,
 )
-from unified_ai.payloads import Approval, Deployment, EvaluationReport, ModelSummary
-from unified_ai.policies.approval import ApprovalRecord
-from unified_ai.stages.rollback.choose import DeploymentFacts, Move, RollbackError, choose_target
+from unified_ai.payloads import (
+    Approval,
+    ApprovalRecord,
+    Deployment,
+    EvaluationReport,
+    ModelSummary,
+)
+from unified_ai.policies.rollback import DeploymentFacts, Move, RollbackError, choose_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +93,7 @@ def rollback_target(
 ) -> tuple[str, Deployment] | None:
     """(version, manifest) of the deployment a rollback of `current` would restore, or None.
 
-    The same choice a rollback without a named version makes (`stages.rollback.choose`): the
+    The same choice a rollback without a named version makes (`policies.rollback`): the
     newest earlier deployment that passed its gates and was not itself rolled back from. The
     shadow scores and the automatic rollback therefore name the same deployment.
     """
@@ -279,15 +283,6 @@ def record_reads(reader: StoreReader, reads: Iterable[tuple[Sequence[str], str]]
     if reader.log is not None:
         for path, version in reads:
             reader.log.add(path, version)
-
-
-def batch_exclusions(reader: StoreReader, project: str) -> dict[str, dict[str, str]]:
-    """Batch → {reason, by, at} for the batches a person excluded from training (current)."""
-    path = [project, BATCH_EXCLUSIONS]
-    version = reader.current_version(path)
-    if version is None:
-        return {}
-    return dict(reader.read_value(path, version))
 
 
 def deployment_ledger(reader: StoreReader, project: str) -> list[dict[str, Any]]:

@@ -102,3 +102,10 @@ def test_actor_and_evidence_tags():
     assert tags[names.TRIGGER_TAG] == "drift"
     assert tags[names.POLICY_VERSION_TAG] == "p@1"
     assert len(tags[f"{names.EVIDENCE_TAG_PREFIX}share"]) == names.MAX_TAG_VALUE
+
+
+def test_every_bundled_data_set_name_has_a_loader():
+    """The schema checks `bundled:<name>` against the names; `ml.datasets` loads each one."""
+    from unified_ai.ml.datasets import BUNDLED_DATASETS
+
+    assert sorted(BUNDLED_DATASETS) == sorted(names.BUNDLED_DATASET_NAMES)

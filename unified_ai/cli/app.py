@@ -45,13 +45,13 @@ class Context:
 
 def run(fn):
     """Turn expected failures into a one-line error and exit code 1."""
+    from unified_ai.cli.launch import LaunchError
     from unified_ai.io.formats import UnsupportedValueError
     from unified_ai.io.store import LineageStoreError
-    from unified_ai.launch import LaunchError
     from unified_ai.payloads import PayloadError
+    from unified_ai.policies.rollback import RollbackError
     from unified_ai.projects.loader import ProjectConfigError
     from unified_ai.runtime import RuntimeConfigError
-    from unified_ai.stages.rollback.choose import RollbackError
 
     try:
         return fn()

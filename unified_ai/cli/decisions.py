@@ -22,7 +22,7 @@ def rollback_cmd(
     project: str, to_version: str, reason: str, actor: str | None, url: str | None
 ) -> None:
     """Restore an earlier deployment of PROJECT: pointer, MLflow alias, incident record."""
-    from unified_ai.launch import run_job
+    from unified_ai.cli.launch import run_job
     from unified_ai.names import rollback_job
     from unified_ai.runtime import login_name
     from unified_ai.stages.rollback.jobs import rollback_run_config
@@ -52,7 +52,7 @@ def rollback_cmd(
 def _decide(
     project: str, version: str, decision: str, approver: str | None, comment: str, url: str | None
 ) -> None:
-    from unified_ai.launch import run_job
+    from unified_ai.cli.launch import run_job
     from unified_ai.names import approve_job, deploy_job
     from unified_ai.runtime import login_name
     from unified_ai.stages.approval.jobs import approval_run_config

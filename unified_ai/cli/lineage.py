@@ -202,7 +202,7 @@ def _pause(ctx: Context, sensors: list[str], reason: str, url: str | None) -> No
     """Stop `sensors` in Dagster, after noting why (the note is shown while they are stopped)."""
     import getpass
 
-    from unified_ai.resources.automations import AutomationError, PauseNotes, stop
+    from unified_ai.cli.automations import AutomationError, PauseNotes, stop
 
     notes = PauseNotes(ctx.settings.automations_root)
     for sensor in sensors:
@@ -217,7 +217,7 @@ def _observe_pause(
     suspect: list[str], batch: str | None, sensors: list[str], version: str, url: str | None
 ) -> None:
     """Say on the suspect asset's page in the UI which automations were paused for it."""
-    from unified_ai.resources.automations import AutomationError, observe
+    from unified_ai.cli.automations import AutomationError, observe
 
     asset_path = suspect[:2]  # the asset, without its partition folder
     described = f"{version} is suspect: paused " + (", ".join(sensors) or "no automation")
@@ -233,7 +233,7 @@ def _observe_pause(
 @click.option("--url", default=None, help="Resume the sensors of this Dagster webserver.")
 def resume_cmd(project: str, sensors: tuple[str, ...], url: str | None) -> None:
     """Resume PROJECT's paused automations (all, or the SENSORS named)."""
-    from unified_ai.resources.automations import AutomationError, start
+    from unified_ai.cli.automations import AutomationError, start
 
     def go():
         ctx = Context()
@@ -259,7 +259,7 @@ def resume_cmd(project: str, sensors: tuple[str, ...], url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def automations_cmd(project: str, url: str | None, as_json: bool) -> None:
     """Whether each of PROJECT's automations runs, and why a paused one was paused."""
-    from unified_ai.resources.automations import AutomationError, PauseNotes, describe
+    from unified_ai.cli.automations import AutomationError, PauseNotes, describe
 
     def go():
         ctx = Context()

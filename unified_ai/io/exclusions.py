@@ -13,7 +13,15 @@ from unified_ai.io.formats import serialize
 from unified_ai.io.reader import StoreReader
 from unified_ai.io.store import LineageStore, utc_now
 from unified_ai.names import BATCH_EXCLUSIONS, EXCLUDE_ACTION
-from unified_ai.queries import batch_exclusions
+
+
+def batch_exclusions(reader: StoreReader, project: str) -> dict[str, dict[str, str]]:
+    """Batch → {reason, by, at} for the batches a person excluded from training (current)."""
+    path = [project, BATCH_EXCLUSIONS]
+    version = reader.current_version(path)
+    if version is None:
+        return {}
+    return dict(reader.read_value(path, version))
 
 
 def set_exclusions(

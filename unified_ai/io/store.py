@@ -39,8 +39,8 @@ replaces), `version_reader` (manifests, checksums, decoded values), `version_wri
 content-addressed writes) and `pointers` (pointer moves and the history chain). Beside them:
 `records` (manifests, history entries, signatures, identifiers), `locks` (pointer locks),
 `localfs` (durable local writes, staging) and `verify` (checking a whole store; it does not
-import this module). All pure: no Dagster import. The IO manager in `unified_ai.io.manager`
-sits on top.
+import this module). All pure: no Dagster import. The IO manager
+(`unified_ai.resources.io_manager`) sits on top.
 """
 
 from collections.abc import Sequence

@@ -2,7 +2,6 @@
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.datasets import BUNDLED_DATASETS
@@ -91,14 +90,6 @@ MISSING_WORDS = frozenset(
 )
 #: How much of a column name a message shows.
 _SHOWN = 60
-
-
-def resolve_source(source: str, base_dir: str | None) -> str:
-    """Return `source` with a relative local path made absolute against `base_dir`."""
-    if source.startswith("bundled:") or "://" in source or base_dir is None:
-        return source
-    path = Path(source).expanduser()
-    return str(path if path.is_absolute() else Path(base_dir) / path)
 
 
 def load_source(

@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from unified_ai.names import HMDA_BOSTON
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -56,5 +58,6 @@ def _hmda_boston() -> "pd.DataFrame":
     return frame.drop(columns=["prop"])
 
 
-#: name → loader. Names are the `bundled:<name>` sources a project may use.
-BUNDLED_DATASETS: dict[str, Callable[[], "pd.DataFrame"]] = {"hmda_boston": _hmda_boston}
+#: name → loader. Names are the `bundled:<name>` sources a project may use
+#: (`names.BUNDLED_DATASET_NAMES`, which the project schema checks).
+BUNDLED_DATASETS: dict[str, Callable[[], "pd.DataFrame"]] = {HMDA_BOSTON: _hmda_boston}

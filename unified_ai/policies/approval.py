@@ -6,12 +6,13 @@ fullwidth spelling are one person; records and messages keep each name as it was
 """
 
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from unified_ai.payloads import ApprovalRecord
+from unified_ai.projects.identity import normalize_identity
 from unified_ai.projects.schema import LOWER_IS_BETTER, ApprovalPolicy, DeploymentWindow
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -20,33 +21,6 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: recorded) and still count: clocks of two machines differ by seconds, not by hours. An
 #: approval dated later than that never counts, so it cannot outlive its expiry.
 CLOCK_SKEW = timedelta(minutes=5)
-
-#: Invisible ("default ignorable") characters outside category Cf: the combining grapheme
-#: joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors.
-_IGNORABLE = frozenset(
-    {
-        0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
-        *range(0x180B, 0x1810),
-        *range(0xFE00, 0xFE10),
-        *range(0xE0100, 0xE01F0),
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ApprovalRecord:
-    """One recorded decision of a person (as stored by `deployment_approval`)."""
-
-    decision: str  # approve | reject
-    approver: str
-    model_version: str
-    evaluation_report_version: str
-    at: datetime
-    valid: bool
-    reason: str = ""
-    #: When the store or the Dagster instance recorded it (None: unknown). An approval dated
-    #: later than its own recording is forged or from a wrong clock: it never counts.
-    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,26 +61,6 @@ def _future(record: ApprovalRecord, now: datetime) -> str | None:
         if record.recorded_at is not None
         else None
     )
-
-
-def normalize_identity(name: str) -> str:
-    """The form in which two spellings of one person's name compare equal.
-
-    NFKC (fullwidth and compatibility forms become plain letters), invisible characters removed
-    (format and control characters such as zero-width spaces, joiners and bidi marks, category
-    Cf/Cc, and the other default-ignorable ones such as variation selectors and Hangul fillers),
-    casefolded, whitespace trimmed and collapsed. Only for comparing: never store the result.
-    """
-    text = unicodedata.normalize("NFKC", name)
-    text = "".join(
-        ch
-        for ch in text
-        if ch.isspace()
-        or (unicodedata.category(ch) not in ("Cf", "Cc") and ord(ch) not in _IGNORABLE)
-    )
-    # Casefolding can leave text that NFKC changes again (e.g. some ligatures), so normalise twice.
-    text = unicodedata.normalize("NFKC", text.casefold())
-    return " ".join(text.split())
 
 
 def allowed_approvers(policy: ApprovalPolicy) -> set[str] | None:

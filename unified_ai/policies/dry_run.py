@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from unified_ai.policies.approval import ApprovalRecord, deployment_approval_decision
+from unified_ai.payloads import ApprovalRecord
+from unified_ai.policies.approval import deployment_approval_decision
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import Policy
 

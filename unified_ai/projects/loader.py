@@ -12,9 +12,16 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from unified_ai.ml.data import resolve_source
 from unified_ai.names import MODEL_PROJECT_TYPE
 from unified_ai.projects.schema import ProjectConfig, leaves_folder
+
+
+def resolve_source(source: str, base_dir: str | None) -> str:
+    """Return `source` with a relative local path made absolute against `base_dir`."""
+    if source.startswith("bundled:") or "://" in source or base_dir is None:
+        return source
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else Path(base_dir) / path)
 
 
 class ProjectConfigError(ValueError):

@@ -20,6 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from unified_ai.names import BUNDLED_DATASET_NAMES
+from unified_ai.projects.identity import normalize_identity
+
 #: Estimators a project may name, mapped to their import path. Names are checked when the
 #: project loads; sklearn itself is imported only when a model is trained.
 ESTIMATORS: dict[str, str] = {
@@ -141,12 +144,10 @@ class DataSource(_Strict):
     @field_validator("source")
     @classmethod
     def _known_bundled(cls, value: str) -> str:
-        from unified_ai.ml.datasets import BUNDLED_DATASETS
-
         if value.startswith("bundled:"):
             name = value.removeprefix("bundled:")
-            if name not in BUNDLED_DATASETS:
-                known = ", ".join(sorted(BUNDLED_DATASETS))
+            if name not in BUNDLED_DATASET_NAMES:
+                known = ", ".join(sorted(BUNDLED_DATASET_NAMES))
                 raise ValueError(f"unknown bundled data set {name!r} (known: {known})")
         elif not (value.endswith((".csv", ".parquet", ".pq"))):
             raise ValueError("a path source must end in .csv or .parquet")
@@ -357,8 +358,9 @@ class TrainingSpec(_Strict):
 
     `in_process` fits inside the Dagster step. `pipes` runs a training script as an external
     process through Dagster Pipes: a subprocess locally, its own pod (with the `training`
-    stage's resources) on Kubernetes. The default script, `unified_ai.ml.external_train`,
-    trains the project's estimator; `script` names another one (relative to the project file).
+    stage's resources) on Kubernetes. The default script,
+    `unified_ai.stages.training.external_train`, trains the project's estimator; `script` names
+    another one (relative to the project file).
     """
 
     runner: Literal["in_process", "pipes"] = "in_process"
@@ -554,9 +556,6 @@ class ApprovalPolicy(_Strict):
     def _groups_exist(self) -> "ApprovalPolicy":
         if not self.approvers:
             return self  # anyone may approve
-        # Imported here, not at the top: policies.approval imports this module.
-        from unified_ai.policies.approval import normalize_identity
-
         people: set[str] = set()
         for entry in self.approvers:
             if entry.startswith("group:"):

@@ -11,7 +11,7 @@ import dagster as dg
 
 from unified_ai.projects.schema import ProjectConfig
 
-DEFAULT_MODULE = "unified_ai.ml.external_train"
+DEFAULT_MODULE = "unified_ai.stages.training.external_train"
 
 
 def training_command(project: ProjectConfig, python: str = sys.executable) -> list[str]:

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from unified_ai.cli.launch import step_failure_messages
 from unified_ai.definitions import build_definitions
 from unified_ai.io.store import LineageStore
-from unified_ai.launch import step_failure_messages
 from unified_ai.project_tree import load_projects
 from unified_ai.runtime import load_settings
 

@@ -9,15 +9,15 @@ its checks reading them.
 import dagster as dg
 import pytest
 
-from unified_ai.io.manager import LineageIOManager
 from unified_ai.io.store import LineageStore
 from unified_ai.names import PARTITIONS, VERSION_METADATA, batches_partitions
 from unified_ai.projects.loader import load_project_file
+from unified_ai.resources.io_manager import LineageIOManager
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.approval.jobs import approval_run_config
 from unified_ai.stages.rollback.jobs import rollback_run_config
 from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import project_defs, step_failures
+from unified_ai_tests.flows.helpers import new_source_rows, project_defs, step_failures
 from unified_ai_tests.flows.monitoring_helpers import simulate
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,12 @@ def test_every_store_read_of_a_step_is_in_its_manifest(home, projects_dir, insta
     model = runner.run("candidate_model")["candidate_model"]
     first_report = runner.run("evaluation_report")["evaluation_report"]
     first = approve_and_deploy(model.version)
-    # With a champion deployed, the report also reads the deployment and the champion's model.
+    # A second model from another draw of rows (the champion again is never deployed). With a
+    # champion deployed, its report also reads the deployment and the champion's model.
+    new_source_rows(projects_dir, seed=1)
+    runner.run("training_data")
+    runner.run("train_split", "holdout_split")
+    model = runner.run("candidate_model")["candidate_model"]
     report = runner.run("evaluation_report")["evaluation_report"]
     assert ("small/deployed_model", first.version) in upstream_pairs(report)
     assert report.version != first_report.version

@@ -56,7 +56,7 @@ def test_example_project_loads_and_its_training_pod_is_valid():
     body = {"apiVersion": "v1", "kind": "Pod", **ApiClient().sanitize_for_serialization(pod)}
     kubernetes_validate.validate(body, "1.30.0", strict=True)
     container = body["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "unified_ai.ml.external_train"]
+    assert container["command"] == ["python", "-m", "unified_ai.stages.training.external_train"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert body["spec"]["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
     assert body["spec"]["restartPolicy"] == "Never"

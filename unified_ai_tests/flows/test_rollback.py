@@ -181,7 +181,7 @@ def test_rollback_to_the_recorded_version_repairs_a_garbage_pointer(home, instan
 
 
 def _choose(requested: str, *, pointer_damaged: bool):
-    from unified_ai.stages.rollback.choose import DeploymentFacts, Move, choose_target
+    from unified_ai.policies.rollback import DeploymentFacts, Move, choose_target
 
     facts = {v: DeploymentFacts(version=v, model_version=f"m{v}", gates_passed=True) for v in "ab"}
     return choose_target(
@@ -196,7 +196,7 @@ def _choose(requested: str, *, pointer_damaged: bool):
 
 
 def test_asking_for_the_recorded_version_is_a_repair_only_when_the_pointer_is_damaged():
-    from unified_ai.stages.rollback.choose import RollbackError
+    from unified_ai.policies.rollback import RollbackError
 
     with pytest.raises(RollbackError, match="version b is already the deployed version"):
         _choose("b", pointer_damaged=False)

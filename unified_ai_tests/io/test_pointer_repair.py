@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from unified_ai.io.formats import serialize
-from unified_ai.io.manager import LineageIOManager
 from unified_ai.io.store import CURRENT, IntegrityError, LineageStore, StoreDamageError
+from unified_ai.resources.io_manager import LineageIOManager
 from unified_ai.resources.storage import LineageStorage
 
 KEY = "repair-test-signing-key-0123456789"

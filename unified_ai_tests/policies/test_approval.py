@@ -1,8 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
+from unified_ai.payloads import ApprovalRecord
 from unified_ai.policies.approval import (
     CLOCK_SKEW,
-    ApprovalRecord,
     allowed_approvers,
     auto_approval,
     check_new_approval,

@@ -4,13 +4,13 @@ from datetime import datetime, timezone
 
 import pytest
 
+from unified_ai.payloads import ApprovalRecord
 from unified_ai.policies.approval import (
-    ApprovalRecord,
     check_new_approval,
     deployment_approval_decision,
     human_approval,
-    normalize_identity,
 )
+from unified_ai.projects.identity import normalize_identity
 from unified_ai.projects.schema import ApprovalPolicy
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)

@@ -28,7 +28,7 @@ import pathlib
 
 import dagster_pipes
 
-from unified_ai.ml import external_train
+from unified_ai.stages.training import external_train
 
 _open = dagster_pipes.open_dagster_pipes
 

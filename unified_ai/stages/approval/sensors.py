@@ -6,8 +6,8 @@ import dagster as dg
 
 from unified_ai import names
 from unified_ai.names import ACTOR_TAG, DEPLOYMENT_APPROVAL
-from unified_ai.payloads import Approval
-from unified_ai.policies.approval import ApprovalRecord, human_approval
+from unified_ai.payloads import Approval, ApprovalRecord
+from unified_ai.policies.approval import human_approval
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.stages.common import key
 from unified_ai.stages.sensor_kit import (

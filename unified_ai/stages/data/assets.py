@@ -75,10 +75,10 @@ def _production_rows(
     """
     from datetime import datetime, timezone
 
+    from unified_ai.io.exclusions import batch_exclusions
     from unified_ai.ml.data import target_classes
     from unified_ai.ml.production import ProductionRows, choose_batches, production_rows
     from unified_ai.queries import (
-        batch_exclusions,
         labeled_batch_reads,
         labeled_batch_refs,
         labeled_batch_values,

@@ -125,7 +125,7 @@ def _deploy(context, project, config, mlflow, lineage):
 
 
 def _rollback(context, project, config, mlflow, lineage, notifier) -> dg.MaterializeResult:
-    from unified_ai.stages.rollback.choose import RollbackError
+    from unified_ai.policies.rollback import RollbackError
     from unified_ai.stages.rollback.perform import perform_rollback
 
     try:

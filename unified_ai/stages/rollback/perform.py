@@ -12,9 +12,9 @@ from unified_ai.io.records import utc_now
 from unified_ai.io.store import LineageStore, LineageStoreError, validate_version
 from unified_ai.names import BUILT_FOR_DEPLOYMENT, DEPLOYED_MODEL, ROLLBACK_ACTION
 from unified_ai.payloads import Deployment
+from unified_ai.policies.rollback import DeploymentFacts, Move, RollbackError, choose_target
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import read_deployment
-from unified_ai.stages.rollback.choose import DeploymentFacts, Move, RollbackError, choose_target
 
 if TYPE_CHECKING:
     from unified_ai.resources.mlflow_registry import MlflowRegistry

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from unified_ai.cli import main
+from unified_ai.cli.automations import AutomationError, PauseNotes, start
 from unified_ai.io.formats import serialize
 from unified_ai.io.store import LineageStore
 from unified_ai.names import (
@@ -24,7 +25,6 @@ from unified_ai.names import (
     TRAINING_DATA,
     sensor_names,
 )
-from unified_ai.resources.automations import AutomationError, PauseNotes, start
 from unified_ai_tests.conftest import make_frame, write_project
 
 SENSORS = sensor_names("small")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unified_ai.launch import LaunchError, post_graphql
+from unified_ai.cli.launch import LaunchError, post_graphql
 from unified_ai.names import CODE_LOCATION
 from unified_ai.runtime import dagster_home
 
