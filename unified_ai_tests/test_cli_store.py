@@ -110,8 +110,24 @@ def test_history_marks_no_entry_live_when_the_pointer_disagrees(home):
     pointer.write_text(json.dumps(record))
     result = invoke("history", PROJECT, "deployed_model", "--json")
     assert result.exit_code == 0, result.output
-    live = [m["version"] for m in json.loads(result.output)["moves"] if m["current"]]
+    body = json.loads(result.output)
+    live = [m["version"] for m in body["moves"] if m["current"]]
     assert live == [], "the newest entry is not what CURRENT names, so it is not live"
+    [refused] = body["refused_pointers"]
+    assert f"{PROJECT}/deployed_model" in refused and "\n" not in refused
+
+
+def test_history_warns_when_an_entry_was_edited(home):
+    seed(home)
+    history = asset_dir(home, "deployed_model") / "history"
+    newest = sorted(history.iterdir())[-1]
+    record = json.loads(newest.read_text())
+    record["actor"] = "mallory"
+    newest.write_text(json.dumps(record))
+    result = invoke("history", PROJECT, "deployed_model")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {PROJECT}/deployed_model" in result.output
+    assert "edited" in result.output
 
 
 def test_store_verify_clean_and_damaged(home):

@@ -29,13 +29,16 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
         if asset:
             check_asset(asset)
         assets = [asset] if asset else list(ASSETS)
-        moves = []
+        moves, refused = [], []
         for name in assets:
             history = store.history([config.name, name])
             try:
                 live = store.current_version([config.name, name])
-            except LineageStoreError:
-                live = None  # a damaged or replayed pointer: nothing is live (`store verify`)
+            except LineageStoreError as exc:
+                # A damaged, replayed or edited pointer: nothing is live, and the reader is told
+                # why (the moves stay listed: they are what a person investigates it with).
+                live = None
+                refused.append(str(exc).splitlines()[0])
             for index, move in enumerate(history):
                 # The newest move made its version current; `store verify` reports a pointer
                 # that disagrees, and no entry is marked live then.
@@ -48,8 +51,11 @@ def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
             deployment_ledger(StoreReader(store), config.name) if DEPLOYED_MODEL in assets else []
         )
         if as_json:
-            click.echo(json.dumps({"moves": moves, "deployments": ledger}, indent=2))
+            body = {"moves": moves, "deployments": ledger, "refused_pointers": refused}
+            click.echo(json.dumps(body, indent=2))
             return
+        for line in refused:
+            click.echo(f"warning: {line}", err=True)
         if not moves:
             click.echo(f"{config.name}: nothing materialized yet")
             return
