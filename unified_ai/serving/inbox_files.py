@@ -21,15 +21,17 @@ def parse_row_id(row_id: Any) -> tuple[str, int] | None:
 
 
 def read_existing(folder, name: str) -> "pd.DataFrame | None":
-    """The label file `name` waiting in `folder` or already processed, if there is one."""
-    import pandas as pd
+    """The label file `name` waiting in `folder` or already processed, if there is one.
 
+    Read by the same checked reader (and missing-value rule) as the `ground_truth` asset reads
+    it, so merging never turns a label such as "NA" into a missing value.
+    """
+    from unified_ai.ml.data import read_csv_checked, read_parquet_checked
+
+    reader = read_parquet_checked if name.endswith(".parquet") else read_csv_checked
     for candidate in (folder / name, folder / PROCESSED / name):
         try:
-            with candidate.open("rb") as handle:
-                if name.endswith(".parquet"):
-                    return pd.read_parquet(handle)
-                return pd.read_csv(handle)
+            return reader(candidate)
         except FileNotFoundError:
             continue
     return None

@@ -122,6 +122,20 @@ def test_labels_merge_with_a_processed_label_file(tmp_path):
     assert merged.to_dict(orient="list") == {"_row_id": [ids[1], ids[0]], "label": [0, 0]}
 
 
+def test_merging_labels_keeps_words_that_pandas_reads_as_missing(tmp_path):
+    # Label files are read by the ground_truth asset with "only an empty cell is missing"; the
+    # merge must read them the same way, or an earlier label "NA" is lost when it is rewritten.
+    from unified_ai.ml.data import read_csv_checked
+
+    writer = TrafficWriter(tmp_path / "inbox")
+    ids = record(writer, 2)
+    batch = ids[0].rsplit(":", 1)[0]
+    writer.write_labels([(ids[0], "NA")], "label")
+    writer.write_labels([(ids[1], "approved")], "label")
+    merged = read_csv_checked(tmp_path / "inbox" / "labels" / batch)
+    assert merged.to_dict(orient="list") == {"_row_id": ids, "label": ["NA", "approved"]}
+
+
 def test_row_ids_that_are_not_batch_rows():
     assert parse_row_id("serve-1.csv:3") == ("serve-1.csv", 3)
     for bad in ("serve-1.csv", "../x.csv:1", "a.txt:1", "a.csv:-1", "a.csv:1e3", 3, None):
