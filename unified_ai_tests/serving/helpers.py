@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
@@ -90,10 +91,17 @@ def served_version(url: str) -> str | None:
 
 
 def deploy(
-    store: LineageStore, project, seed: int = 0, *, action: str = "materialize"
+    store: LineageStore,
+    project,
+    seed: int = 0,
+    *,
+    action: str = "materialize",
+    before_pointer: Callable[[str], None] | None = None,
 ) -> tuple[str, str]:
     """Fit the project's pipeline on synthetic rows, store it and point deployed_model at it.
 
+    ``before_pointer`` gets the model version after everything is stored but before the
+    pointer moves, so a test can damage the files without racing a follower that polls.
     Returns (deployment version, model version). Also stores a train split (label classes).
     """
     frame = make_frame(seed=seed)
@@ -106,6 +114,8 @@ def deploy(
     deployment = store.write_version([project.name, "deployed_model"], *serialize(payload))
     split = store.write_version([project.name, "train_split"], *serialize(frame))
     store.set_current([project.name, "train_split"], split.version, action="materialize")
+    if before_pointer is not None:
+        before_pointer(model.version)
     store.set_current([project.name, "deployed_model"], deployment.version, action=action)
     return deployment.version, model.version
 

@@ -132,18 +132,22 @@ def test_a_damaged_deployment_never_replaces_the_served_one(project, store, inbo
     good, _ = deploy(store, project, seed=0)
     with running(app_for(project, store, inbox)) as url:
         wait_for(lambda: served_version(url) == good)
-        bad, bad_model = deploy(store, project, seed=1)
-        # The model's bytes change after it was stored (bit rot, or tampering).
-        skops = store.version_dir(["small", "candidate_model"], bad_model) / "model.skops"
-        data = bytearray(skops.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        skops.write_bytes(bytes(data))
+
+        def damage(model_version):
+            # The model's bytes change after it was stored (bit rot, or tampering). Done before
+            # the pointer moves: otherwise the follower may load the model while it is intact.
+            skops = store.version_dir(["small", "candidate_model"], model_version) / "model.skops"
+            data = bytearray(skops.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            skops.write_bytes(bytes(data))
+
+        bad, bad_model = deploy(store, project, seed=1, before_pointer=damage)
 
         def reported():
             status, body, _ = call(f"{url}/readyz")
             return status == 200 and body["last_error"] and body
 
-        body, _ = wait_for(reported, timeout=5)
+        body, _ = wait_for(reported, timeout=15)
         assert body["deployment_version"] == good and body["pointer"] == bad
         assert body["last_error"].startswith(f"small/candidate_model@{bad_model}")
         status, answer, _ = predict(url, {"rows": rows(2)})
