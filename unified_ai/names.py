@@ -222,5 +222,9 @@ INTERNAL_COLUMNS = (ROW_ID, ORIGIN)
 
 # -- bundled data sets (`data.source: bundled:<name>`; the loaders are in `ml.datasets`) ---------
 HMDA_BOSTON = "hmda_boston"
+#: Hourly wages of young workers (NLS72; Kane & Rouse 1995): a regression data set.
+NLS_WAGES = "nls_wages"
+#: Employment status of General Social Survey respondents, 1994-2006: six classes.
+GSS_WORK_STATUS = "gss_work_status"
 #: The names a project may use after `bundled:`; the project schema checks them on load.
-BUNDLED_DATASET_NAMES = (HMDA_BOSTON,)
+BUNDLED_DATASET_NAMES = (HMDA_BOSTON, NLS_WAGES, GSS_WORK_STATUS)

@@ -124,9 +124,10 @@ def build_trees(trees: list[dg.ComponentTree]) -> list[dg.Definitions]:
 
 def _chain(exc: BaseException) -> list[BaseException]:
     found: list[BaseException] = []
-    while exc is not None and exc not in found:
-        found.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and link not in found:
+        found.append(link)
+        link = link.__cause__ or link.__context__
     return found
 
 

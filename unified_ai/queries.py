@@ -196,10 +196,17 @@ def approval_records(reader: StoreReader, project: str) -> list[ApprovalRecord]:
 
 
 def deployment_summary(reader: StoreReader, project: str, version: str) -> dict[str, Any]:
-    """A deployment with its full evaluation report body, as it was when deployed."""
+    """A deployment with its full evaluation report body, as it was when deployed.
+
+    The report and its path are None for a (hand-made) manifest that names no report.
+    """
     manifest = read_deployment(reader, project, version)
     report_version = manifest.evaluation_report_version
-    report, _ = evaluation_report(reader, project, report_version)
+    if report_version is None:
+        report_path, report_body = None, None
+    else:
+        report_body = evaluation_report(reader, project, report_version)[0].body
+        report_path = str(reader.version_dir([project, EVALUATION_REPORT], report_version))
     return {
         "deployment_version": version,
         "model_version": manifest.model_version,
@@ -207,10 +214,8 @@ def deployment_summary(reader: StoreReader, project: str, version: str) -> dict[
         "deployed_at": manifest.deployed_at,
         "deployed_by": manifest.deployed_by,
         "evaluation_report_version": report_version,
-        "evaluation_report_path": str(
-            reader.version_dir([project, EVALUATION_REPORT], report_version)
-        ),
-        "evaluation_report": report.body,
+        "evaluation_report_path": report_path,
+        "evaluation_report": report_body,
         "gates": manifest.gates,
     }
 
@@ -321,6 +326,8 @@ def evaluation_history(
     promoted: dict[str, datetime] = {}
     for move in reader.history([project, DEPLOYED_MODEL]):
         if move.action == MATERIALIZE_ACTION:
-            manifest = read_deployment(reader, project, move.version)
-            promoted.setdefault(manifest.evaluation_report_version, datetime.fromisoformat(move.at))
+            deployment = read_deployment(reader, project, move.version)
+            report_version = deployment.evaluation_report_version
+            if report_version is not None:  # a hand-made manifest may name no report
+                promoted.setdefault(report_version, datetime.fromisoformat(move.at))
     return reports, promoted

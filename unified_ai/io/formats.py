@@ -66,6 +66,33 @@ ALLOWED_MODEL_TYPES = frozenset(
         "sklearn._loss.link.Interval",
         "sklearn._loss.link.LogitLink",
         "sklearn._loss.loss.HalfBinomialLoss",
+        # multiclass classifiers
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        # regressors, and the losses their `loss` parameter may name
+        "sklearn.dummy.DummyRegressor",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.ensemble._gb.GradientBoostingRegressor",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+        "sklearn.linear_model._base.LinearRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+        "sklearn._loss._loss.CyAbsoluteError",
+        "sklearn._loss._loss.CyHalfGammaLoss",
+        "sklearn._loss._loss.CyHalfPoissonLoss",
+        "sklearn._loss._loss.CyHalfSquaredError",
+        "sklearn._loss._loss.CyHuberLoss",
+        "sklearn._loss._loss.CyPinballLoss",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss.link.LogLink",
+        "sklearn._loss.loss.AbsoluteError",
+        "sklearn._loss.loss.HalfGammaLoss",
+        "sklearn._loss.loss.HalfPoissonLoss",
+        "sklearn._loss.loss.HalfSquaredError",
+        "sklearn._loss.loss.HuberLoss",
+        "sklearn._loss.loss.PinballLoss",
     }
 )
 #: skops node loaders those types arrive through. Others (functions, bound methods, operator
@@ -136,7 +163,7 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
             **_scorer_files(value),
         }
     if isinstance(value, Report):
-        files = {"report.json": _json_bytes(value.body)}
+        files: dict[str, Payload] = {"report.json": _json_bytes(value.body)}
         files.update(
             {
                 name: content.encode() if isinstance(content, str) else bytes(content)
@@ -216,6 +243,11 @@ def _scorer_files(model: TrainedModel) -> dict[str, bytes]:
     from unified_ai.ml.scorer_compile import compile_pipeline
 
     scorer = model.scorer
+    if model.task != "binary_classification":
+        # The compiled form computes one positive-class probability: other tasks are scored by
+        # their pipeline, and the reason is kept with the model.
+        why = f"the compiled scorer covers binary classifiers; this {model.task} model is scored "
+        return {SCORER_REFUSED: (why + "by scikit-learn").encode()}
     if scorer is None:
         try:
             scorer = compile_pipeline(model.pipeline)

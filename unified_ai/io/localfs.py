@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from unified_ai.io.formats import Payload
 from unified_ai.io.records import STAGING_PREFIX, sha256_bytes
@@ -75,7 +75,8 @@ def write_synced(path: Path, payload: Payload) -> str:
     with open(path, "wb") as handle:
         if callable(payload):
             writer = _HashingWriter(handle)
-            payload(writer)
+            # A binary file, though an `io.RawIOBase` is not a `typing.BinaryIO` to the checker.
+            payload(cast(BinaryIO, writer))
             checksum = writer.digest.hexdigest()
         else:
             handle.write(payload)

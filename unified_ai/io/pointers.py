@@ -68,7 +68,13 @@ class PointerHistory(VersionReader):
                 newest_name, newest_data, newest = restored
             previous, pointer_notes = self._previous_for_move(asset_path, newest)
             notes += pointer_notes
-            if not pointer_notes and newest is not None and previous != newest.version:
+            # (Without notes, `previous` is None only when there is no history at all.)
+            if (
+                not pointer_notes
+                and newest is not None
+                and previous is not None
+                and previous != newest.version
+            ):
                 # The last move was interrupted between its history entry and the pointer
                 # (or CURRENT was replaced by hand): record that, so the chain stays whole.
                 repair = PointerMove(

@@ -138,7 +138,7 @@ class Manifest:
     run_id: str | None = None
     code_version: str | None = None
     policy_version: str | None = None
-    upstream: dict[str, str] = field(default_factory=dict)
+    upstream: dict[str, str | list[str]] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

@@ -5,6 +5,7 @@ version, path, reason); `--deep` also decodes every version as a reader does. Re
 that staging folders left by writers that died are removed.
 """
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -244,6 +245,7 @@ class _AssetCheck:
             self.first_chained = self.first_chained or name
             links = (move.prev_entry == "" and self.newest_name is None) or (
                 self.newest_digest is not None
+                and self.newest_name is not None
                 and move.prev_entry == self.newest_digest
                 and name == successor_entry(self.newest_name, self.newest_digest)
             )
@@ -325,7 +327,7 @@ def _verify_stored_files(store: StoreView, asset_path: Sequence[str], manifest: 
         digest = hashlib.sha256()
         try:
             with path.open("rb") as handle:
-                for chunk in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                for chunk in iter(functools.partial(handle.read, 1 << 20), b""):
                     digest.update(chunk)
         except FileNotFoundError:
             raise StoreDamageError(

@@ -47,7 +47,7 @@ class VersionWriter(VersionReader):
         run_id: str | None = None,
         code_version: str | None = None,
         policy_version: str | None = None,
-        upstream: Mapping[str, str] | None = None,
+        upstream: Mapping[str, str | list[str]] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Manifest:
         """Store `files` as an immutable version and return its manifest.

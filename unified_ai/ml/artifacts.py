@@ -63,6 +63,38 @@ class TrainedModel:
         """Whether the sklearn pipeline is in memory (scoring small batches does not need it)."""
         return self._pipeline is not None
 
+    @property
+    def task(self) -> str:
+        """The model's task (`unified_ai.projects.tasks`); models stored before tasks: binary."""
+        return str(self.card.get("task") or "binary_classification")
+
+    @property
+    def classes(self) -> list | None:
+        """A multiclass model's classes, in the order of its probability columns."""
+        classes = self.card.get("classes")
+        return list(classes) if classes is not None else None
+
+    def predict(self, inputs: Any) -> Any:
+        """Predictions in the model's task shape (`unified_ai.ml.metrics`) for model inputs.
+
+        Only binary classifiers have a compiled scorer today; the other tasks are scored by
+        their fitted pipeline.
+        """
+        task = self.task
+        if task == "binary_classification":
+            return self.predict_proba(inputs)
+        if task == "regression":
+            return self.pipeline.predict(inputs).astype("float64")
+        import numpy as np
+
+        classes = self.classes or []
+        pipeline = self.pipeline
+        known = pipeline.predict_proba(inputs)
+        # Classes missing from the training rows have no column of their own: probability 0.
+        proba = np.zeros((len(inputs), len(classes)), dtype="float64")
+        proba[:, np.asarray(pipeline.classes_, dtype=int)] = known
+        return proba
+
     def predict_proba(self, inputs: Any) -> Any:
         """Probability of the positive class for each row of `inputs` (the model's inputs).
 

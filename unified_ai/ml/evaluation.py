@@ -5,10 +5,19 @@ metrics and the largest gap between segments. Pure numpy/sklearn; no framework.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from unified_ai.ml.metrics import (
+    binary_metrics,
+    class_table,
+    mape_note,
+    roc_auc,
+    task_metrics,
+)
+from unified_ai.ml.metrics import paired_bootstrap as task_bootstrap
+from unified_ai.ml.metrics import segments_and_gaps as task_segments_and_gaps
 from unified_ai.payloads import EvaluationReport, ModelSummary, Registration
-from unified_ai.projects.schema import LOWER_IS_BETTER, METRICS
+from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, metrics_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -17,58 +26,10 @@ if TYPE_CHECKING:
     from unified_ai.ml.artifacts import TrainedModel
     from unified_ai.projects.schema import ProjectConfig
 
-_EPS = float(__import__("sys").float_info.epsilon)  # what sklearn clips log loss with
+__all__ = ["classification_metrics", "evaluate", "roc_auc", "score", "segments_and_gaps"]
 
-
-def roc_auc(y: "np.ndarray", proba: "np.ndarray") -> float | None:
-    """Area under the ROC curve via the rank-sum statistic (ties get average ranks)."""
-    import numpy as np
-    from scipy.stats import rankdata
-
-    positives = int(np.sum(y == 1))
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = rankdata(proba)
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def classification_metrics(y: "np.ndarray", proba: "np.ndarray", threshold: float) -> dict:
-    """ROC AUC, F1, accuracy and log loss; AUC is None when only one class is present.
-
-    Implemented with numpy so that a few hundred bootstrap resamples stay cheap.
-    """
-    import numpy as np
-
-    y = np.asarray(y)
-    proba = np.asarray(proba, dtype=float)
-    predicted = proba >= threshold
-    actual = y == 1
-    tp = float(np.sum(predicted & actual))
-    fp = float(np.sum(predicted & ~actual))
-    fn = float(np.sum(~predicted & actual))
-    clipped = np.clip(proba, _EPS, 1 - _EPS)
-    return {
-        "roc_auc": roc_auc(y, proba),
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "accuracy": float(np.mean(predicted == actual)) if len(y) else 0.0,
-        "log_loss": float(-np.mean(np.where(actual, np.log(clipped), np.log(1 - clipped)))),
-    }
-
-
-def segment_metrics(y: "np.ndarray", proba: "np.ndarray", threshold: float) -> dict:
-    """Metrics for one segment, including the rates used for fairness gaps."""
-    import numpy as np
-
-    predicted = (proba >= threshold).astype(int)
-    positives = y == 1
-    metrics = classification_metrics(y, proba, threshold)
-    metrics.pop("log_loss")
-    metrics["true_positive_rate"] = float(predicted[positives].mean()) if positives.any() else None
-    metrics["positive_rate"] = float(predicted.mean()) if len(predicted) else None
-    metrics["n"] = len(y)
-    metrics["positives"] = int(np.sum(positives))
-    return metrics
+#: The binary metrics (kept under the name their callers know).
+classification_metrics = binary_metrics
 
 
 def segments_and_gaps(
@@ -79,32 +40,10 @@ def segments_and_gaps(
     gap_metric: str,
     min_segment_size: int,
 ) -> dict:
-    """Per-segment metrics for each segment column and the largest gap of `gap_metric`.
-
-    Segments smaller than `min_segment_size` are reported but excluded from the gap.
-    """
-    by_column: dict[str, Any] = {}
-    largest: dict[str, Any] = {"column": None, "gap": 0.0, "low": None, "high": None}
-    for column in segments.columns:
-        values = segments[column].astype("string").fillna("<missing>").to_numpy()
-        groups = {}
-        for value in sorted(set(values)):
-            mask = values == value
-            groups[value] = segment_metrics(y[mask], proba[mask], threshold)
-        eligible = {
-            k: v[gap_metric]
-            for k, v in groups.items()
-            if v["n"] >= min_segment_size and v[gap_metric] is not None
-        }
-        gap = None
-        if len(eligible) >= 2:
-            low = min(eligible, key=eligible.get)
-            high = max(eligible, key=eligible.get)
-            gap = float(eligible[high] - eligible[low])
-            if gap >= largest["gap"]:
-                largest = {"column": column, "gap": gap, "low": low, "high": high}
-        by_column[column] = {"segments": groups, "gap": gap, "eligible": sorted(eligible)}
-    return {"metric": gap_metric, "by_column": by_column, "largest": largest}
+    """Binary per-segment metrics and the largest gap (`unified_ai.ml.metrics` for any task)."""
+    return task_segments_and_gaps(
+        BINARY, y, proba, segments, threshold, gap_metric, min_segment_size
+    )
 
 
 def paired_bootstrap(
@@ -116,43 +55,18 @@ def paired_bootstrap(
     confidence: float,
     seed: int,
 ) -> dict:
-    """Bootstrap interval of candidate - champion for each metric, resampling rows in pairs."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    diffs: dict[str, list[float]] = {m: [] for m in METRICS}
-    for _ in range(samples):
-        idx = rng.integers(0, n, n)
-        yy = y[idx]
-        if len(np.unique(yy)) < 2:
-            continue
-        a = classification_metrics(yy, candidate[idx], threshold)
-        b = classification_metrics(yy, champion[idx], threshold)
-        for m in METRICS:
-            diffs[m].append(a[m] - b[m])
-    point_a = classification_metrics(y, candidate, threshold)
-    point_b = classification_metrics(y, champion, threshold)
-    alpha = (1 - confidence) / 2
-    result = {}
-    for m in METRICS:
-        values = np.asarray(diffs[m])
-        result[m] = {
-            "difference": float(point_a[m] - point_b[m]),
-            "ci_low": float(np.quantile(values, alpha)),
-            "ci_high": float(np.quantile(values, 1 - alpha)),
-            "better": "lower" if m in LOWER_IS_BETTER else "higher",
-        }
-    return {"confidence": confidence, "samples": len(diffs[METRICS[0]]), "metrics": result}
+    """Binary paired bootstrap (`unified_ai.ml.metrics.paired_bootstrap` for any task)."""
+    return task_bootstrap(BINARY, y, candidate, champion, threshold, samples, confidence, seed)
 
 
 @dataclass(frozen=True)
 class Scored:
-    """A model's scores on the holdout."""
+    """A model's predictions on the holdout (the task's shape) and its results."""
 
     proba: "np.ndarray"
     metrics: dict
     fairness: dict
+    per_class: dict | None = None
 
 
 def score(
@@ -162,12 +76,34 @@ def score(
     threshold: float,
     gap_metric: str,
     min_segment_size: int,
+    *,
+    task: str = BINARY,
+    classes: list | None = None,
 ) -> Scored:
+    """Metrics, per-segment metrics and (multiclass) the per-class table of one model."""
     return Scored(
         proba=proba,
-        metrics=classification_metrics(y, proba, threshold),
-        fairness=segments_and_gaps(y, proba, segments, threshold, gap_metric, min_segment_size),
+        metrics=task_metrics(task, y, proba, threshold),
+        fairness=task_segments_and_gaps(
+            task, y, proba, segments, threshold, gap_metric, min_segment_size
+        ),
+        per_class=class_table(y, proba, classes) if task == MULTICLASS and classes else None,
     )
+
+
+class EvaluationError(ValueError):
+    """The holdout or a model cannot be evaluated for the project's task."""
+
+
+def _champion_mismatch(project: "ProjectConfig", candidate, champion) -> str | None:
+    """Why the champion cannot be compared with the candidate on the same rows, or None."""
+    if champion.task != project.task:
+        return f"the champion is a {champion.task} model and the project is now {project.task}"
+    if project.task == MULTICLASS and champion.classes != candidate.classes:
+        return (
+            f"the champion knows classes {champion.classes} and the candidate {candidate.classes}"
+        )
+    return None
 
 
 def evaluate(
@@ -176,24 +112,45 @@ def evaluate(
     candidate: "TrainedModel",
     champion: "TrainedModel | None",
 ) -> tuple[EvaluationReport, dict[str, "np.ndarray"]]:
-    """Score candidate (and champion, if any) on the same holdout.
+    """Score candidate (and champion, if any) on the same holdout, with the project's task.
+
+    A champion of another task (the project changed its task), or of another class list, is
+    not compared: the report names why (`champion_note`) and the candidate is judged alone.
 
     Returns:
-        The report (`to_body()` is what is stored) and the predicted probabilities per model
-        (for the HTML page).
+        The report (`to_body()` is what is stored) and the predictions per model (for the
+        HTML page and plots: the task's shape, `unified_ai.ml.metrics`).
     """
-    from unified_ai.ml.data import FeatureColumns, binary_target
-    from unified_ai.ml.training import predict_proba
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.targets import TargetError, encode_target
+    from unified_ai.ml.training import predict
 
-    y = binary_target(project, holdout).to_numpy()
+    task = project.task
+    if candidate.task != task:
+        raise EvaluationError(
+            f"{project.name}: the candidate is a {candidate.task} model, the project {task}"
+        )
+    try:
+        y = encode_target(project, holdout, candidate.classes)
+    except TargetError as exc:
+        raise EvaluationError(f"holdout: {exc}") from None
     segments = holdout[[c for c in project.segments if c in holdout.columns]]
     spec = project.evaluation
     fairness = project.policy.fairness
 
     def scored(model: "TrainedModel") -> Scored:
         features = FeatureColumns(**model.card["features"])
-        proba = predict_proba(model, holdout, features)
-        return score(y, proba, segments, spec.threshold, fairness.metric, fairness.min_segment_size)
+        predicted = predict(model, holdout, features)
+        return score(
+            y,
+            predicted,
+            segments,
+            spec.threshold,
+            fairness.metric,
+            fairness.min_segment_size,
+            task=task,
+            classes=model.classes,
+        )
 
     def summary(model: "TrainedModel", result: Scored) -> ModelSummary:
         registered = model.card.get("mlflow")
@@ -204,15 +161,18 @@ def evaluate(
             trained_by=model.card.get("trained_by"),
             metrics=result.metrics,
             fairness=result.fairness,
+            per_class=result.per_class,
         )
 
     cand = scored(candidate)
     probas = {"candidate": cand.proba}
     champion_summary, comparison, identical = None, None, None
-    if champion is not None:
+    champion_note = _champion_mismatch(project, candidate, champion) if champion else None
+    if champion is not None and champion_note is None:
         champ = scored(champion)
         champion_summary = summary(champion, champ)
-        comparison = paired_bootstrap(
+        comparison = task_bootstrap(
+            task,
             y,
             cand.proba,
             champ.proba,
@@ -228,16 +188,23 @@ def evaluate(
             cand.proba,
             champ.proba,
         )
+    notes = {}
+    if task == REGRESSION and (why := mape_note(y)):
+        notes["mape"] = why
     report = EvaluationReport(
         project=project.name,
         policy_version=project.policy_version,
         holdout_rows=len(y),
-        positive_rate=float(y.mean()) if len(y) else None,
+        positive_rate=float(y.mean()) if len(y) and task == BINARY else None,
         threshold=spec.threshold,
         candidate=summary(candidate, cand),
         champion=champion_summary,
         comparison=comparison,
         identical=identical,
+        task=task,
+        classes=candidate.classes,
+        metric_notes=notes or None,
+        champion_note=champion_note,
     )
     return report, probas
 
@@ -281,16 +248,25 @@ def summary_markdown(body: dict) -> str:
     def fmt(value) -> str:
         return "—" if value is None else f"{value:.4f}"
 
-    for metric in METRICS:
+    notes = body.get("metric_notes") or {}
+    alone = f"not compared: {body['champion_note']}" if body.get("champion_note") else None
+    for metric in metrics_of(body.get("task") or BINARY):
         cand = body["candidate"]["metrics"].get(metric)
         champ = champion["metrics"].get(metric) if champion else None
         diff = comparison.get(metric)
-        interval = (
-            f"{diff['difference']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"
-            if diff
-            else "no champion yet"
-        )
+        if diff:
+            interval = f"{diff['difference']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"
+        elif metric in notes:
+            interval = notes[metric]
+        else:
+            interval = alone or ("no interval" if champion else "no champion yet")
         rows.append(f"| {metric} | {fmt(cand)} | {fmt(champ)} | {interval} |")
+    per_class = body["candidate"].get("per_class")
+    if per_class:
+        rows += ["", "| class | rows | precision | recall |", "|---|---|---|---|"]
+        for label, values in per_class.items():
+            precision, recall = fmt(values["precision"]), fmt(values["recall"])
+            rows.append(f"| {label} | {values['n']} | {precision} | {recall} |")
     largest = body["candidate"]["fairness"]["largest"]
     if largest["column"]:
         rows.append("")
@@ -310,9 +286,11 @@ def segment_markdown(body: dict, min_segment_size: int) -> str:
     candidate = body["candidate"]["fairness"]
     champion = (body.get("champion") or {}).get("fairness") or {}
     metric = candidate["metric"]
+    # Beside the gap's metric, the task's headline metric (binary: ROC AUC).
+    headline = metrics_of(body.get("task") or BINARY)[0]
     lines = [
         f"| column | segment | rows | {metric} candidate | {metric} champion | "
-        "roc_auc candidate | roc_auc champion |",
+        f"{headline} candidate | {headline} champion |",
         "|---|---|---|---|---|---|---|",
     ]
 
@@ -336,8 +314,8 @@ def segment_markdown(body: dict, min_segment_size: int) -> str:
                 str(ours["n"]),
                 fmt(ours.get(metric)),
                 fmt(other.get(metric)),
-                fmt(ours.get("roc_auc")),
-                fmt(other.get("roc_auc")),
+                fmt(ours.get(headline)),
+                fmt(other.get(headline)),
             ]
             if name in worst:
                 cells = [f"**{c}**" for c in cells]
@@ -362,7 +340,7 @@ def model_card_markdown(card: dict, body: dict) -> str:
         f"- trained by: {card.get('trained_by') or '-'} (Dagster run "
         f"`{card.get('dagster_run_id') or '-'}`, runner {card.get('training_runner') or '-'})",
         f"- train split version: `{card.get('train_split_version') or '-'}`",
-        f"- target: `{card.get('target')}` (positive label {card.get('positive_label')!r})",
+        f"- target: `{card.get('target')}` ({_target_note(card)})",
         f"- features: numeric {', '.join(card.get('features', {}).get('numeric', [])) or '-'}; "
         f"categorical {', '.join(card.get('features', {}).get('categorical', [])) or '-'}",
         f"- params: `{card.get('params') or {}}`",
@@ -374,3 +352,13 @@ def model_card_markdown(card: dict, body: dict) -> str:
         summary_markdown(body),
     ]
     return "\n".join(lines)
+
+
+def _target_note(card: dict) -> str:
+    """What the model predicts of its target, by task."""
+    task = card.get("task") or BINARY
+    if task == MULTICLASS:
+        return f"one of {len(card.get('classes') or [])} classes: {card.get('classes')}"
+    if task == REGRESSION:
+        return "a value (regression)"
+    return f"positive label {card.get('positive_label')!r}"

@@ -6,6 +6,7 @@ waiting for approval, and the difference gets a paired bootstrap interval (the s
 rows for both models, a fixed seed, so a rerun gives the same numbers).
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.evaluation import classification_metrics, segments_and_gaps
@@ -157,6 +158,150 @@ def rows_once(labeled: "pd.DataFrame") -> "pd.DataFrame":
     return one_label_per_row(labeled, ROW_ID, "label").labels
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """How a live report measures: the metric, its threshold and the evaluation's settings."""
+
+    metric: str
+    threshold: float
+    segments: list[str]
+    min_segment_size: int
+    bootstrap_samples: int
+    confidence: float
+    gap_metric: str
+
+
+_Batches = list[tuple[str, "pd.DataFrame"]]
+
+
+def _last_batches(batches: _Batches, deployment: str, window: int) -> _Batches:
+    """The rows `deployment` scored, in its last `window` batches that hold any."""
+    own = [(b, f[f[DEPLOYMENT_COLUMN] == deployment]) for b, f in batches]
+    return [(b, f) for b, f in own if len(f)][-window:]
+
+
+def _previous_deployment(batches: _Batches, current_deployment: str) -> str | None:
+    """The deployment that scored the most recent rows before the current one, if any."""
+    for _, frame in reversed(batches):
+        others = frame[frame[DEPLOYMENT_COLUMN] != current_deployment][DEPLOYMENT_COLUMN]
+        if len(others):
+            return str(others.iloc[-1])
+    return None
+
+
+def _summary(chosen: _Batches, settings: _Settings) -> dict[str, Any]:
+    """`deployment_metrics` over the rows of the chosen batches, naming the batches."""
+    import pandas as pd
+
+    rows = pd.concat([f for _, f in chosen]) if chosen else pd.DataFrame(columns=["label", "proba"])
+    result = deployment_metrics(
+        rows,
+        settings.metric,
+        settings.threshold,
+        settings.segments,
+        settings.min_segment_size,
+        samples=settings.bootstrap_samples,
+        confidence=settings.confidence,
+        gap_metric=settings.gap_metric,
+    )
+    result["batches"] = [b for b, _ in chosen]
+    return result
+
+
+def _paired(
+    window_batches: _Batches,
+    shadow: str,
+    owner_column: str,
+    owner: str,
+    settings: _Settings,
+    *,
+    shadow_first: bool,
+    seed: int,
+) -> dict[str, Any]:
+    """The current deployment's rows of the window that `owner` scored in the shadow."""
+    import pandas as pd
+
+    chosen = [
+        (b, f[f[owner_column] == owner].dropna(subset=[shadow]))
+        for b, f in window_batches
+        if owner_column in f.columns and shadow in f.columns
+    ]
+    chosen = [(b, f) for b, f in chosen if len(f)]
+    rows = (
+        pd.concat([f for _, f in chosen])
+        if chosen
+        else pd.DataFrame(columns=["label", "proba", shadow])
+    )
+    first, second = (shadow, "proba") if shadow_first else ("proba", shadow)
+    comparison = paired_difference(
+        rows["label"].to_numpy(),
+        rows[first].to_numpy(),
+        rows[second].to_numpy(),
+        settings.metric,
+        settings.threshold,
+        samples=settings.bootstrap_samples,
+        confidence=settings.confidence,
+        seed=seed,
+    )
+    return {**comparison, "batches": [b for b, _ in chosen]}
+
+
+def _against_previous(
+    window_batches: _Batches, shadow_deployment: str, settings: _Settings, *, seed: int
+) -> dict[str, Any]:
+    """The current deployment against the one a rollback would restore, on the same rows."""
+    found = _paired(
+        window_batches,
+        SHADOW_PREVIOUS_PROBA,
+        SHADOW_PREVIOUS_DEPLOYMENT,
+        shadow_deployment,
+        settings,
+        shadow_first=False,
+        seed=seed,
+    )
+    # difference = live - previous: below zero, the live model does worse on these rows.
+    return {"deployment": shadow_deployment, "previous": found.pop("other"), **found}
+
+
+def _recent_current(current: _Batches, recent_current: int, settings: _Settings) -> dict[str, Any]:
+    """The current deployment's own metric over its last `recent_current` batches."""
+    import pandas as pd
+
+    chosen = current[-recent_current:]
+    rows = pd.concat([f for _, f in chosen]) if chosen else None
+    value = None
+    if rows is not None and len(rows):
+        value = classification_metrics(
+            rows["label"].to_numpy(), rows["proba"].to_numpy(), settings.threshold
+        )[settings.metric]
+    return {
+        "window_batches": recent_current,
+        "labeled_rows": 0 if rows is None else len(rows),
+        "value": value,
+        "batches": [b for b, _ in chosen],
+    }
+
+
+def _candidate(current: _Batches, shadow_candidate: str, settings: _Settings) -> dict[str, Any]:
+    """A model version waiting for approval against the current deployment, on the same rows."""
+    found = _paired(
+        current,
+        SHADOW_CANDIDATE_PROBA,
+        SHADOW_CANDIDATE_MODEL,
+        shadow_candidate,
+        settings,
+        shadow_first=True,
+        seed=2,
+    )
+    # Oriented as the approver reads it: difference = candidate - champion.
+    return {
+        "model_version": shadow_candidate,
+        "candidate": found.pop("live"),
+        "champion": found.pop("other"),
+        **found,
+    }
+
+
 def live_report(
     batches: list[tuple[str, "pd.DataFrame"]],
     current_deployment: str,
@@ -191,79 +336,16 @@ def live_report(
     `recent_current` batches (no interval: the floor reads the value). A change that ends
     shows there first, long before it outweighs the older batches of the whole window.
     """
-    import pandas as pd
-
+    settings = _Settings(
+        metric, threshold, segments, min_segment_size, bootstrap_samples, confidence, gap_metric
+    )
     batches = [(batch, rows_once(frame)) for batch, frame in batches]
-
-    def last_batches(deployment: str) -> list[tuple[str, pd.DataFrame]]:
-        own = [(b, f[f[DEPLOYMENT_COLUMN] == deployment]) for b, f in batches]
-        return [(b, f) for b, f in own if len(f)][-window:]
-
-    current = last_batches(current_deployment)
-    previous_deployment = None
-    for _, frame in reversed(batches):
-        others = frame[frame[DEPLOYMENT_COLUMN] != current_deployment][DEPLOYMENT_COLUMN]
-        if len(others):
-            previous_deployment = str(others.iloc[-1])
-            break
-
-    def summary(chosen):
-        rows = (
-            pd.concat([f for _, f in chosen])
-            if chosen
-            else pd.DataFrame(columns=["label", "proba"])
-        )
-        result = deployment_metrics(
-            rows,
-            metric,
-            threshold,
-            segments,
-            min_segment_size,
-            samples=bootstrap_samples,
-            confidence=confidence,
-            gap_metric=gap_metric,
-        )
-        result["batches"] = [b for b, _ in chosen]
-        return result
-
-    def paired(
-        shadow: str,
-        owner_column: str,
-        owner: str,
-        *,
-        shadow_first: bool,
-        seed: int,
-        window_batches: list | None = None,
-    ):
-        """The current deployment's rows of the window that `owner` scored in the shadow."""
-        chosen = [
-            (b, f[f[owner_column] == owner].dropna(subset=[shadow]))
-            for b, f in (current if window_batches is None else window_batches)
-            if owner_column in f.columns and shadow in f.columns
-        ]
-        chosen = [(b, f) for b, f in chosen if len(f)]
-        rows = (
-            pd.concat([f for _, f in chosen])
-            if chosen
-            else pd.DataFrame(columns=["label", "proba", shadow])
-        )
-        first, second = (shadow, "proba") if shadow_first else ("proba", shadow)
-        comparison = paired_difference(
-            rows["label"].to_numpy(),
-            rows[first].to_numpy(),
-            rows[second].to_numpy(),
-            metric,
-            threshold,
-            samples=bootstrap_samples,
-            confidence=confidence,
-            seed=seed,
-        )
-        return {**comparison, "batches": [b for b, _ in chosen]}
-
-    report = {
+    current = _last_batches(batches, current_deployment, window)
+    previous_deployment = _previous_deployment(batches, current_deployment)
+    report: dict[str, Any] = {
         "metric": metric,
         "window_batches": window,
-        "current": {"deployment": current_deployment, **summary(current)},
+        "current": {"deployment": current_deployment, **_summary(current, settings)},
         "previous": None,
         "paired": None,
         "candidate": None,
@@ -271,66 +353,20 @@ def live_report(
         "recent_current": None,
     }
     if shadow_deployment is not None:
-        found = paired(
-            SHADOW_PREVIOUS_PROBA,
-            SHADOW_PREVIOUS_DEPLOYMENT,
-            shadow_deployment,
-            shadow_first=False,
-            seed=1,
-        )
-        # difference = live - previous: below zero, the live model does worse on these rows.
-        report["paired"] = {
-            "deployment": shadow_deployment,
-            "previous": found.pop("other"),
-            **found,
-        }
+        report["paired"] = _against_previous(current, shadow_deployment, settings, seed=1)
     if shadow_deployment is not None and recent_paired is not None:
-        found = paired(
-            SHADOW_PREVIOUS_PROBA,
-            SHADOW_PREVIOUS_DEPLOYMENT,
-            shadow_deployment,
-            shadow_first=False,
-            seed=3,
-            window_batches=current[-recent_paired:],
-        )
+        recent = current[-recent_paired:]
+        found = _against_previous(recent, shadow_deployment, settings, seed=3)
         report["recent_paired"] = {
-            "deployment": shadow_deployment,
+            "deployment": found.pop("deployment"),
             "window_batches": recent_paired,
-            "previous": found.pop("other"),
             **found,
         }
     if recent_current is not None:
-        chosen = current[-recent_current:]
-        rows = pd.concat([f for _, f in chosen]) if chosen else None
-        value = None
-        if rows is not None and len(rows):
-            value = classification_metrics(
-                rows["label"].to_numpy(), rows["proba"].to_numpy(), threshold
-            )[metric]
-        report["recent_current"] = {
-            "window_batches": recent_current,
-            "labeled_rows": 0 if rows is None else len(rows),
-            "value": value,
-            "batches": [b for b, _ in chosen],
-        }
+        report["recent_current"] = _recent_current(current, recent_current, settings)
     if shadow_candidate is not None:
-        found = paired(
-            SHADOW_CANDIDATE_PROBA,
-            SHADOW_CANDIDATE_MODEL,
-            shadow_candidate,
-            shadow_first=True,
-            seed=2,
-        )
-        # Oriented as the approver reads it: difference = candidate - champion.
-        report["candidate"] = {
-            "model_version": shadow_candidate,
-            "candidate": found.pop("live"),
-            "champion": found.pop("other"),
-            **found,
-        }
+        report["candidate"] = _candidate(current, shadow_candidate, settings)
     if previous_deployment is not None:
-        report["previous"] = {
-            "deployment": previous_deployment,
-            **summary(last_batches(previous_deployment)),
-        }
+        chosen = _last_batches(batches, previous_deployment, window)
+        report["previous"] = {"deployment": previous_deployment, **_summary(chosen, settings)}
     return report

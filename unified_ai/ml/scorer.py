@@ -193,7 +193,8 @@ class CompiledScorer:
         import numpy as np
 
         buffer = io.BytesIO()
-        np.savez(buffer, **self.arrays)
+        # The arrays are numeric; the reader never unpickles (`read_arrays`).
+        np.savez(buffer, allow_pickle=False, **self.arrays)
         spec = json.dumps(self.spec, sort_keys=True, allow_nan=False).encode()
         files = {SCORER_JSON: spec, SCORER_ARRAYS: buffer.getvalue()}
         if self.probe is not None:

@@ -156,12 +156,12 @@ def _blocks(preprocess: Any) -> "tuple[list[dict[str, Any]], dict[str, np.ndarra
         if steps:
             raise ScorerError(f"block {name}: step {type(steps[0]).__name__} is not supported")
         n = len(columns)
-        fill = (
+        numeric_fill = (
             np.full(n, np.nan)
             if imputer is None
             else np.asarray(imputer.statistics_, dtype="float64")
         )
-        if imputer is not None and np.isnan(fill).any():
+        if imputer is not None and np.isnan(numeric_fill).any():
             raise ScorerError(f"block {name}: an imputer dropped an all-missing column")
         mean = (
             np.zeros(n)
@@ -173,7 +173,9 @@ def _blocks(preprocess: Any) -> "tuple[list[dict[str, Any]], dict[str, np.ndarra
             if scaler is None or scaler.scale_ is None
             else scaler.scale_.astype("float64")
         )
-        arrays.update({f"b{index}_fill": fill, f"b{index}_mean": mean, f"b{index}_scale": scale})
+        arrays.update(
+            {f"b{index}_fill": numeric_fill, f"b{index}_mean": mean, f"b{index}_scale": scale}
+        )
         blocks.append({"kind": "numeric", "columns": columns})
         width += n
     return blocks, arrays, width

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from unified_ai.ml.data import binary_target
+from unified_ai.ml.targets import stratify_on
 from unified_ai.names import ORIGIN, ROW_ID
 
 if TYPE_CHECKING:
@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 def split_frame(
     project: "ProjectConfig", frame: "pd.DataFrame"
 ) -> tuple["pd.DataFrame", "pd.DataFrame"]:
-    """Split into (train, holdout), stratified on the target, reproducible from the seed.
+    """Split into (train, holdout), stratified on the class, reproducible from the seed.
+
+    Classification keeps each class's share on both sides; regression is split at random
+    (`stratify_on`).
 
     Each row keeps its position in the training data as `_row_id`, so overlap between the
     two parts can be checked exactly. Only rows of the project's source are split: each falls
@@ -38,7 +41,7 @@ def split_frame(
         source,
         test_size=project.split.holdout_fraction,
         random_state=project.split.seed,
-        stratify=binary_target(project, source),
+        stratify=stratify_on(project, source),
     )
     # The newest production rows (training data keeps them oldest first) are the recent
     # holdout: what the world looks like now, never trained on.

@@ -3,7 +3,8 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from unified_ai.ml.data import FeatureColumns, binary_target, resolve_features
+from unified_ai.ml.data import FeatureColumns, resolve_features
+from unified_ai.ml.targets import MULTICLASS, class_list, encode_target
 from unified_ai.projects.schema import ESTIMATORS
 
 if TYPE_CHECKING:
@@ -77,8 +78,11 @@ def fit(project: "ProjectConfig", train: "pd.DataFrame") -> tuple[Any, FeatureCo
     if missing:
         raise TrainingError(f"features missing from the training split: {missing}")
     pipeline = build_pipeline(project.estimator, features)
+    # Multiclass models learn class indices (`encode_target`): their probability columns are
+    # then in the order of the class list the model card records (`task_card`).
+    target = encode_target(project, train)
     try:
-        pipeline.fit(model_inputs(train, features), binary_target(project, train))
+        pipeline.fit(model_inputs(train, features), target)
     except (ValueError, TypeError) as exc:
         first = str(exc).splitlines()[0]
         raise TrainingError(f"{project.estimator.class_name} failed to fit: {first}") from None
@@ -97,3 +101,29 @@ def predict_proba(model: Any, frame: "pd.DataFrame", features: FeatureColumns) -
     if isinstance(model, TrainedModel):
         return model.predict_proba(inputs)
     return model.predict_proba(inputs)[:, 1]
+
+
+def task_card(project: "ProjectConfig", train: "pd.DataFrame") -> dict[str, Any]:
+    """What a model card records of the task: the task and, for multiclass, the class list.
+
+    Every later reader of the model (evaluation, scoring, serving, labels) indexes classes by
+    this list, so a class the project declares later does not shift the model's columns.
+    """
+    card: dict[str, Any] = {"task": project.task}
+    if project.task == MULTICLASS:
+        card["classes"] = class_list(project, train)
+    return card
+
+
+def predict(model: Any, frame: "pd.DataFrame", features: FeatureColumns) -> Any:
+    """The model's predictions in its task's shape (see `unified_ai.ml.metrics`).
+
+    Binary: the positive-class probability per row; multiclass: a row of probabilities per row,
+    in the model card's class order; regression: the predicted value. A bare pipeline (no card)
+    is a binary classifier.
+    """
+    from unified_ai.ml.artifacts import TrainedModel
+
+    if isinstance(model, TrainedModel):
+        return model.predict(model_inputs(frame, features))
+    return predict_proba(model, frame, features)

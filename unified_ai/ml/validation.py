@@ -60,7 +60,7 @@ def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[
 
     e = gx.expectations
     features = resolve_features(project, frame)
-    schema = [e.ExpectColumnToExist(column=c) for c in project_columns(project, frame)]
+    schema: list[Any] = [e.ExpectColumnToExist(column=c) for c in project_columns(project, frame)]
     schema += [
         e.ExpectColumnValuesToBeInTypeList(column=c, type_list=_NUMERIC_TYPES)
         for c in features.numeric
@@ -314,7 +314,9 @@ def check_labels(values: "pd.Series", classes: Sequence[Any]) -> tuple["pd.Serie
     """
     import pandas as pd
 
-    mapped, bad, examples = [], 0, []
+    mapped: list[Any] = []
+    examples: list[Any] = []
+    bad = 0
     for value in values.tolist():
         cls = _as_class(value, classes)
         if cls is _NOT_A_CLASS:

@@ -99,7 +99,7 @@ def check_new_approval(
     approver: str,
     decision: str,
     requested_version: str,
-    candidate_version: str,
+    candidate_version: str | None,
     trained_by: str | None,
     identical: str | None = None,
 ) -> str | None:

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from unified_ai.projects.schema import LOWER_IS_BETTER, Policy
+from unified_ai.projects.schema import Policy
+from unified_ai.projects.tasks import LOWER_IS_BETTER
 
 
 def _nan(value: Any) -> bool:
@@ -39,7 +40,8 @@ def quality_floor(report: Mapping[str, Any], policy: Policy) -> GateResult:
     for metric, bound in sorted(thresholds.items()):
         value = metrics.get(metric)
         if value is None:
-            misses.append(f"{metric} could not be computed")
+            note = (report.get("metric_notes") or {}).get(metric)
+            misses.append(f"{metric} could not be computed" + (f" ({note})" if note else ""))
         elif _nan(value):
             misses.append(f"{metric} is not a number")
         elif metric in LOWER_IS_BETTER and value > bound:
@@ -57,10 +59,25 @@ def beats_champion(report: Mapping[str, Any], policy: Policy) -> GateResult:
     """The candidate is at least as good as the champion by the policy's margin."""
     rule = policy.beats_champion
     if report.get("champion") is None:
+        if report.get("champion_note"):
+            # The champion predicts something else (the project changed its task or classes):
+            # there is nothing to compare on the same rows, as for a first model.
+            why = f"champion not comparable ({report['champion_note']}): judged alone"
+            return GateResult(
+                "beats_champion", True, why, {"champion_note": report["champion_note"]}
+            )
         return GateResult(
             "beats_champion", True, "no champion deployed yet: first model passes", {}
         )
-    comparison = report["comparison"]["metrics"][rule.metric]
+    comparison = (report.get("comparison") or {}).get("metrics", {}).get(rule.metric)
+    if comparison is None:
+        why = (report.get("metric_notes") or {}).get(rule.metric, "it could not be computed")
+        return GateResult(
+            "beats_champion",
+            False,
+            f"{rule.metric} of candidate and champion cannot be compared: {why}",
+            {"metric": rule.metric},
+        )
     sign = -1.0 if rule.metric in LOWER_IS_BETTER else 1.0
     # Work in "improvement" space, where larger is always better.
     improvement = sign * comparison["difference"]

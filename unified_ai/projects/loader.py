@@ -8,6 +8,7 @@ Every error names the file, the field and the reason on one line.
 """
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -144,7 +145,7 @@ def with_paths_resolved(
                     )
                 )
     source = resolve_source(project.data.source, base)
-    update = {"data": project.data.model_copy(update={"source": source})}
+    update: dict[str, Any] = {"data": project.data.model_copy(update={"source": source})}
     if project.training.script:
         script = resolve_source(project.training.script, base)
         update["training"] = project.training.model_copy(update={"script": script})

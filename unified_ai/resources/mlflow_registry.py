@@ -186,8 +186,8 @@ class MlflowRegistry(dg.ConfigurableResource):
         for name, value in (metrics or {}).items():
             if value is not None:
                 client.log_metric(run_id, name, float(value))
-        for name, value in (tags or {}).items():
-            client.set_tag(run_id, name, value)
+        for name, tag in (tags or {}).items():
+            client.set_tag(run_id, name, tag)
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in files.items():
                 path = Path(tmp) / name

@@ -166,12 +166,12 @@ class Notifier(dg.ConfigurableResource):
                 time.sleep(min(0.2 * 2**attempt, 1.0))
         return False
 
-    def _post_webhook(self, url: str, message: dict) -> None:
+    def _post_webhook(self, url: str | None, message: dict) -> None:
         import urllib.request
         from urllib.parse import urlsplit
 
         # The schema refuses other schemes; urllib would also open file:// and ftp:// URLs.
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
+        if not url or urlsplit(url).scheme.lower() not in ("http", "https"):
             raise RuntimeError("not an http:// or https:// URL")
         request = urllib.request.Request(
             url,
@@ -186,6 +186,8 @@ class Notifier(dg.ConfigurableResource):
     def _post_slack(self, channel: Channel, message: dict) -> None:
         from dagster_slack import SlackResource
 
+        if not channel.slack_channel:  # the schema requires one
+            raise RuntimeError("no slack_channel is set")
         token = secret(channel.token_env or "")
         if not token:
             raise RuntimeError(f"environment variable {channel.token_env} is not set")

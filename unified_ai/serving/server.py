@@ -58,7 +58,7 @@ def guarded_protocol(
         _header_bytes = 0
         _over_cap = False
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 # Answered at once and closed a moment later; what the client sends meanwhile
@@ -146,8 +146,9 @@ def server_config(
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,
         ),
-        timeout_keep_alive=keep_alive_seconds,
-        timeout_graceful_shutdown=graceful_seconds,
+        # uvicorn annotates both as int but uses them as asyncio timeouts: fractions work.
+        timeout_keep_alive=keep_alive_seconds,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=graceful_seconds,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=max_header_bytes,
         lifespan="on",
     )

@@ -15,7 +15,7 @@ scored and no slot frees within `queue_seconds`, 503.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
@@ -276,13 +276,14 @@ class ServingService:
         """Check `records` ({row_id, label}) and write them as label files; the labels answer."""
         classes = self.label_classes()
         problems: list[RowProblem] = []
-        pairs = []
+        pairs: list[tuple[str, Any]] = []
         for index, item in enumerate(records):
             if not isinstance(item, dict):
                 problems.append(RowProblem(index, "", "is not an object {row_id, label}"))
                 continue
             problems += label_problems(index, item, classes)
-            pairs.append((item.get("row_id"), item.get("label")))
+            # A row id is a str once `label_problems` found nothing (checked before use).
+            pairs.append((cast(str, item.get("row_id")), item.get("label")))
         if problems:
             raise invalid(problems)
         self.label_gate.check(pairs)

@@ -32,18 +32,24 @@ def materialization_version(
     return None if value is None else str(value.value)
 
 
-def _evaluated_with_latest(instance: dg.DagsterInstance, asset_key: dg.AssetKey, name: str):
+def _evaluated_with_latest(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, name: str
+) -> dg.AssetCheckEvaluation | None:
     """Check `name`'s evaluation in the run that stored the asset's latest materialization."""
     latest = instance.fetch_materializations(asset_key, limit=1).records
     if not latest:
         return None
-    found = None
+    found: dg.AssetCheckEvaluation | None = None
     events = instance.get_records_for_run(
         latest[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
     for event in events:
-        evaluation = event.event_log_entry.dagster_event.event_specific_data
-        if evaluation.asset_key == asset_key and evaluation.check_name == name:
+        evaluation = event.event_log_entry.asset_check_evaluation
+        if (
+            evaluation is not None
+            and evaluation.asset_key == asset_key
+            and evaluation.check_name == name
+        ):
             found = evaluation
     return found
 
@@ -57,8 +63,9 @@ def gate_records(
         record = instance.get_latest_asset_check_evaluation_record(
             dg.AssetCheckKey(asset_key, name)
         )
+        evaluation: dg.AssetCheckEvaluation | None
         if record is not None and record.status.value in _FINAL and record.event is not None:
-            evaluation = record.event.dagster_event.event_specific_data
+            evaluation = record.event.asset_check_evaluation
         elif record is not None:
             # Planned by a run created later (queued behind this one, or not at the check
             # yet): its plan is the newest record, and hides what the checks decided.

@@ -25,7 +25,7 @@ from unified_ai.stages.training import assets as training_assets
 
 def build_project(project: ProjectConfig) -> dg.Definitions:
     """Assets, checks, jobs and sensors of `project`."""
-    assets = [
+    built = [
         *data_assets.build(project),
         *training_assets.build(project),
         *evaluation_assets.build(project),
@@ -37,7 +37,7 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
     ]
     # Group, owners, code version and description are the project's, given in one place; each
     # stage tags its own assets with the stage.
-    assets = dg.map_asset_specs(lambda spec: project_spec(project, spec), assets)
+    assets = dg.map_asset_specs(lambda spec: project_spec(project, spec), built)
     loop = dg.define_asset_job(
         names.training_loop_job(project.name),
         selection=dg.AssetSelection.assets(

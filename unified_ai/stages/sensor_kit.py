@@ -5,7 +5,7 @@ only; every statistic is computed in runs.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ def dump_cursor(cursor: Mapping[str, Any]) -> str:
 
 def new_events(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, after: int | None, limit: int = 1000
-) -> list:
+) -> Sequence[dg.EventLogRecord]:
     """Materializations of `asset_key` stored after event `after`, oldest first."""
     return instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=asset_key, after_storage_id=after),

@@ -24,7 +24,7 @@ from unified_ai.io.store import LineageStore
 from unified_ai.ml.artifacts import Report, TrainedModel
 from unified_ai.ml.data import FeatureColumns
 from unified_ai.ml.training import build_pipeline, model_inputs
-from unified_ai.projects.schema import ESTIMATORS, EstimatorSpec
+from unified_ai.projects.schema import ESTIMATORS, REGRESSORS, EstimatorSpec
 from unified_ai_tests.conftest import make_frame
 
 
@@ -104,29 +104,78 @@ VARIANTS = [
 ]
 
 
-def fitted_project_pipeline(class_name: str, params: dict):
-    """The pipeline `unified_ai.ml.training` builds, fitted as `fit` does."""
+#: Regressors' losses, and classifiers on five classes (their losses differ from binary ones).
+TASK_VARIANTS = [
+    ("HistGradientBoostingRegressor", {"loss": "absolute_error"}),
+    ("HistGradientBoostingRegressor", {"loss": "poisson"}),
+    ("HistGradientBoostingRegressor", {"loss": "gamma"}),
+    ("HistGradientBoostingRegressor", {"loss": "quantile", "quantile": 0.8}),
+    ("HistGradientBoostingRegressor", {"early_stopping": True, "n_iter_no_change": 2}),
+    ("GradientBoostingRegressor", {"loss": "huber", "subsample": 0.8, "random_state": 1}),
+    ("GradientBoostingRegressor", {"loss": "quantile", "n_iter_no_change": 3}),
+    ("RandomForestRegressor", {"oob_score": True}),
+    ("ExtraTreesRegressor", {"bootstrap": True, "oob_score": True}),
+]
+MULTICLASS = "multiclass"
+
+
+def fitted_project_pipeline(class_name: str, params: dict, target: str = "label"):
+    """The pipeline `unified_ai.ml.training` builds, fitted as `fit` does.
+
+    The target is the binary label, a positive value for regressors, or five classes when
+    `target` is `MULTICLASS`.
+    """
     frame = make_frame(rows=600)
     spec = EstimatorSpec.model_validate({"class": class_name, "params": params})
     pipeline = build_pipeline(spec, FEATURES)
     inputs = model_inputs(frame, FEATURES)
-    return pipeline.fit(inputs, frame["label"]), inputs
+    if class_name in REGRESSORS:
+        y = (frame["x1"].abs() * 3 + frame["label"] + 0.1).to_numpy()
+    elif target == MULTICLASS:
+        y = np.random.default_rng(0).integers(0, 5, len(frame))
+    else:
+        y = frame["label"]
+    return pipeline.fit(inputs, y), inputs
+
+
+def predictions(pipeline, inputs):
+    return (
+        pipeline.predict(inputs)
+        if not hasattr(pipeline, "predict_proba")
+        else (pipeline.predict_proba(inputs))
+    )
+
+
+_CLASSIFIERS = [name for name in ESTIMATORS if name not in REGRESSORS]
+CASES = (
+    [(name, {}, "label") for name in ESTIMATORS]
+    + [(name, params, "label") for name, params in VARIANTS]
+    + [(name, {}, MULTICLASS) for name in _CLASSIFIERS]
+    + [(name, params, "value") for name, params in TASK_VARIANTS]
+)
 
 
 @pytest.mark.parametrize(
-    ("class_name", "params"),
-    [(name, {}) for name in ESTIMATORS] + VARIANTS,
-    ids=[*ESTIMATORS, *(f"{name}-{i}" for i, (name, _) in enumerate(VARIANTS))],
+    ("class_name", "params", "target"),
+    CASES,
+    ids=[f"{name}-{target}-{i}" for i, (name, _, target) in enumerate(CASES)],
 )
-def test_every_supported_estimator_stays_on_the_allow_list_and_round_trips(class_name, params):
-    pipeline, inputs = fitted_project_pipeline(class_name, params)
-    kind, files = serialize(TrainedModel(pipeline=pipeline, card={}))
+def test_every_supported_estimator_stays_on_the_allow_list_and_round_trips(
+    class_name, params, target
+):
+    pipeline, inputs = fitted_project_pipeline(class_name, params, target)
+    task = {MULTICLASS: "multiclass_classification", "value": "regression"}.get(
+        target, "regression" if class_name in REGRESSORS else "binary_classification"
+    )
+    card = {"task": task, "classes": list(range(5)) if target == MULTICLASS else None}
+    kind, files = serialize(TrainedModel(pipeline=pipeline, card=card))
     encoded = {name: payload_bytes(payload) for name, payload in files.items()}
     found = model_types(encoded["model.skops"])
     assert set(found) - ALLOWED_MODEL_TYPES == set(), "add these exact names to the allow-list"
     assert ESTIMATORS[class_name].rsplit(".", 1)[1] in {name.rsplit(".", 1)[1] for name in found}
     back = deserialize(kind, encoded, where="p/m@x", recorded=describe(kind, files))
-    np.testing.assert_allclose(back.pipeline.predict_proba(inputs), pipeline.predict_proba(inputs))
+    np.testing.assert_allclose(predictions(back.pipeline, inputs), predictions(pipeline, inputs))
+    np.testing.assert_allclose(back.predict(inputs), TrainedModel(pipeline, card).predict(inputs))
 
 
 def test_the_allow_list_names_exact_types_not_modules():

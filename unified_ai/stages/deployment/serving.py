@@ -83,7 +83,6 @@ def render_manifests(
         image: The container image (the code location's).
         env: Environment variables of the container, by name.
     """
-    spec: ServingResources = project.resources.serving
     name = resource_name(project.name)
     selector = {"app.kubernetes.io/name": "unified-ai-serve", "app.kubernetes.io/instance": name}
     labels = {
@@ -99,15 +98,26 @@ def render_manifests(
         f"{_ANNOTATION_PREFIX}/policy-version": project.policy_version,
     }
     metadata = {"name": name, "labels": labels}
+    pod = _pod_spec(project.resources.serving, _container(project, image=image, env=env))
+    return [
+        _deployment_manifest(metadata, annotations, selector, labels, pod),
+        _service_manifest(project, metadata, selector),
+        _autoscaler_manifest(project.resources.serving, metadata, name),
+    ]
 
-    def probe(path: str, period: int, failures: int) -> dict:
-        return {
-            "httpGet": {"path": path, "port": "http"},
-            "periodSeconds": period,
-            "failureThreshold": failures,
-            "timeoutSeconds": 2,
-        }
 
+def _probe(path: str, period: int, failures: int) -> dict:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
+
+
+def _container(project: ProjectConfig, *, image: str, env: dict[str, str]) -> dict:
+    """The `unified-ai serve` container: its command, port, environment, probes and size."""
+    spec: ServingResources = project.resources.serving
     container: dict = {
         "name": "serve",
         "image": image,
@@ -138,9 +148,9 @@ def render_manifests(
         # Object-store credentials and the store's signing key, as the code location gets them.
         "envFrom": [{"secretRef": {"name": RUNTIME_SECRET, "optional": True}}],
         # Ready only once a deployed model is loaded and verified: no traffic before that.
-        "readinessProbe": probe("/readyz", 5, 3),
+        "readinessProbe": _probe("/readyz", 5, 3),
         # Model loading happens in the background, so liveness never waits on it.
-        "livenessProbe": {**probe("/healthz", 10, 3), "initialDelaySeconds": 10},
+        "livenessProbe": {**_probe("/healthz", 10, 3), "initialDelaySeconds": 10},
         # The Service stops routing to a terminating pod only after a moment; keep serving
         # until then so a rolling update drops no request.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
@@ -149,6 +159,11 @@ def render_manifests(
     resources = {k: dict(v) for k, v in (("requests", spec.requests), ("limits", spec.limits)) if v}
     if resources:
         container["resources"] = resources
+    return container
+
+
+def _pod_spec(spec: ServingResources, container: dict) -> dict:
+    """The pod: the container, run as the image's user, placed where `spec` says."""
     pod: dict = {
         "containers": [container],
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER},
@@ -160,7 +175,14 @@ def render_manifests(
         pod["tolerations"] = [
             t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations
         ]
-    deployment_manifest = {
+    return pod
+
+
+def _deployment_manifest(
+    metadata: dict, annotations: dict, selector: dict, labels: dict, pod: dict
+) -> dict:
+    """The Deployment: rolling updates that keep every replica serving, scraped by Prometheus."""
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {**metadata, "annotations": annotations},
@@ -186,7 +208,11 @@ def render_manifests(
             },
         },
     }
-    service = {
+
+
+def _service_manifest(project: ProjectConfig, metadata: dict, selector: dict) -> dict:
+    """The Service in front of the pods (cluster-internal)."""
+    return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {**metadata, "annotations": {f"{_ANNOTATION_PREFIX}/project": project.name}},
@@ -198,7 +224,11 @@ def render_manifests(
             ],
         },
     }
-    autoscaler = {
+
+
+def _autoscaler_manifest(spec: ServingResources, metadata: dict, name: str) -> dict:
+    """The HorizontalPodAutoscaler: between `spec`'s replica bounds, on CPU utilisation."""
+    return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": metadata,
@@ -220,7 +250,6 @@ def render_manifests(
             ],
         },
     }
-    return [deployment_manifest, service, autoscaler]
 
 
 def validate_manifests(
@@ -282,7 +311,8 @@ def build_serving_config(project: ProjectConfig) -> dg.AssetsDefinition:
         serving_target: ServingTarget,
     ) -> dg.Output:
         # The version the IO manager just loaded (and recorded as this value's upstream).
-        loaded = lineage.reader(context).log.upstream()
+        log = lineage.reader(context).log
+        loaded = log.upstream() if log is not None else {}
         deployment_version = loaded.get("/".join(deployed_key.path))
         where = f"{project.name}/{SERVING_CONFIG}"
         if not isinstance(deployment_version, str):

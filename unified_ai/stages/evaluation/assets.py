@@ -9,6 +9,7 @@ from unified_ai.names import (
     HOLDOUT_SPLIT,
     IDENTICAL_METADATA,
 )
+from unified_ai.payloads import EvaluationReport
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import load_champion
 from unified_ai.resources.mlflow_registry import MlflowRegistry
@@ -45,9 +46,7 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
     ):
         from unified_ai.ml.artifacts import Report
         from unified_ai.ml.data import binary_target
-        from unified_ai.ml.evaluation import evaluate, segment_markdown, summary_markdown
-        from unified_ai.ml.plots import EVALUATION_PLOTS, evaluation_plots, markdown_image
-        from unified_ai.ml.report_html import classification_page
+        from unified_ai.ml.holdout_report import evaluate_holdouts, report_page_and_plots
         from unified_ai.ml.split import holdout_parts
         from unified_ai.policies.holdout import RECENT, STATIC, choose_holdout
 
@@ -58,23 +57,10 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         parts = dict(zip((STATIC, RECENT), holdout_parts(project, holdout_split), strict=True))
         classes = binary_target(project, parts[RECENT]).nunique()
         used, why = choose_holdout(project.policy.beats_champion, len(parts[RECENT]), classes)
-        gate_frame = parts[used]
-        report, probas = evaluate(project, gate_frame, candidate_model, champion)
-        body = report.to_body()
-        holdouts = {used: _holdout_summary(body)}
-        other = RECENT if used == STATIC else STATIC
-        if binary_target(project, parts[other]).nunique() == 2:
-            other_report, _ = evaluate(project, parts[other], candidate_model, champion)
-            holdouts[other] = _holdout_summary(other_report.to_body())
-        body["holdouts"] = {"used_for_gates": used, "reason": why, **holdouts}
-        y = binary_target(project, gate_frame).to_numpy()
-        page = classification_page(
-            y,
-            probas["candidate"],
-            probas.get("champion"),
-            gate_frame[[c for c in project.segments if c in gate_frame.columns]],
+        report, probas, body = evaluate_holdouts(
+            project, parts, used, why, candidate_model, champion
         )
-        plots = evaluation_plots(y, probas, project.evaluation.threshold)
+        page, plots = report_page_and_plots(project, parts[used], probas)
         champion_version = (report.champion and report.champion.model_version) or "none"
         context.log.info(
             "candidate %s vs champion %s", report.candidate.model_version, champion_version
@@ -83,33 +69,14 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(
             Report(body=body, attachments={HTML_ATTACHMENT: page, **plots}),
             metadata={
-                "summary": dg.MetadataValue.md(summary_markdown(body)),
-                "plots": dg.MetadataValue.md(
-                    "\n\n".join(
-                        f"**{title}**\n\n{markdown_image(title, plots[name])}"
-                        for name, title in EVALUATION_PLOTS.items()
-                    )
+                **_report_metadata(
+                    project,
+                    report,
+                    body,
+                    plots,
+                    rows={name: len(frame) for name, frame in parts.items()},
+                    champion_version=champion_version,
                 ),
-                "segments": dg.MetadataValue.md(
-                    segment_markdown(body, project.policy.fairness.min_segment_size)
-                ),
-                **{
-                    k: dg.MetadataValue.float(v)
-                    for k, v in report.candidate.metrics.items()
-                    if v is not None
-                },
-                "holdout_used_for_gates": used,
-                "holdout_choice": why,
-                "holdouts": dg.MetadataValue.md(
-                    _holdouts_markdown(body["holdouts"], project.policy.beats_champion.metric)
-                ),
-                "static_holdout_rows": len(parts[STATIC]),
-                "recent_holdout_rows": len(parts[RECENT]),
-                CANDIDATE_VERSION_METADATA: report.candidate.model_version,
-                "champion_version": champion_version,
-                "largest_segment_gap": float(report.candidate.largest_gap),
-                IDENTICAL_METADATA: bool((report.identical or {}).get("identical")),
-                "html_report": HTML_ATTACHMENT,
                 **links,
             },
         )
@@ -117,47 +84,44 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def _holdout_summary(body: dict) -> dict:
-    """Rows, both models' metrics and their difference on one holdout."""
-    champion = body.get("champion")
+def _report_metadata(
+    project: ProjectConfig,
+    report: EvaluationReport,
+    body: dict,
+    plots: dict[str, bytes],
+    *,
+    rows: dict[str, int],
+    champion_version: str,
+) -> dict:
+    """What the report shows in the UI and what the gates and triggers read from it."""
+    from unified_ai.ml.evaluation import segment_markdown, summary_markdown
+    from unified_ai.ml.holdout_report import holdouts_markdown, plots_markdown
+
+    holdouts = body["holdouts"]
     return {
-        "holdout_rows": body["holdout_rows"],
-        "positive_rate": body["positive_rate"],
-        "candidate": body["candidate"]["metrics"],
-        "champion": champion["metrics"] if champion else None,
-        "comparison": body.get("comparison"),
+        "summary": dg.MetadataValue.md(summary_markdown(body)),
+        "plots": dg.MetadataValue.md(plots_markdown(plots)),
+        "segments": dg.MetadataValue.md(
+            segment_markdown(body, project.policy.fairness.min_segment_size)
+        ),
+        **{
+            k: dg.MetadataValue.float(v)
+            for k, v in report.candidate.metrics.items()
+            if v is not None
+        },
+        "holdout_used_for_gates": holdouts["used_for_gates"],
+        "holdout_choice": holdouts["reason"],
+        "holdouts": dg.MetadataValue.md(
+            holdouts_markdown(holdouts, project.policy.beats_champion.metric)
+        ),
+        **{f"{name}_holdout_rows": count for name, count in rows.items()},
+        CANDIDATE_VERSION_METADATA: report.candidate.model_version,
+        "champion_version": champion_version,
+        # No gap measured counts as none, as the fairness gate reads it.
+        "largest_segment_gap": float(report.candidate.largest_gap or 0.0),
+        IDENTICAL_METADATA: bool((report.identical or {}).get("identical")),
+        "html_report": HTML_ATTACHMENT,
     }
-
-
-def _holdouts_markdown(holdouts: dict, metric: str) -> str:
-    """Candidate and champion on the static and the recent holdout, the gates' one marked."""
-
-    def fmt(value) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
-
-    lines = [
-        f"Gates judge on the **{holdouts['used_for_gates']}** holdout: {holdouts['reason']}.",
-        "",
-        f"| holdout | rows | candidate {metric} | champion {metric} | difference [interval] |",
-        "|---|---|---|---|---|",
-    ]
-    for name in ("static", "recent"):
-        part = holdouts.get(name)
-        if part is None:
-            lines.append(f"| {name} | 0 | n/a | n/a | n/a |")
-            continue
-        champion = part["champion"] or {}
-        diff = ((part["comparison"] or {}).get("metrics") or {}).get(metric) or {}
-        interval = (
-            f"{diff['difference']:+.4f} [{diff['ci_low']:+.4f}, {diff['ci_high']:+.4f}]"
-            if diff.get("difference") is not None
-            else "n/a"
-        )
-        lines.append(
-            f"| {name} | {part['holdout_rows']} | {fmt(part['candidate'].get(metric))} | "
-            f"{fmt(champion.get(metric))} | {interval} |"
-        )
-    return "\n".join(lines)
 
 
 def _log_to_mlflow(

@@ -48,7 +48,7 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         ).candidate
         # The report this check read is the one the step just made current.
         store = lineage.store()
-        version = store.current_version(report_key.path)
+        version = store.require_current(report_key.path)
         evidence = f"{project.name}/{EVALUATION_REPORT}@{version}"
         if not result.passed:
             notifier.notify(

@@ -36,6 +36,8 @@ def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
         if latest is None or latest.action != ROLLBACK_ACTION or latest.run_id != context.run_id:
             context.log.info("no rollback happened in this run, so there is no incident")
             return
+        if latest.previous is None:  # `perform_rollback` refuses when nothing is deployed
+            raise dg.Failure(f"the rollback to {latest.version} records no previous deployment")
         event = context.instance.get_latest_materialization_event(deployed_key)
         metadata = event.asset_materialization.metadata if event else {}
         trigger = metadata.get(TRIGGER_METADATA)

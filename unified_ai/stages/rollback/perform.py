@@ -107,9 +107,15 @@ def perform_rollback(
         raise RollbackError("a rollback needs a reason")
     path = [project.name, DEPLOYED_MODEL]
     current = store.current_or_recorded(path)
+    if current is None:  # as `choose_target` refuses it
+        raise RollbackError("nothing is deployed yet, so there is nothing to roll back")
     target = resolve_target(store, project, requested)
     from_deployment = read_deployment(StoreReader(store), project.name, current)
     to_deployment = read_deployment(StoreReader(store), project.name, target.version)
+    if to_deployment.mlflow_model_version is None:  # a hand-made manifest: no alias to restore
+        raise RollbackError(
+            f"deployment {target.version} records no MLflow model version to make the champion"
+        )
     previous_alias = registry.champion_version(project.model_name)
     registry.set_champion(project.model_name, to_deployment.mlflow_model_version)
     try:

@@ -123,14 +123,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             params={"estimator": project.estimator.class_name, **project.estimator.params},
             metrics=training_metrics,
             dagster_run_id=context.run_id,
-            tags={
-                "unified_ai.project": project.name,
-                "unified_ai.data_version": data_version,
-                "unified_ai.dagster_run_id": context.run_id,
-                "unified_ai.trained_by": actor,
-                "unified_ai.training_runner": runner_label,
-                "unified_ai.policy_version": project.policy_version,
-            },
+            tags=_run_tags(project, data_version=data_version, run_id=context.run_id, actor=actor),
         )
         card = {
             "project": project.name,
@@ -162,6 +155,18 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return candidate_model
+
+
+def _run_tags(project: ProjectConfig, *, data_version: str, run_id: str, actor: str) -> dict:
+    """Tags of the candidate's MLflow run: where it came from, who and what trained it."""
+    return {
+        "unified_ai.project": project.name,
+        "unified_ai.data_version": data_version,
+        "unified_ai.dagster_run_id": run_id,
+        "unified_ai.trained_by": actor,
+        "unified_ai.training_runner": project.training.runner,
+        "unified_ai.policy_version": project.policy_version,
+    }
 
 
 def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:

@@ -1,0 +1,98 @@
+"""Labels of a production batch checked and joined to its predictions: one per scored row (pure).
+
+The rule, in order: a file whose labels are not the training classes is refused whole; label
+rows for row ids the batch does not have are left out and listed; of the rest, exact duplicates
+(same row id, same label) count once, and a row id given different labels is quarantined (none
+of its labels kept, since none can be trusted). So a row weighs once in live metrics however
+often it is labeled.
+"""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from unified_ai.names import ROW_ID
+from unified_ai.projects.schema import ProjectConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def missing_label_columns(project: ProjectConfig, labels: "pd.DataFrame") -> list[str]:
+    """The columns a label file must have (row id, target) that `labels` lacks."""
+    return [c for c in (ROW_ID, project.target) if c not in labels.columns]
+
+
+def label_column(
+    project: ProjectConfig, labels: "pd.DataFrame", classes: list[Any]
+) -> tuple["pd.DataFrame | None", str | None]:
+    """(row id and binary `label` of each label row, None) or (None, why the file is refused).
+
+    Labels must be the classes the model was trained on: a blank or `yes` taken as 0 would
+    skew the live metrics that decide rollbacks.
+    """
+    from unified_ai.ml.data import binary_target
+    from unified_ai.ml.validation import check_labels
+
+    truth, problem = check_labels(labels[project.target], classes)
+    if problem:
+        return None, f"column {project.target!r}: {problem}"
+    labels = labels.assign(**{project.target: truth})
+    return labels.assign(label=binary_target(project, labels))[[ROW_ID, "label"]], None
+
+
+@dataclass(frozen=True)
+class LabelJoin:
+    """Predictions with one label each, and what was left out on the way.
+
+    Attributes:
+        joined: The scored rows that have a label, with their `label`.
+        label_rows: Label rows read.
+        unmatched_rows: Label rows for row ids the batch does not have.
+        unknown_ids: Those row ids, sorted, as text.
+        duplicate_rows: Exact duplicate label rows (counted once).
+        conflicting_ids: Row ids given different labels (quarantined).
+        conflicting_rows: Label rows of those row ids.
+        problems: One phrase per rule that applied (empty: every label row matched once).
+    """
+
+    joined: "pd.DataFrame"
+    label_rows: int
+    unmatched_rows: int
+    unknown_ids: list[str]
+    duplicate_rows: int
+    conflicting_ids: list[str]
+    conflicting_rows: int
+    problems: list[str]
+
+
+def join_labels(labels: "pd.DataFrame", predictions: "pd.DataFrame") -> LabelJoin:
+    """Predictions with one label each.
+
+    Labels for row ids the batch does not have are set aside first; the rest follow
+    `one_label_per_row` (exact duplicates once, conflicting row ids quarantined), so the join
+    gives each scored row at most one row.
+    """
+    from unified_ai.ml.validation import one_label_per_row
+
+    known = labels[ROW_ID].isin(predictions[ROW_ID])
+    unmatched = int((~known).sum())
+    unknown_ids = sorted({str(i) for i in labels.loc[~known, ROW_ID]})
+    once = one_label_per_row(labels[known], ROW_ID, "label")
+    joined = predictions.merge(once.labels, on=ROW_ID, how="inner", validate="many_to_one")
+    problems = []
+    if unknown_ids:
+        problems.append(
+            f"{unmatched} label rows for {len(unknown_ids)} row ids the batch does "
+            f"not have were left out (e.g. {unknown_ids[:5]})"
+        )
+    problems += once.describe()
+    return LabelJoin(
+        joined=joined,
+        label_rows=len(labels),
+        unmatched_rows=unmatched,
+        unknown_ids=unknown_ids,
+        duplicate_rows=once.duplicate_rows,
+        conflicting_ids=once.conflicting_ids,
+        conflicting_rows=once.conflicting_rows,
+        problems=problems,
+    )

@@ -1,0 +1,174 @@
+"""Monitoring: labels that arrived later for a batch, joined to its predictions (`ground_truth`).
+
+The rules (which labels count, once) are `unified_ai.ml.label_join`'s; this asset reads the
+file, refuses it into labels/quarantine/ when the rules do, and reports what they left out.
+"""
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from unified_ai.names import GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.inbox import Inbox
+from unified_ai.resources.notifications import Notifier
+from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.placement import stage_op_tags
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from unified_ai.ml.label_join import LabelJoin
+
+LABELS_CHECK = "labels_match_predictions"
+#: Row ids listed by value in `ground_truth` metadata; the rest are counted.
+LISTED_ROW_IDS = 20
+
+
+def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
+    asset_key = key(project, GROUND_TRUTH)
+
+    @dg.asset(
+        key=asset_key,
+        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
+        partitions_def=batches_partitions(project),
+        tags=stage_tags("monitoring"),
+        description="Labels that arrived later for a batch, joined to its predictions: one "
+        "label per scored row. Labels that are not the training classes (blanks, yes/no for "
+        "0/1, ...) are refused and the file kept in labels/quarantine/. Labels for row ids the "
+        "batch does not have are left out and listed; exact duplicates (same row id, same "
+        "label) count once; a row id given different labels is quarantined (left out of "
+        "ground truth and live metrics, listed in the metadata).",
+        metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
+        kinds={"pandas"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                LABELS_CHECK,
+                asset=asset_key,
+                description="Every label row matches a scored row of the batch and gives "
+                "it its one label (no duplicates, no conflicting labels).",
+            )
+        ],
+    )
+    def ground_truth(
+        context: dg.AssetExecutionContext,
+        inbox: Inbox,
+        notifier: Notifier,
+        lineage: LineageStorage,
+        predictions,
+    ):
+        """Labels of one batch, one per scored row, joined to its predictions.
+
+        The rules are `unified_ai.ml.label_join`'s: a file whose labels are not the training
+        classes is refused whole; label rows for unknown row ids are left out, exact duplicates
+        count once, conflicting row ids are quarantined. `labels_match_predictions` warns with
+        the counts whenever any rule applied.
+        """
+        from unified_ai.ml.data import target_classes
+        from unified_ai.ml.label_join import join_labels, label_column
+        from unified_ai.resources.inbox import PROCESSED
+
+        batch = context.partition_key
+        folder = inbox.labels_folder(project)
+        path = inbox.locate(folder, batch)
+        labels = _read_label_file(context, project, inbox, notifier, path)
+        reader = lineage.reader(context)
+        train_path = key(project, TRAIN_SPLIT).path
+        train_version = reader.require_current(train_path)
+        classes = target_classes(project, reader.read_value(train_path, train_version))
+        checked, problem = label_column(project, labels, classes)
+        if checked is None:
+            raise _refuse(context, project, inbox, notifier, path, f"{path}: {problem}")
+        join = join_labels(checked, predictions)
+        metadata = _join_metadata(join)
+        yield dg.Output(
+            join.joined,
+            metadata={
+                "dagster/row_count": len(join.joined),
+                **metadata,
+                "classes": dg.MetadataValue.json(classes),
+            },
+        )
+        inbox.archive(folder, batch, PROCESSED)
+        yield dg.AssetCheckResult(
+            check_name=LABELS_CHECK,
+            passed=not join.problems,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=_check_description(batch, join),
+            metadata=metadata,
+        )
+
+    return ground_truth
+
+
+def _read_label_file(
+    context: dg.AssetExecutionContext,
+    project: ProjectConfig,
+    inbox: Inbox,
+    notifier: Notifier,
+    path,
+) -> "pd.DataFrame":
+    """The batch's label file, with the row id and target columns; else refused (a Failure)."""
+    from unified_ai.ml.label_join import missing_label_columns
+    from unified_ai.resources.inbox import InboxError
+
+    try:
+        labels = inbox.read(inbox.labels_folder(project), context.partition_key)
+    except InboxError as exc:
+        raise _refuse(context, project, inbox, notifier, path, str(exc)) from None
+    missing = missing_label_columns(project, labels)
+    if missing:
+        reason = f"{path}: label file lacks columns {missing}"
+        raise _refuse(context, project, inbox, notifier, path, reason)
+    return labels
+
+
+def _refuse(
+    context: dg.AssetExecutionContext,
+    project: ProjectConfig,
+    inbox: Inbox,
+    notifier: Notifier,
+    path,
+    reason: str,
+) -> dg.Failure:
+    """Keep the file in labels/quarantine/ (a fixed file can be delivered again)."""
+    from unified_ai.resources.inbox import QUARANTINE
+
+    batch = context.partition_key
+    folder = inbox.labels_folder(project)
+    if (folder / batch).exists():
+        inbox.archive(folder, batch, QUARANTINE)
+        reason = f"{reason}; the file is kept in {folder / QUARANTINE}"
+        notifier.notify(
+            project.policy.notifications,
+            project=project.name,
+            event="quarantine",
+            summary=f"labels of batch {batch} were refused (no live metrics from them): {reason}",
+            evidence={"batch": batch, "file": str(path)},
+            run_id=context.run_id,
+        )
+    return dg.Failure(description=f"{project.name}/ground_truth[{batch}]: {reason}")
+
+
+def _join_metadata(join: "LabelJoin") -> dict:
+    """What the rules left out, as metadata of the asset and of its check."""
+    return {
+        "label_rows": join.label_rows,
+        "unmatched_label_rows": join.unmatched_rows,
+        "unmatched_row_ids": dg.MetadataValue.json(join.unknown_ids[:LISTED_ROW_IDS]),
+        "duplicate_label_rows": join.duplicate_rows,
+        "conflicting_row_ids_count": len(join.conflicting_ids),
+        "conflicting_label_rows": join.conflicting_rows,
+        "conflicting_row_ids": dg.MetadataValue.json(join.conflicting_ids[:LISTED_ROW_IDS]),
+    }
+
+
+def _check_description(batch: str, join: "LabelJoin") -> str:
+    if join.problems:
+        return (
+            f"batch {batch}: {join.label_rows} label rows gave {len(join.joined)} scored rows "
+            "one label each; " + "; ".join(join.problems)
+        )
+    return f"all {join.label_rows} label rows matched, one per scored row"

@@ -1,0 +1,71 @@
+"""Monitoring: the deployed model's live metrics over its labeled batches (`live_performance`).
+
+Computed by `unified_ai.ml.live` and read by the trigger sensors, which decide on them.
+"""
+
+import dagster as dg
+
+from unified_ai.names import DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
+from unified_ai.payloads import LiveSummary
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import labeled_batches, read_deployment, rollback_target
+from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, key, stage_tags
+from unified_ai.stages.monitoring.scoring import waiting_candidate_version
+from unified_ai.stages.placement import stage_op_tags
+
+#: How many of the newest labeled batches the live metric plot shows.
+LIVE_PLOT_BATCHES = 30
+
+
+def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(project, LIVE_PERFORMANCE),
+        deps=[key(project, GROUND_TRUTH)],
+        tags=stage_tags("monitoring"),
+        description="The deployed model's live metrics over the policy window of labeled "
+        "batches, per segment; against its predecessor and a waiting candidate on the same "
+        "rows (shadow scores, paired bootstrap interval). Read by the trigger sensors.",
+        metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
+        kinds={"json"},
+    )
+    def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):
+        from unified_ai.ml.live import live_report
+        from unified_ai.ml.plots import live_metric_markdown
+
+        reader = lineage.reader(context)
+        rule = project.policy.triggers.performance
+        deployment = reader.require_current(key(project, DEPLOYED_MODEL).path)
+        manifest = read_deployment(reader, project.name, deployment)
+        batches = labeled_batches(reader, project.name)
+        previous = rollback_target(reader, project.name, deployment)
+        report = live_report(
+            batches,
+            deployment,
+            metric=rule.metric,
+            window=rule.window_batches,
+            threshold=project.evaluation.threshold,
+            segments=project.segments,
+            min_segment_size=project.policy.fairness.min_segment_size,
+            bootstrap_samples=project.evaluation.bootstrap_samples,
+            confidence=project.evaluation.confidence,
+            gap_metric=project.policy.fairness.metric,
+            shadow_deployment=None if previous is None else previous[0],
+            shadow_candidate=waiting_candidate_version(context, reader, project, manifest),
+            recent_paired=project.policy.triggers.rollback.recent_batches,
+            recent_current=rule.recent_batches,
+        )
+        report["current"]["deployed_at"] = manifest.deployed_at
+        summary = LiveSummary.from_report(report, deployed_at=manifest.deployed_at)
+        plot = live_metric_markdown(
+            batches,
+            metric=rule.metric,
+            threshold=project.evaluation.threshold,
+            floor=rule.floor,
+            last=LIVE_PLOT_BATCHES,
+        )
+        metadata = {**summary.metadata(), "metric_over_batches": dg.MetadataValue.md(plot)}
+        return dg.Output(report, metadata=metadata)
+
+    return live_performance

@@ -1,0 +1,274 @@
+"""Monitoring: a production batch validated, then scored by the deployment and its shadows.
+
+Batches are dynamic partitions (one per file in the project's inbox). A batch that breaks the
+schema is stored and flagged as quarantined by a blocking check: never scored, never lost.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from unified_ai.io.reader import StoreReader
+from unified_ai.names import (
+    CANDIDATE_MODEL,
+    EVALUATION_REPORT,
+    PREDICTIONS,
+    PRODUCTION_BATCH,
+    SHADOW_CANDIDATE_MODEL,
+    SHADOW_CANDIDATE_PROBA,
+    SHADOW_PREVIOUS_DEPLOYMENT,
+    SHADOW_PREVIOUS_PROBA,
+)
+from unified_ai.payloads import Deployment
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.queries import (
+    NothingDeployedError,
+    deployed_model_of,
+    rollback_target,
+    waiting_candidate,
+)
+from unified_ai.resources.inbox import Inbox
+from unified_ai.resources.notifications import Notifier
+from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.placement import stage_op_tags
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BATCH_CHECK = "batch_is_valid"
+
+
+def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
+    asset_key = key(project, PRODUCTION_BATCH)
+
+    @dg.asset(
+        key=asset_key,
+        partitions_def=batches_partitions(project),
+        tags=stage_tags("monitoring"),
+        description="One file of production rows from the project's inbox, validated before it "
+        "is scored. A batch that fails validation is kept and quarantined.",
+        metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
+        kinds={"pandas"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                BATCH_CHECK,
+                asset=asset_key,
+                blocking=True,
+                description="The batch has the model's inputs with training types and declared "
+                "values, and unique row ids.",
+            )
+        ],
+    )
+    def production_batch(context: dg.AssetExecutionContext, inbox: Inbox, notifier: Notifier):
+        from unified_ai.ml.validation import validate_batch
+        from unified_ai.resources.inbox import PROCESSED, QUARANTINE, InboxError
+
+        batch = context.partition_key
+        folder = inbox.folder(project)
+        try:
+            frame = inbox.read(folder, batch)
+        except InboxError as exc:
+            inbox.archive(folder, batch, QUARANTINE)
+            notifier.notify(
+                project.policy.notifications,
+                project=project.name,
+                event="quarantine",
+                summary=f"batch {batch} is unreadable and was not scored: {exc}",
+                evidence={"batch": batch},
+                run_id=context.run_id,
+            )
+            yield dg.AssetCheckResult(
+                check_name=BATCH_CHECK,
+                passed=False,
+                description=str(exc),
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
+            raise dg.Failure(
+                description=f"{project.name}/production_batch[{batch}]: {exc}"
+            ) from None
+        outcome = validate_batch(project, frame)
+        yield dg.Output(
+            frame,
+            metadata={
+                "dagster/row_count": len(frame),
+                "quarantined": not outcome.passed,
+                "reason": outcome.describe()[:1000],
+            },
+        )
+        # The rows are in the lineage store now: the file leaves the waiting list, kept.
+        inbox.archive(folder, batch, PROCESSED if outcome.passed else QUARANTINE)
+        if not outcome.passed:
+            notifier.notify(
+                project.policy.notifications,
+                project=project.name,
+                event="quarantine",
+                summary=f"batch {batch} was quarantined (kept, not scored): {outcome.describe()}",
+                evidence={"batch": batch, "rows": len(frame)},
+                run_id=context.run_id,
+            )
+        yield dg.AssetCheckResult(
+            check_name=BATCH_CHECK,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.describe()[:2000],
+            metadata={"failures": dg.MetadataValue.json(outcome.failures)},
+        )
+
+    return production_batch
+
+
+def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(project, PREDICTIONS),
+        ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
+        partitions_def=batches_partitions(project),
+        tags=stage_tags("monitoring"),
+        description="The batch scored by the currently deployed model (its version recorded), "
+        "and in the shadow by the deployment a rollback would restore and by a candidate "
+        "waiting for approval, so models are compared on the same rows.",
+        metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
+        kinds={"pandas", "scikitlearn"},
+    )
+    def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
+        from unified_ai.ml.batch_scoring import scored_frame
+        from unified_ai.ml.data import FeatureColumns
+        from unified_ai.ml.training import predict_proba
+
+        reader = lineage.reader(context)
+        try:
+            deployment, manifest, model = deployed_model_of(reader, project.name)
+        except NothingDeployedError as exc:
+            raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
+        proba = predict_proba(model, production_batch, FeatureColumns(**model.card["features"]))
+        _refuse_non_finite(project.name, manifest.model_version, production_batch, proba)
+        scored = scored_frame(
+            production_batch,
+            proba,
+            segments=project.segments,
+            threshold=project.evaluation.threshold,
+            deployment=deployment,
+            model_version=manifest.model_version,
+        )
+        shadows, shadow_notes = _shadow_scores(
+            context, reader, project, manifest, deployment, production_batch, proba
+        )
+        scored = scored.assign(**shadows)
+        return dg.Output(
+            scored,
+            metadata={
+                "deployment_version": deployment,
+                "model_version": manifest.model_version,
+                "dagster/row_count": len(scored),
+                "positive_rate": float(scored["prediction"].mean()),
+                # Why a compiled scorer was not used (stored before its probe outputs were).
+                **({"scorer": model.scorer_note} if model.scorer_note else {}),
+                **shadow_notes,
+            },
+        )
+
+    return predictions
+
+
+def _refuse_non_finite(project: str, model_version: str, batch: "pd.DataFrame", proba) -> None:
+    """Fail the run (nothing is stored, nothing becomes current) on a NaN or infinite score."""
+    from unified_ai.ml.batch_scoring import non_finite_scores
+
+    bad = non_finite_scores(batch, proba)
+    if bad is not None:
+        count, first = bad
+        raise dg.Failure(
+            description=f"{project}/predictions: model {model_version} gave {count} of "
+            f"{len(proba)} rows a non-finite score (first: row {first}); refusing to store them"
+        )
+
+
+def _shadow_scores(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    manifest: Deployment,
+    deployment: str,
+    batch: "pd.DataFrame",
+    live_proba,
+) -> tuple[dict, dict[str, str]]:
+    """The batch scored by the deployment a rollback would restore and by a waiting candidate.
+
+    Returns the shadow columns of `predictions` (always all four, empty when there is no such
+    model, so every batch's frame has one shape) and what its metadata says about them. A
+    batch larger than `monitoring.shadow_rows` is shadow-scored on a random sample. Both
+    models are read through the step's reader: allow-listed skops only, and their versions are
+    in the lineage of these predictions. A shadow that is the live model itself (a redeployed
+    version: versions are content hashes) reuses `live_proba` instead of loading it again.
+    """
+    import numpy as np
+
+    from unified_ai.ml.batch_scoring import empty_shadow_columns, shadow_rows
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.training import predict_proba
+
+    columns: dict[str, Any] = empty_shadow_columns()
+    metadata = {"shadow_previous": "none", "shadow_candidate": "none"}
+    rows = shadow_rows(len(batch), project.monitoring.shadow_rows, context.partition_key)
+    if len(rows) < len(batch):
+        metadata["shadow_sample"] = (
+            f"{len(rows):,} of {len(batch):,} (a random sample: monitoring.shadow_rows)"
+        )
+
+    def shadow(role: str, owner_column: str, proba_column: str, owner: str, model_version: str):
+        columns[owner_column] = owner
+        if model_version == manifest.model_version:
+            columns[proba_column] = live_proba
+            metadata[f"shadow_{role}"] = f"{owner} (the live model itself)"
+            return
+        try:
+            model = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
+            features = FeatureColumns(**model.card["features"])
+            scores = np.full(len(batch), np.nan)
+            sample = batch if len(rows) == len(batch) else batch.iloc[rows]
+            scores[rows] = predict_proba(model, sample, features)
+            columns[proba_column] = scores
+            metadata[f"shadow_{role}"] = owner
+        except Exception as exc:
+            # A shadow is evidence, not service: whatever stops it (a refused file, inputs
+            # it does not know) must not stop the live scores. Its rows stay unpaired.
+            reason = f"{owner}: not scored: {exc}"[:500]
+            metadata[f"shadow_{role}"] = reason
+            context.log.warning(f"{project.name}/predictions: shadow {role} {reason}")
+
+    previous = rollback_target(reader, project.name, deployment)
+    if previous is not None:
+        version, previous_manifest = previous
+        shadow(
+            "previous",
+            SHADOW_PREVIOUS_DEPLOYMENT,
+            SHADOW_PREVIOUS_PROBA,
+            version,
+            previous_manifest.model_version,
+        )
+    candidate = waiting_candidate_version(context, reader, project, manifest)
+    if candidate is not None:
+        shadow("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
+    return columns, metadata
+
+
+def waiting_candidate_version(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    deployed: Deployment,
+) -> str | None:
+    """The model version of a candidate waiting for approval (gates read from the instance)."""
+    from unified_ai.policies.gates import GATES, gate_decision
+    from unified_ai.stages.gate_records import gate_records
+
+    report_key = key(project, EVALUATION_REPORT)
+
+    def gates_passed(report_version: str) -> bool:
+        records = gate_records(context.instance, report_key, GATES)
+        return gate_decision(report_version, records, GATES).allowed
+
+    waiting = waiting_candidate(reader, project.name, deployed, gates_passed)
+    return None if waiting is None else str(waiting[1].model_version)
