@@ -50,6 +50,12 @@ attributes:
   data:
     # bundled:<name>, a CSV or Parquet file relative to this folder, or an fsspec URL.
     source: {name}.csv
+  # binary_classification, multiclass_classification (3+ classes, optionally listed in
+  # `classes:`) or regression (a number). Binary projects name the `positive_label`; the other
+  # tasks drop it and use their own metrics below (regression: rmse, mae, r2, mape; multiclass:
+  # accuracy, macro_f1, log_loss, roc_auc_ovr, per_class_recall, per_class_precision) and
+  # estimators (regression: Ridge, HistGradientBoostingRegressor, RandomForestRegressor, ...).
+  task: binary_classification
   target: label
   positive_label: 1
   features:

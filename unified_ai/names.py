@@ -214,6 +214,9 @@ SHADOW_PREVIOUS_PROBA = "shadow_previous_proba"
 SHADOW_PREVIOUS_DEPLOYMENT = "shadow_previous_deployment"
 SHADOW_CANDIDATE_PROBA = "shadow_candidate_proba"
 SHADOW_CANDIDATE_MODEL = "shadow_candidate_model"
+#: `predictions` of a multiclass model: `proba_<i>` is the probability of class i (the index
+#: in the model card's `classes`).
+CLASS_PROBA_PREFIX = "proba_"
 #: Column of `training_data` (and its splits) naming where each row came from: the project's
 #: data source, or the production batch whose labeled rows it is. Never a model input.
 ORIGIN = "_origin"

@@ -38,7 +38,8 @@ def test_policy_check_reports_file_field_and_reason(home, projects_dir):
 def test_status_of_unknown_project_is_a_one_line_error(home):
     result = invoke("status", "nope")
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: unknown project 'nope' (known: mortgage_approval)"
+    known = "hourly_wages, mortgage_approval, work_status"
+    assert result.output.strip() == f"Error: unknown project 'nope' (known: {known})"
 
 
 def test_status_before_any_run(home):

@@ -38,8 +38,9 @@ def test_the_component_type_is_found_where_defs_yaml_names_it():
 
 def test_the_packaged_project_is_a_component_of_the_defs_folder():
     sources = discover_projects()
-    assert [(s.project.name, s.tree is not None) for s in sources] == [("mortgage_approval", True)]
-    assert sources[0].path == DEFS_DIR / "mortgage_approval" / "defs.yaml"
+    bundled = ["hourly_wages", "mortgage_approval", "work_status"]
+    assert [(s.project.name, s.tree is not None) for s in sources] == [(n, True) for n in bundled]
+    assert [s.path for s in sources] == [DEFS_DIR / n / "defs.yaml" for n in bundled]
 
 
 def scaffold(folder: Path) -> Path:
@@ -103,7 +104,9 @@ def test_defs_loads_the_defs_folder_and_the_extra_projects_like_the_tests_do(
     expected = build_definitions(settings, load_projects(str(projects_dir)))
     assert describe_graph(loaded) == describe_graph(expected)
     assert {key.path[0] for key in loaded.resolve_asset_graph().get_all_asset_keys()} == {
+        "hourly_wages",
         "mortgage_approval",
+        "work_status",
         "small",
     }
 
@@ -145,13 +148,17 @@ def test_unified_ai_projects_is_a_second_defs_folder(home, projects_dir, monkeyp
     monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
     loaded = defs()
     assert {key.path[0] for key in loaded.resolve_asset_graph().get_all_asset_keys()} == {
+        "hourly_wages",
         "mortgage_approval",
+        "work_status",
         "churn",
         "small",
     }
     sources = discover_projects(str(projects_dir))
     assert [(s.project.name, s.path, s.tree is not None) for s in sources] == [
+        ("hourly_wages", DEFS_DIR / "hourly_wages" / "defs.yaml", True),
         ("mortgage_approval", DEFS_DIR / "mortgage_approval" / "defs.yaml", True),
+        ("work_status", DEFS_DIR / "work_status" / "defs.yaml", True),
         ("churn", (projects_dir / "churn" / "defs.yaml").resolve(), True),
         ("small", projects_dir / "small.yaml", False),
     ]
@@ -225,7 +232,9 @@ def test_the_cli_lists_and_checks_projects_as_the_code_location_loads_them(
     listed = CliRunner().invoke(main, ["projects", "--json"])
     assert listed.exit_code == 0, listed.output
     assert [row["name"] for row in json.loads(listed.output)] == [
+        "hourly_wages",
         "mortgage_approval",
+        "work_status",
         "churn",
         "small",
     ]

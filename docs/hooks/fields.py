@@ -354,7 +354,9 @@ def _check_paths(markdown: str, source: str) -> None:
             continue
         for path in _expand(span):
             if not renderer.known(path.rstrip(".*")):
-                log.warning("%s: `%s` is not a field of a project file (schema.py)", source, path)
+                log.warning(
+                    "%s: `%s` is not a field of a project file (projects/schema_*.py)", source, path
+                )
 
 
 def on_pre_build(config: Any) -> None:

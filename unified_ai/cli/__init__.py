@@ -4,7 +4,7 @@
 and `traffic` add their commands to it when imported here.
 """
 
-from unified_ai.cli import decisions, lineage, projects, reports, traffic
+from unified_ai.cli import decisions, export, lineage, projects, reports, traffic
 from unified_ai.cli.app import main
 
-__all__ = ["decisions", "lineage", "main", "projects", "reports", "traffic"]
+__all__ = ["decisions", "export", "lineage", "main", "projects", "reports", "traffic"]

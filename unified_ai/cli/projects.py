@@ -93,8 +93,32 @@ def status_cmd(project: str, as_json: bool) -> None:
                     ]
                 ],
             )
+            if candidate.get("metrics"):
+                click.echo(f"candidate holdout metrics ({metrics_line(candidate)})")
 
     run(go)
+
+
+def task_metrics_row(body: dict) -> dict:
+    """The report's task and its candidate's metrics of that task, in report order.
+
+    Reports stored before tasks are binary (`unified_ai.projects.tasks`).
+    """
+    from unified_ai.projects.tasks import BINARY, metrics_of
+
+    task = body.get("task") or BINARY
+    measured = (body.get("candidate") or {}).get("metrics") or {}
+    return {"task": task, "metrics": {m: measured.get(m) for m in metrics_of(task)}}
+
+
+def metrics_line(row: dict) -> str:
+    """`task: metric value, ...` for a table (a metric not computed shows as n/a)."""
+
+    def fmt(value) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    measured = ", ".join(f"{m} {fmt(v)}" for m, v in (row.get("metrics") or {}).items())
+    return f"{row.get('task')}: {measured}"
 
 
 def _candidate(reader: StoreReader, project: str, live) -> dict | None:
@@ -122,7 +146,11 @@ def _candidate(reader: StoreReader, project: str, live) -> dict | None:
         return {**row, "state": "UNKNOWN", "reasons": [reason]}
     _, report = evaluation_report(reader, project, report_version)
     model = report.candidate.model_version
-    row = {"model_version": model, "evaluation_report_version": report_version}
+    row = {
+        "model_version": model,
+        "evaluation_report_version": report_version,
+        **task_metrics_row(stored.body),
+    }
     if live is not None and live.model_version == model:
         return {**row, "state": "LIVE", "reasons": [f"deployed {live.deployed_at}"]}
     try:
@@ -217,6 +245,7 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
     from unified_ai.policies.dry_run import replay
     from unified_ai.projects.loader import ProjectConfigError, format_validation_error, read_yaml
     from unified_ai.projects.schema import Policy
+    from unified_ai.projects.schema_tasks import task_policy
     from unified_ai.queries import approval_records, evaluation_history
 
     def go():
@@ -228,6 +257,12 @@ def policy_dry_run(project: str, policy_file: Path, as_json: bool) -> None:
             policy = Policy.model_validate(raw)
         except ValidationError as exc:
             raise ProjectConfigError(format_validation_error(policy_file, exc)) from None
+        # The new policy is read as the project's task reads it: metrics left unset take the
+        # task's defaults, and a metric of another task is refused in one line.
+        try:
+            policy = task_policy(config.model_copy(update={"policy": policy})) or policy
+        except ValueError as exc:
+            raise ProjectConfigError(f"{policy_file}: {exc}") from None
         reader = StoreReader(ctx.store())
         reports, promoted = evaluation_history(reader, config.name)
         results = replay(policy, reports, promoted, approval_records(reader, config.name))

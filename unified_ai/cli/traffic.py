@@ -264,9 +264,11 @@ def serve_cmd(
 ) -> None:
     """Serve PROJECT's deployed model over HTTP, following deployments and rollbacks.
 
-    POST /v1/projects/PROJECT/predict scores JSON rows; served rows reach the inbox as
-    production batches. POST /v1/projects/PROJECT/labels takes ground truth for served rows
-    and needs the bearer token in UNIFIED_AI_SERVE_TOKEN (without it, labels are disabled).
+    POST /v1/projects/PROJECT/predict scores JSON rows and answers in the project's task
+    (probability and decision, class and class probabilities, or value); served rows reach
+    the inbox as production batches. POST /v1/projects/PROJECT/labels takes ground truth for
+    served rows and needs the bearer token in UNIFIED_AI_SERVE_TOKEN (without it, labels are
+    disabled).
     /healthz, /readyz, /metrics (Prometheus) and /docs (OpenAPI, no internet needed).
     """
 

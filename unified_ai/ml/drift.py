@@ -7,6 +7,7 @@ seconds, so every batch gets them, and Evidently renders the human page from a s
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _BINS = 10
@@ -137,6 +138,37 @@ def drift_scores(
         "rows": len(current),
         "reference_rows": len(reference),
     }
+
+
+#: Reference rows a deployed model scores to give its prediction distribution (a sample).
+PREDICTION_REFERENCE_ROWS = 2_000
+
+
+def prediction_drift(
+    task: str, reference: "np.ndarray", current: "np.ndarray", psi_threshold: float
+) -> dict:
+    """Drift of a model's predictions on the batch against its predictions on the reference.
+
+    What is compared, by task: binary the positive-class probability, regression the
+    predicted value (numeric: PSI over the reference's deciles and KS), multiclass the
+    predicted class (categorical: PSI over the classes). The inputs are primary scores
+    (`unified_ai.ml.batch_scoring.primary_score`: multiclass, the class index).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from unified_ai.projects.tasks import MULTICLASS
+
+    if task == MULTICLASS:
+        scores = categorical_drift(
+            pd.Series(np.asarray(reference, dtype=int)), pd.Series(np.asarray(current, dtype=int))
+        )
+        kind = "predicted class"
+    else:
+        scores = numeric_drift(np.asarray(reference, dtype=float), np.asarray(current, dtype=float))
+        kind = "predicted value" if task == "regression" else "predicted probability"
+    drifted = scores["psi"] is not None and scores["psi"] > psi_threshold
+    return {**scores, "of": kind, "drifted": drifted, "reference_rows": len(reference)}
 
 
 #: The name under which our PSI is registered with Evidently, so its page computes what we do.

@@ -264,7 +264,11 @@ def summary_markdown(body: dict) -> str:
     per_class = body["candidate"].get("per_class")
     if per_class:
         rows += ["", "| class | rows | precision | recall |", "|---|---|---|---|"]
-        for label, values in per_class.items():
+        # In the model's class order (a stored body may hold the table with sorted keys).
+        order = [str(c) for c in body.get("classes") or [] if str(c) in per_class]
+        order += [label for label in per_class if label not in order]
+        for label in order:
+            values = per_class[label]
             precision, recall = fmt(values["precision"]), fmt(values["recall"])
             rows.append(f"| {label} | {values['n']} | {precision} | {recall} |")
     largest = body["candidate"]["fairness"]["largest"]

@@ -27,8 +27,8 @@ def evaluate_holdouts(
     """(the report on the gates' holdout, its predictions per model, the body to store).
 
     The body is the report's, with `holdouts`: which one the gates judge on and why, and each
-    holdout's rows, metrics and comparison (a holdout without both classes is left out, as no
-    metric compares models on it).
+    holdout's rows, metrics and comparison (a holdout no metric compares models on is left out:
+    see `holdout_problem`).
 
     Args:
         project: The project.
@@ -38,18 +38,57 @@ def evaluate_holdouts(
         candidate: The candidate model.
         champion: The current champion, None before the first deployment.
     """
-    from unified_ai.ml.data import binary_target
     from unified_ai.ml.evaluation import evaluate
 
     report, probas = evaluate(project, parts[used], candidate, champion)
     body = report.to_body()
     holdouts = {used: holdout_summary(body)}
     for name, frame in parts.items():
-        if name != used and binary_target(project, frame).nunique() == 2:
+        if name != used and holdout_problem(project, frame, candidate.classes) is None:
             other_report, _ = evaluate(project, frame, candidate, champion)
             holdouts[name] = holdout_summary(other_report.to_body())
     body["holdouts"] = {"used_for_gates": used, "reason": why, **holdouts}
     return report, probas, body
+
+
+#: The fewest rows a regression holdout compares models on (an interval needs resamples).
+MIN_REGRESSION_ROWS = 10
+
+
+def holdout_problem(
+    project: "ProjectConfig", frame: "pd.DataFrame", classes: list | None = None
+) -> str | None:
+    """Why no metric of the project's task compares models on these rows, or None if one does.
+
+    Binary: both classes must be present; multiclass: at least two of the model's classes
+    (and no class it does not know); regression: at least `MIN_REGRESSION_ROWS` rows whose
+    targets are not all equal. The text reads after "the holdout's N rows".
+
+    Args:
+        project: The project (its task and target).
+        frame: The holdout rows.
+        classes: A multiclass model's class list (default: the project's).
+    """
+    import numpy as np
+
+    from unified_ai.ml.targets import TargetError, encode_target
+    from unified_ai.projects.tasks import REGRESSION
+
+    if not len(frame):
+        return "are none"
+    try:
+        y = encode_target(project, frame, classes)
+    except TargetError as exc:
+        return f"cannot be scored ({exc})"
+    if project.task == REGRESSION:
+        if len(y) < MIN_REGRESSION_ROWS:
+            return f"are fewer than {MIN_REGRESSION_ROWS}"
+        if not np.ptp(y) > 0:
+            return "have one target value only"
+        return None
+    if len(np.unique(y)) < 2:
+        return "have one class only"
+    return None
 
 
 def holdout_summary(body: dict) -> dict:
@@ -96,28 +135,44 @@ def holdouts_markdown(holdouts: dict, metric: str) -> str:
 
 
 def report_page_and_plots(
-    project: "ProjectConfig", holdout: "pd.DataFrame", probas: "dict[str, np.ndarray]"
+    project: "ProjectConfig",
+    holdout: "pd.DataFrame",
+    probas: "dict[str, np.ndarray]",
+    classes: list | None = None,
 ) -> tuple[str, dict[str, bytes]]:
-    """The HTML page and the plots of the models' predictions on the gates' holdout."""
-    from unified_ai.ml.data import binary_target
-    from unified_ai.ml.plots import evaluation_plots
-    from unified_ai.ml.report_html import classification_page
+    """The HTML page and the plots of the models' predictions on the gates' holdout.
 
-    y = binary_target(project, holdout).to_numpy()
-    page = classification_page(
-        y,
-        probas["candidate"],
-        probas.get("champion"),
-        holdout[[c for c in project.segments if c in holdout.columns]],
+    Args:
+        project: The project (its task decides the page and the plots).
+        holdout: The gates' holdout rows.
+        probas: The models' predictions on them (`evaluate`'s).
+        classes: A multiclass candidate's class list (the order of its probability columns).
+    """
+    from unified_ai.ml.plots import task_evaluation_plots
+    from unified_ai.ml.report_html import evaluation_page
+    from unified_ai.ml.targets import encode_target
+
+    y = encode_target(project, holdout, classes)
+    segments = holdout[[c for c in project.segments if c in holdout.columns]]
+    page = evaluation_page(
+        project.task, y, probas["candidate"], probas.get("champion"), segments, classes
     )
-    return page, evaluation_plots(y, probas, project.evaluation.threshold)
+    plots = task_evaluation_plots(
+        project.task,
+        y,
+        probas,
+        project.evaluation.threshold,
+        segments=segments,
+        classes=classes,
+    )
+    return page, plots
 
 
 def plots_markdown(plots: dict[str, bytes]) -> str:
     """The report's plots, each under its title, as markdown with inline images."""
-    from unified_ai.ml.plots import EVALUATION_PLOTS, markdown_image
+    from unified_ai.ml.plots import PLOT_TITLES, markdown_image
 
     return "\n\n".join(
-        f"**{title}**\n\n{markdown_image(title, plots[name])}"
-        for name, title in EVALUATION_PLOTS.items()
+        f"**{PLOT_TITLES.get(name, name)}**\n\n{markdown_image(PLOT_TITLES.get(name, name), png)}"
+        for name, png in plots.items()
     )

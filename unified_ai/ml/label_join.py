@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_ai.names import ROW_ID
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.tasks import MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,14 +26,26 @@ def missing_label_columns(project: ProjectConfig, labels: "pd.DataFrame") -> lis
 def label_column(
     project: ProjectConfig, labels: "pd.DataFrame", classes: list[Any]
 ) -> tuple["pd.DataFrame | None", str | None]:
-    """(row id and binary `label` of each label row, None) or (None, why the file is refused).
+    """(row id and `label` of each label row, None) or (None, why the file is refused).
 
-    Labels must be the classes the model was trained on: a blank or `yes` taken as 0 would
-    skew the live metrics that decide rollbacks.
+    The `label` by task: binary 0/1 (1 = the positive label); multiclass the class label as
+    text (`class_key`); regression the value as a float.
+
+    Labels must be what the model was trained on: a blank or `yes` taken as 0 would skew the
+    live metrics that decide rollbacks. Binary labels must be the training classes, multiclass
+    ones one of `classes` (the model's class list), regression ones finite numbers.
     """
     from unified_ai.ml.data import binary_target
-    from unified_ai.ml.validation import check_labels
+    from unified_ai.ml.validation import check_class_labels, check_labels, check_numeric_labels
 
+    if project.task in (MULTICLASS, REGRESSION):
+        if project.task == REGRESSION:
+            values, problem = check_numeric_labels(labels[project.target])
+        else:
+            values, problem = check_class_labels(labels[project.target], classes)
+        if problem:
+            return None, f"column {project.target!r}: {problem}"
+        return labels.assign(label=values.to_numpy())[[ROW_ID, "label"]], None
     truth, problem = check_labels(labels[project.target], classes)
     if problem:
         return None, f"column {project.target!r}: {problem}"

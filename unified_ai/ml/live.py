@@ -4,13 +4,21 @@ Besides each deployment's own rows, models are compared on the same labeled rows
 is also scored in the shadow by the deployment a rollback would restore and by a candidate
 waiting for approval, and the difference gets a paired bootstrap interval (the same resampled
 rows for both models, a fixed seed, so a rerun gives the same numbers).
+
+Every task is measured in its own metrics (`unified_ai.ml.metrics.task_metrics`) from the
+stored `predictions` columns (`unified_ai.ml.batch_scoring.prediction_columns`): binary from
+`proba` and the 0/1 `label`; multiclass from `proba_<i>` and the class `label` (text) indexed
+into the model's `classes`; regression from `prediction` and the numeric `label`. Shadow
+columns hold each model's primary score (multiclass: the predicted class index), so a paired
+multiclass comparison judges the two models' predicted classes.
 """
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from unified_ai.ml.evaluation import classification_metrics, segments_and_gaps
+from unified_ai.ml.metrics import segments_and_gaps, task_metrics
 from unified_ai.names import (
+    CLASS_PROBA_PREFIX,
     DEPLOYMENT_COLUMN,
     ROW_ID,
     SHADOW_CANDIDATE_MODEL,
@@ -18,13 +26,106 @@ from unified_ai.names import (
     SHADOW_PREVIOUS_DEPLOYMENT,
     SHADOW_PREVIOUS_PROBA,
 )
+from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, class_key
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
+@dataclass(frozen=True)
+class LiveTask:
+    """What reading a task's labeled predictions needs: the task and a model's classes.
+
+    Attributes:
+        task: The project's task (`unified_ai.projects.tasks`).
+        classes: A multiclass model's classes, in the order of its `proba_<i>` columns.
+    """
+
+    task: str = BINARY
+    classes: tuple = ()
+
+    def truth(self, frame: "pd.DataFrame") -> "np.ndarray":
+        """The `label` column as the task's metrics take it (multiclass: class indices).
+
+        A multiclass label that is not one of the classes is -1 (`usable` leaves it out).
+        """
+        import numpy as np
+
+        labels = frame["label"]
+        if self.task == REGRESSION:
+            return labels.to_numpy(dtype="float64")
+        if self.task == MULTICLASS:
+            index = {class_key(c): i for i, c in enumerate(self.classes)}
+            return np.asarray([index.get(class_key(v), -1) for v in labels.tolist()], dtype=int)
+        return labels.to_numpy()
+
+    def usable(self, frame: "pd.DataFrame") -> "pd.DataFrame":
+        """The rows whose label the task can measure (multiclass: one of the classes)."""
+        if self.task != MULTICLASS or not len(frame):
+            return frame
+        return frame[self.truth(frame) >= 0]
+
+    def live_scores(self, frame: "pd.DataFrame") -> "np.ndarray":
+        """The live model's predictions in the task's shape, from the stored columns."""
+        import numpy as np
+
+        if self.task == REGRESSION:
+            return frame["prediction"].to_numpy(dtype="float64")
+        if self.task == MULTICLASS:
+            columns = [f"{CLASS_PROBA_PREFIX}{i}" for i in range(len(self.classes))]
+            if all(c in frame.columns for c in columns):
+                return frame[columns].to_numpy(dtype="float64")
+            index = {class_key(c): i for i, c in enumerate(self.classes)}
+            chosen = np.asarray([index.get(class_key(v), 0) for v in frame["prediction"]])
+            return self.from_primary(chosen)
+        return frame["proba"].to_numpy(dtype="float64")
+
+    def primary(self, scores: "np.ndarray") -> "np.ndarray":
+        """The primary score of predictions in the task's shape (multiclass: the class index)."""
+        import numpy as np
+
+        if self.task == MULTICLASS:
+            if not len(scores):
+                return np.zeros(0)
+            return np.argmax(scores, axis=1).astype("float64")
+        return np.asarray(scores, dtype="float64")
+
+    def from_primary(self, values: "np.ndarray") -> "np.ndarray":
+        """Primary scores in the task's shape (multiclass: one-hot rows of the class index)."""
+        import numpy as np
+
+        values = np.asarray(values, dtype="float64")
+        if self.task != MULTICLASS:
+            return values
+        onehot = np.zeros((len(values), len(self.classes)), dtype="float64")
+        if len(values):
+            onehot[np.arange(len(values)), values.astype(int)] = 1.0
+        return onehot
+
+    def metrics(self, y: "np.ndarray", scores: "np.ndarray", threshold: float) -> dict:
+        return task_metrics(self.task, y, scores, threshold)
+
+    def metric(self, y: "np.ndarray", scores: "np.ndarray", metric: str, threshold: float):
+        """One metric of these rows, or None when it has no value (or there are no rows)."""
+        if not len(y):
+            return None
+        return self.metrics(y, scores, threshold).get(metric)
+
+
+_BINARY = LiveTask()
+
+
 def metric_interval(
-    y, proba, metric: str, threshold: float, samples: int, seed: int, confidence: float = 0.95
+    y,
+    proba,
+    metric: str,
+    threshold: float,
+    samples: int,
+    seed: int,
+    confidence: float = 0.95,
+    *,
+    task: LiveTask = _BINARY,
 ):
     """Bootstrap interval of one metric at `confidence`, or (None, None) if it has no value."""
     import numpy as np
@@ -33,7 +134,7 @@ def metric_interval(
     values = []
     for _ in range(samples):
         idx = rng.integers(0, len(y), len(y))
-        value = classification_metrics(y[idx], proba[idx], threshold)[metric]
+        value = task.metric(y[idx], proba[idx], metric, threshold)
         if value is not None:
             values.append(value)
     if not values:
@@ -52,8 +153,13 @@ def paired_difference(
     samples: int,
     confidence: float,
     seed: int = 0,
+    task: LiveTask = _BINARY,
 ) -> dict[str, Any]:
     """`metric` of two models' scores of the same labeled rows, and the interval of live - other.
+
+    `live` and `other` are in the task's shape (`LiveTask.from_primary` of shadow scores).
+    The difference is in the metric's units, whichever way is better (for RMSE a positive
+    difference means live is worse).
 
     Rows are resampled in pairs: each bootstrap draw scores both models on the same rows, so
     what changed in the world cancels out and what is left is the difference between the
@@ -80,8 +186,8 @@ def paired_difference(
     }
     if len(y) == 0:
         return result
-    live_value = classification_metrics(y, live, threshold)[metric]
-    other_value = classification_metrics(y, other, threshold)[metric]
+    live_value = task.metric(y, live, metric, threshold)
+    other_value = task.metric(y, other, metric, threshold)
     result.update(live=live_value, other=other_value)
     if live_value is None or other_value is None:
         return result
@@ -90,8 +196,8 @@ def paired_difference(
     differences = []
     for _ in range(samples):
         idx = rng.integers(0, len(y), len(y))
-        a = classification_metrics(y[idx], live[idx], threshold)[metric]
-        b = classification_metrics(y[idx], other[idx], threshold)[metric]
+        a = task.metric(y[idx], live[idx], metric, threshold)
+        b = task.metric(y[idx], other[idx], metric, threshold)
         if a is not None and b is not None:
             differences.append(a - b)
     if differences:
@@ -115,6 +221,7 @@ def deployment_metrics(
     confidence: float,
     gap_metric: str,
     seed: int = 0,
+    task: LiveTask = _BINARY,
 ) -> dict[str, Any]:
     """Metrics of one deployment on its labeled rows, with an interval and per-segment view.
 
@@ -122,21 +229,22 @@ def deployment_metrics(
     evaluation of the candidate did: `samples` bootstrap draws at `confidence`, and the
     policy's fairness metric (`gap_metric`).
     """
-    y = labeled["label"].to_numpy()
-    proba = labeled["proba"].to_numpy()
-    if len(y) == 0:
+    labeled = task.usable(labeled)
+    if len(labeled) == 0:
         return {"labeled_rows": 0, "value": None, "ci_low": None, "ci_high": None}
-    metrics = classification_metrics(y, proba, threshold)
-    low, high = metric_interval(y, proba, metric, threshold, samples, seed, confidence)
+    y = task.truth(labeled)
+    proba = task.live_scores(labeled)
+    metrics = task.metrics(y, proba, threshold)
+    low, high = metric_interval(y, proba, metric, threshold, samples, seed, confidence, task=task)
     present = [c for c in segments if c in labeled.columns]
     return {
         "labeled_rows": len(y),
         "metrics": metrics,
-        "value": metrics[metric],
+        "value": metrics.get(metric),
         "ci_low": low,
         "ci_high": high,
         "segments": segments_and_gaps(
-            y, proba, labeled[present], threshold, gap_metric, min_segment_size
+            task.task, y, proba, labeled[present], threshold, gap_metric, min_segment_size
         ),
     }
 
@@ -169,6 +277,7 @@ class _Settings:
     bootstrap_samples: int
     confidence: float
     gap_metric: str
+    task: LiveTask = _BINARY
 
 
 _Batches = list[tuple[str, "pd.DataFrame"]]
@@ -203,6 +312,7 @@ def _summary(chosen: _Batches, settings: _Settings) -> dict[str, Any]:
         samples=settings.bootstrap_samples,
         confidence=settings.confidence,
         gap_metric=settings.gap_metric,
+        task=settings.task,
     )
     result["batches"] = [b for b, _ in chosen]
     return result
@@ -219,6 +329,7 @@ def _paired(
     seed: int,
 ) -> dict[str, Any]:
     """The current deployment's rows of the window that `owner` scored in the shadow."""
+    import numpy as np
     import pandas as pd
 
     chosen = [
@@ -232,16 +343,25 @@ def _paired(
         if chosen
         else pd.DataFrame(columns=["label", "proba", shadow])
     )
-    first, second = (shadow, "proba") if shadow_first else ("proba", shadow)
+    task = settings.task
+    rows = task.usable(rows)
+    # Both sides as primary scores: a shadow stored one number per row (multiclass: its class).
+    if len(rows):
+        live = task.from_primary(task.primary(task.live_scores(rows)))
+        other = task.from_primary(rows[shadow].to_numpy(dtype="float64"))
+    else:
+        live = other = np.zeros(0)
+    first, second = (other, live) if shadow_first else (live, other)
     comparison = paired_difference(
-        rows["label"].to_numpy(),
-        rows[first].to_numpy(),
-        rows[second].to_numpy(),
+        task.truth(rows) if len(rows) else np.zeros(0),
+        first,
+        second,
         settings.metric,
         settings.threshold,
         samples=settings.bootstrap_samples,
         confidence=settings.confidence,
         seed=seed,
+        task=task,
     )
     return {**comparison, "batches": [b for b, _ in chosen]}
 
@@ -268,12 +388,13 @@ def _recent_current(current: _Batches, recent_current: int, settings: _Settings)
     import pandas as pd
 
     chosen = current[-recent_current:]
-    rows = pd.concat([f for _, f in chosen]) if chosen else None
+    rows = settings.task.usable(pd.concat([f for _, f in chosen])) if chosen else None
     value = None
     if rows is not None and len(rows):
-        value = classification_metrics(
-            rows["label"].to_numpy(), rows["proba"].to_numpy(), settings.threshold
-        )[settings.metric]
+        task = settings.task
+        value = task.metric(
+            task.truth(rows), task.live_scores(rows), settings.metric, settings.threshold
+        )
     return {
         "window_batches": recent_current,
         "labeled_rows": 0 if rows is None else len(rows),
@@ -318,6 +439,8 @@ def live_report(
     shadow_candidate: str | None = None,
     recent_paired: int | None = None,
     recent_current: int | None = None,
+    task: str = BINARY,
+    classes: list | None = None,
 ) -> dict[str, Any]:
     """The current deployment over its last `window` labeled batches, and its predecessor.
 
@@ -335,15 +458,28 @@ def live_report(
     deployment's last `recent_paired` batches, and its own metric over its last
     `recent_current` batches (no interval: the floor reads the value). A change that ends
     shows there first, long before it outweighs the older batches of the whole window.
+
+    `task` and `classes` (the deployed model's, multiclass) say how labels and predictions are
+    read (`LiveTask`); every number is in the metric's own units and direction (for RMSE a
+    higher value, and a positive live - previous difference, is worse).
     """
     settings = _Settings(
-        metric, threshold, segments, min_segment_size, bootstrap_samples, confidence, gap_metric
+        metric,
+        threshold,
+        segments,
+        min_segment_size,
+        bootstrap_samples,
+        confidence,
+        gap_metric,
+        LiveTask(task, tuple(classes or ())),
     )
     batches = [(batch, rows_once(frame)) for batch, frame in batches]
     current = _last_batches(batches, current_deployment, window)
     previous_deployment = _previous_deployment(batches, current_deployment)
     report: dict[str, Any] = {
         "metric": metric,
+        "task": task,
+        "classes": [class_key(c) for c in classes or []],
         "window_batches": window,
         "current": {"deployment": current_deployment, **_summary(current, settings)},
         "previous": None,

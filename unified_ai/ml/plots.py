@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 #: The evaluation plots stored in each `evaluation_report` version, file name → title.
 EVALUATION_PLOTS = {
@@ -18,6 +19,18 @@ EVALUATION_PLOTS = {
     "calibration.png": "Calibration curve",
     "confusion_matrix.png": "Confusion matrix",
 }
+#: A regression report's plots, file name → title.
+REGRESSION_PLOTS = {
+    "predicted_vs_actual.png": "Predicted vs actual",
+    "residuals_by_segment.png": "Residuals by segment",
+}
+#: A multiclass report's plots, file name → title.
+MULTICLASS_PLOTS = {
+    "confusion_matrix.png": "Confusion matrix",
+    "per_class_precision_recall.png": "Per-class precision and recall",
+}
+#: Every evaluation plot's title, whatever the task (for showing a stored report's plots).
+PLOT_TITLES = {**EVALUATION_PLOTS, **REGRESSION_PLOTS, **MULTICLASS_PLOTS}
 #: Small enough for the event log (a few tens of KB per image), sharp enough to read.
 _DPI = 80
 _SIZE = (4.2, 3.2)
@@ -130,6 +143,155 @@ def evaluation_plots(
         ax.set_yticks([0, 1], ["0", "1"])
         ax.set(xlabel="predicted", ylabel="actual", title=f"{label} (≥ {threshold:g})")
     plots["confusion_matrix.png"] = _png(fig)
+    return plots
+
+
+def task_evaluation_plots(
+    task: str,
+    y: "np.ndarray",
+    probas: Mapping[str, "np.ndarray"],
+    threshold: float,
+    *,
+    segments: "pd.DataFrame | None" = None,
+    classes: Sequence | None = None,
+) -> dict[str, bytes]:
+    """The evaluation plots of the project's task, candidate beside champion where there is one.
+
+    Binary: `evaluation_plots`. Regression: predicted vs actual and residuals by segment
+    (`REGRESSION_PLOTS`). Multiclass: confusion matrices and per-class precision and recall
+    (`MULTICLASS_PLOTS`).
+
+    Args:
+        task: The project's task (`unified_ai.projects.tasks`).
+        y: The holdout's target as models learn it (0/1, class index, value).
+        probas: Model label (`candidate`, `champion`) → predictions in the task's shape.
+        threshold: The binary decision threshold.
+        segments: The holdout's segment columns (regression residuals are drawn per segment).
+        classes: A multiclass model's class list (the labels of the class indices).
+    """
+    from unified_ai.projects.tasks import MULTICLASS, REGRESSION
+
+    if task == REGRESSION:
+        return regression_plots(y, probas, segments)
+    if task == MULTICLASS:
+        return multiclass_plots(y, probas, list(classes or []))
+    return evaluation_plots(y, probas, threshold)
+
+
+def regression_plots(
+    y: "np.ndarray",
+    predicted: Mapping[str, "np.ndarray"],
+    segments: "pd.DataFrame | None" = None,
+) -> dict[str, bytes]:
+    """Predicted vs actual (one scatter per model) and residuals by segment (box per segment).
+
+    Returns:
+        File name (see `REGRESSION_PLOTS`) → PNG bytes.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    y = np.asarray(y, dtype=float)
+    plots: dict[str, bytes] = {}
+
+    fig, ax = plt.subplots(figsize=_SIZE)
+    if len(y):
+        low, high = float(np.min(y)), float(np.max(y))
+        ax.plot([low, high], [low, high], color="#999999", linestyle=":", linewidth=1)
+    for label, values in predicted.items():
+        style = _line(label)
+        ax.scatter(
+            y, np.asarray(values, dtype=float), s=6, alpha=0.5, color=style["color"], label=label
+        )
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    if predicted:
+        ax.legend(loc="upper left", fontsize=8)
+    plots["predicted_vs_actual.png"] = _png(fig)
+
+    # Residual = predicted - actual: above 0 the model over-predicts that segment.
+    groups: list[tuple[str, np.ndarray]] = []
+    for column, series in segments.items() if segments is not None else []:
+        values = series.astype("string").fillna("<missing>").to_numpy()
+        for value in sorted(set(values)):
+            groups.append((f"{column}={value}", values == value))
+    if not groups:
+        groups = [("all rows", np.ones(len(y), dtype=bool))]
+    width = 0.8 / max(len(predicted), 1)
+    fig, ax = plt.subplots(figsize=(max(_SIZE[0], 0.9 * len(groups) + 1.5), _SIZE[1]))
+    ax.axhline(0.0, color="#999999", linestyle=":", linewidth=1)
+    for offset, (label, values) in enumerate(predicted.items()):
+        residuals = np.asarray(values, dtype=float) - y
+        data = [residuals[mask] if mask.any() else np.zeros(1) for _, mask in groups]
+        positions = np.arange(len(groups)) + (offset - (len(predicted) - 1) / 2) * width
+        box = ax.boxplot(
+            data, positions=positions, widths=width * 0.9, showfliers=False, patch_artist=True
+        )
+        for patch in box["boxes"]:
+            patch.set(facecolor=_COLOURS.get(label, "#cccccc"), alpha=0.6)
+        ax.plot([], [], color=_COLOURS.get(label), linewidth=6, alpha=0.6, label=label)
+    ax.set_xticks(range(len(groups)), [name for name, _ in groups], rotation=20, fontsize=7)
+    ax.set(ylabel="predicted - actual", title="Residuals by segment")
+    ax.legend(loc="best", fontsize=8)
+    plots["residuals_by_segment.png"] = _png(fig)
+    return plots
+
+
+def multiclass_plots(
+    y: "np.ndarray", probas: Mapping[str, "np.ndarray"], classes: list
+) -> dict[str, bytes]:
+    """A confusion matrix per model and per-class precision and recall, models side by side.
+
+    Returns:
+        File name (see `MULTICLASS_PLOTS`) → PNG bytes.
+    """
+    import numpy as np
+
+    from unified_ai.ml.metrics import class_table
+
+    plt = _pyplot()
+    y = np.asarray(y, dtype=int)
+    labels = [str(c) for c in classes]
+    k = len(labels)
+    plots: dict[str, bytes] = {}
+
+    side = 0.45 * k + 1.2
+    fig, axes = plt.subplots(
+        1, len(probas), figsize=(side * len(probas) + 0.4, side), squeeze=False
+    )
+    for ax, (label, proba) in zip(axes[0], probas.items(), strict=True):
+        predicted = np.argmax(np.asarray(proba, dtype=float), axis=1)
+        matrix = np.zeros((k, k), dtype=int)
+        np.add.at(matrix, (y, predicted), 1)
+        ax.imshow(matrix, cmap="Blues")
+        for (row, col), count in np.ndenumerate(matrix):
+            dark = count > matrix.max() / 2
+            ax.text(
+                col,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "k",
+            )
+        ax.set_xticks(range(k), labels, rotation=45, fontsize=7)
+        ax.set_yticks(range(k), labels, fontsize=7)
+        ax.set(xlabel="predicted", ylabel="actual", title=label)
+    plots["confusion_matrix.png"] = _png(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 0.6 * k + 3), 2.8), sharey=True)
+    width = 0.8 / max(len(probas), 1)
+    for offset, (label, proba) in enumerate(probas.items()):
+        table = class_table(y, proba, labels)
+        positions = np.arange(k) + (offset - (len(probas) - 1) / 2) * width
+        for ax, measure in zip(axes, ("precision", "recall"), strict=True):
+            heights = [table[c][measure] or 0.0 for c in labels]
+            ax.bar(positions, heights, width=width, color=_COLOURS.get(label), label=label)
+    for ax, measure in zip(axes, ("precision", "recall"), strict=True):
+        ax.set_xticks(range(k), labels, rotation=45, fontsize=7)
+        ax.set(title=f"Per-class {measure}", ylim=(0, 1.02))
+    axes[0].legend(loc="lower left", fontsize=7)
+    plots["per_class_precision_recall.png"] = _png(fig)
     return plots
 
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
     from unified_ai.projects.schema import ProductionData, ProjectConfig
 
-#: The column of `ground_truth` holding the label as 0/1 (1 = the project's positive label).
+#: The column of `ground_truth` holding the label: binary 0/1 (1 = the project's positive
+#: label), multiclass the class as text (`class_key`), regression the value.
 LABEL = "label"
 
 
@@ -78,20 +79,45 @@ def class_values(project: "ProjectConfig", classes: Sequence[Any]) -> tuple[Any,
     return (classes[flags.index(0)], classes[flags.index(1)])
 
 
+def label_values(project: "ProjectConfig", classes: Sequence[Any]) -> Mapping[Any, Any] | None:
+    """How a `ground_truth` label maps back to a target value of the training data, by task.
+
+    Binary: {0: negative, 1: positive} (None unless the source has exactly two classes);
+    multiclass: {class text: the source's value}; regression: an empty mapping (the label is
+    the value).
+    """
+    from unified_ai.projects.tasks import MULTICLASS, REGRESSION, class_key
+
+    if project.task == REGRESSION:
+        return {}
+    if project.task == MULTICLASS:
+        return {class_key(c): c for c in classes}
+    values = class_values(project, classes)
+    return None if values is None else {0: values[0], 1: values[1]}
+
+
 def join_batch(
     project: "ProjectConfig",
     batch: str,
     inputs: "pd.DataFrame",
     truth: "pd.DataFrame",
-    classes: tuple[Any, Any],
+    classes: tuple[Any, Any] | Mapping[Any, Any],
 ) -> tuple["pd.DataFrame | None", list[str], str | None]:
     """The labeled rows of one batch, as training rows.
+
+    `classes` maps a label to the training data's target value (`label_values`); a binary
+    (negative, positive) pair is accepted too. An empty mapping keeps labels as they are
+    (regression, as floats).
 
     Returns:
         (rows with the target in the training data's values and `_origin` = the batch, or None;
         problems that dropped some rows; why no row of the batch can be used, or None).
     """
+    import numpy as np
+    import pandas as pd
+
     from unified_ai.ml.validation import one_label_per_row, validate_batch
+    from unified_ai.projects.tasks import MULTICLASS, REGRESSION, class_key
 
     outcome = validate_batch(project, inputs)
     if not outcome.passed:
@@ -115,8 +141,21 @@ def join_batch(
     if unknown:
         notes.append(f"{unknown} labels are for rows the batch does not have and were dropped")
     # Mapped before the join: the project's target may itself be called `label`.
-    negative, positive = classes
-    labels = labels.assign(**{project.target: labels[LABEL].map({0: negative, 1: positive})})
+    mapping = classes if isinstance(classes, Mapping) else {0: classes[0], 1: classes[1]}
+    if project.task == REGRESSION:
+        values = pd.to_numeric(labels[LABEL], errors="coerce").astype("float64")
+        kept = np.isfinite(values.to_numpy())
+        target = values
+    else:
+        keys = labels[LABEL].map(class_key) if project.task == MULTICLASS else labels[LABEL]
+        target = keys.map(mapping)
+        kept = target.notna().to_numpy()
+    if not kept.all():
+        notes.append(
+            f"{int((~kept).sum())} labels are not target values of the training data and "
+            "were dropped"
+        )
+    labels = labels.assign(**{project.target: target})[kept]
     labels = labels[[ROW_ID, project.target]]
     inputs = inputs.drop(columns=[project.target], errors="ignore")
     joined = inputs.merge(labels, on=ROW_ID, how="inner")
@@ -157,7 +196,7 @@ def production_rows(
     import pandas as pd
 
     result = ProductionRows()
-    values = class_values(project, classes)
+    values = label_values(project, classes)
     if values is None:
         reason = f"the source's target {project.target!r} does not have exactly two classes"
         result.left_out = {batch: reason for batch, _, _ in loaded}

@@ -15,6 +15,7 @@ from unified_ai.names import INTERNAL_COLUMNS, ROW_ID
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    import numpy as np
     import pandas as pd
 
     from unified_ai.projects.schema import ProjectConfig
@@ -57,7 +58,9 @@ class DriftSpec:
     labels (noise: the inputs look the same, a share of the truth is random). `concept:col` is
     a concept drift a model can learn: for rows whose `col` is above its median in the rows
     batches are drawn from, the outcome is reversed (the label's dependence on the inputs
-    changes sign there); the inputs look the same.
+    changes sign there); the inputs look the same. How an outcome is reversed depends on the
+    task (`reversed_outcome`): the other class, a regression value reflected about the mean
+    target, or the next class of a multiclass project.
     """
 
     shift: dict[str, float] = field(default_factory=dict)
@@ -149,13 +152,42 @@ def make_batch(
     flipped = rng.random(rows) < drift.flip if drift.flip else np.zeros(rows, dtype=bool)
     # Noise and the concept change each reverse the outcome of their rows (both: unchanged).
     reverse = flipped ^ reversed_rows
-    distinct = sorted(pool[project.target].dropna().unique().tolist())
-    if reverse.any() and len(distinct) == 2:
-        values = labels[project.target].to_numpy().copy()
-        values[reverse] = np.where(values[reverse] == distinct[0], distinct[1], distinct[0])
-        labels[project.target] = values
+    if reverse.any():
+        labels[project.target] = reversed_outcome(project, pool, labels[project.target], reverse)
     features = sample.drop(columns=[project.target])
     return features, labels
+
+
+def reversed_outcome(
+    project: "ProjectConfig", pool: "pd.DataFrame", values: "pd.Series", reverse: "np.ndarray"
+) -> "np.ndarray":
+    """The labels with the outcome of the `reverse` rows changed, as the task has it.
+
+    Binary: the other class. Regression: the value reflected about the pool's mean target (its
+    dependence on the inputs changes sign). Multiclass: the next class in the project's class
+    order (a permutation of the classes: the model's answer is then systematically wrong).
+    """
+    import numpy as np
+
+    from unified_ai.projects.tasks import MULTICLASS, REGRESSION, class_key
+
+    out = values.to_numpy().copy()
+    if project.task == REGRESSION:
+        numbers = out.astype("float64")
+        centre = float(pool[project.target].astype("float64").mean())
+        numbers[reverse] = 2 * centre - numbers[reverse]
+        return numbers
+    if project.task == MULTICLASS:
+        classes = list(project.classes or sorted(pool[project.target].dropna().unique().tolist()))
+        keys = [class_key(c) for c in classes]
+        following = {k: classes[(i + 1) % len(classes)] for i, k in enumerate(keys)}
+        out = out.astype(object)
+        out[reverse] = [following.get(class_key(v), v) for v in out[reverse]]
+        return out
+    distinct = sorted(pool[project.target].dropna().unique().tolist())
+    if len(distinct) == 2:
+        out[reverse] = np.where(out[reverse] == distinct[0], distinct[1], distinct[0])
+    return out
 
 
 #: Where simulated labels wait (in the project's inbox) until `deliver_labels` hands them over.

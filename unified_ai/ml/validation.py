@@ -68,7 +68,7 @@ def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[
     target = [
         e.ExpectColumnToExist(column=project.target),
         e.ExpectColumnValuesToNotBeNull(column=project.target),
-        e.ExpectColumnUniqueValueCountToBeBetween(column=project.target, min_value=2, max_value=2),
+        *_target_expectations(project, e),
     ]
     declared: list[Any] = []
     for column, rule in project.columns.items():
@@ -83,6 +83,30 @@ def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[
         if not rule.allow_null:
             declared.append(e.ExpectColumnValuesToNotBeNull(column=column))
     return {"schema": schema, "target_is_binary": target, "declared_values": declared}
+
+
+def _target_expectations(project: "ProjectConfig", e: Any) -> list[Any]:
+    """What the target must be for the project's task (the `target_is_binary` validation).
+
+    Binary: exactly two values. Multiclass: at least three values, each a declared class when
+    the project declares them. Regression: numbers (finite: `non_finite_failures`).
+    """
+    from unified_ai.projects.tasks import MULTICLASS, REGRESSION
+
+    if project.task == REGRESSION:
+        return [e.ExpectColumnValuesToBeInTypeList(column=project.target, type_list=_NUMERIC_TYPES)]
+    if project.task == MULTICLASS:
+        found: list[Any] = [
+            e.ExpectColumnUniqueValueCountToBeBetween(column=project.target, min_value=3)
+        ]
+        if project.classes:
+            found.append(
+                e.ExpectColumnValuesToBeInSet(column=project.target, value_set=project.classes)
+            )
+        return found
+    return [
+        e.ExpectColumnUniqueValueCountToBeBetween(column=project.target, min_value=2, max_value=2)
+    ]
 
 
 def _failure_text(result: Any) -> str:
@@ -131,6 +155,16 @@ def validate(project: "ProjectConfig", frame: "pd.DataFrame") -> list[Validation
             else r
             for r in results
         ]
+    if project.task == "regression" and project.target in frame.columns:
+        # A regression target must be a finite number on every row (none can be learned).
+        bad_target = non_finite_failures(frame, [project.target])
+        if bad_target:
+            results = [
+                ValidationOutcome(r.name, False, [*r.failures, *bad_target], r.expectations + 1)
+                if r.name == "target_is_binary"
+                else r
+                for r in results
+            ]
     return outcomes + results
 
 
@@ -331,6 +365,103 @@ def check_labels(values: "pd.Series", classes: Sequence[Any]) -> tuple["pd.Serie
             f"{list(classes)}, e.g. {examples}"
         )
     return pd.Series(mapped, index=values.index, name=values.name).infer_objects(), None
+
+
+def check_numeric_labels(values: "pd.Series") -> tuple["pd.Series", str | None]:
+    """Regression labels as floats, or why they cannot be used: each must be a finite number.
+
+    A blank, a word or an infinite value is refused rather than coerced (a blank read as 0
+    would pull the live error of the deployment wherever it happens to be).
+
+    Returns:
+        The labels as floats and None; or the labels as given and a one-line reason naming how
+        many rows fail and a few of the values.
+    """
+    import numpy as np
+    import pandas as pd
+
+    numbers = []
+    examples: list[Any] = []
+    bad = 0
+    for value in values.tolist():
+        number = _as_number(value)
+        if number is None:
+            bad += 1
+            shown = _shown(value)
+            if len(examples) < _EXAMPLES and shown not in examples:
+                examples.append(shown)
+            number = np.nan
+        numbers.append(number)
+    if bad:
+        return values, f"{bad} of {len(values)} rows are not finite numbers, e.g. {examples}"
+    return pd.Series(numbers, index=values.index, name=values.name, dtype="float64"), None
+
+
+def _as_number(value: Any) -> float | None:
+    """A label as a finite float, or None (booleans and blanks are not numbers)."""
+    import math
+    import numbers
+
+    import numpy as np
+
+    if _is_bool(value):
+        return None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    elif isinstance(value, numbers.Number | np.number):
+        number = float(value)  # type: ignore[arg-type]
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_class_labels(
+    values: "pd.Series", classes: Sequence[Any]
+) -> tuple["pd.Series", str | None]:
+    """Multiclass labels as class text (`class_key`), or why they cannot be used.
+
+    A label counts only when it is one of `classes` (the model's class list); 3, 3.0 and "3"
+    are one class. Blanks and any other value are refused.
+
+    Returns:
+        The labels as text and None; or the labels as given and a one-line reason.
+    """
+    import pandas as pd
+
+    from unified_ai.projects.tasks import class_key
+
+    known = {class_key(c) for c in classes}
+    texts = []
+    examples: list[Any] = []
+    bad = 0
+    for value in values.tolist():
+        text = None if _is_blank(value) else class_key(value).strip()
+        if text is None or text not in known:
+            bad += 1
+            shown = _shown(value)
+            if len(examples) < _EXAMPLES and shown not in examples:
+                examples.append(shown)
+        texts.append(text)
+    if bad:
+        return values, (
+            f"{bad} of {len(values)} rows hold values that are not the model's classes "
+            f"{[class_key(c) for c in classes]}, e.g. {examples}"
+        )
+    return pd.Series(texts, index=values.index, name=values.name, dtype=object), None
+
+
+def _is_blank(value: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ _LIVE_NUMBERS = (
     "recent_paired_previous_value",
     "recent_paired_difference",
     "recent_paired_ci_high",
+    "recent_paired_ci_low",
     "recent_value",
 )
 
@@ -56,6 +57,8 @@ class LiveSummary:
     `candidate_difference` is candidate - champion. `recent_paired_*` is the paired comparison
     over the last `recent_paired_batches` batches alone, `recent_*` the deployed model's own
     metric over its last `recent_batches` (the newest evidence, judged beside the window).
+    Every value is in the metric's units and direction: for a lower-is-better metric (RMSE) a
+    positive difference means the first model is worse.
     """
 
     metric: str
@@ -90,6 +93,8 @@ class LiveSummary:
     recent_batches: int = 0
     recent_rows: int = 0
     recent_value: float | None = None
+    #: The lower end of the recent paired interval (a lower-is-better metric is worse above 0).
+    recent_paired_ci_low: float | None = None
 
     def metadata(self) -> dict[str, Any]:
         values = asdict(self)
@@ -160,6 +165,7 @@ class LiveSummary:
             recent_paired_previous_value=recent_paired.get("previous"),
             recent_paired_difference=recent_paired.get("difference"),
             recent_paired_ci_high=recent_paired.get("ci_high"),
+            recent_paired_ci_low=recent_paired.get("ci_low"),
             recent_batches=len(recent.get("batches", [])),
             recent_rows=recent.get("labeled_rows", 0),
             recent_value=recent.get("value"),

@@ -191,11 +191,24 @@ def auto_approval(policy: ApprovalPolicy, report: Mapping[str, Any]) -> Approval
     if identical:
         return ApprovalDecision(False, identical)
     champion = report.get("champion")
+    if champion is None and report.get("champion_note"):
+        # The champion predicts something else (the project changed its task or classes):
+        # nothing measured this candidate against it, so policy cannot approve it alone.
+        return ApprovalDecision(
+            False, f"the champion is not comparable ({report['champion_note']}): a person decides"
+        )
     if champion is None:
         if rule.first_model:
             return ApprovalDecision(True, "auto-approved by policy: first model", ["policy"])
         return ApprovalDecision(False, "the first model needs a person's approval")
-    difference = _finite(report["comparison"]["metrics"][rule.metric]["difference"])
+    compared = ((report.get("comparison") or {}).get("metrics") or {}).get(rule.metric)
+    if compared is None:
+        why = (report.get("metric_notes") or {}).get(rule.metric, "no interval was computed")
+        return ApprovalDecision(
+            False,
+            f"{rule.metric} of candidate and champion is not compared ({why}): a person decides",
+        )
+    difference = _finite(compared.get("difference"))
     if difference is None:
         # NaN compares false with everything: without this it would pass as "not below".
         return ApprovalDecision(

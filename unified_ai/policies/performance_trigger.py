@@ -52,17 +52,31 @@ def _recent_value(rule: PerformanceTrigger, live: LiveEvidence) -> float | None:
     return live.recent_value if judged else None
 
 
-def _below_floor(rule: PerformanceTrigger, live: LiveEvidence) -> tuple[str, str] | None:
-    """Which window is below the floor (`decided_by`) and the metric that is, in words.
+def _past(rule: PerformanceTrigger, live: LiveEvidence, value: float) -> bool:
+    """Whether `value` is on the wrong side of the floor (above it when lower is better)."""
+    return value > rule.floor if live.lower_is_better else value < rule.floor
 
-    The whole window is asked first, then the recent window; None when neither is below.
-    (The live value is measured by now; the `is not None` test tells the type checker so.)
+
+def _words(live: LiveEvidence) -> tuple[str, str, str]:
+    """(what the floor is called, the wrong side, the right side) for the metric's direction."""
+    if live.lower_is_better:
+        return "ceiling", "above", "at or below"
+    return "floor", "below", "at or above"
+
+
+def _below_floor(rule: PerformanceTrigger, live: LiveEvidence) -> tuple[str, str] | None:
+    """Which window is past the floor (`decided_by`) and the metric that is, in words.
+
+    Past the floor means below it, or above it for a metric where lower is better (RMSE,
+    MAE: the floor is then a ceiling). The whole window is asked first, then the recent
+    window; None when neither is past it. (The live value is measured by now; the
+    `is not None` test tells the type checker so.)
     """
     value = live.value
     recent = _recent_value(rule, live)
-    if value is not None and value < rule.floor:
+    if value is not None and _past(rule, live, value):
         return BAKE_WINDOW, f"live {live.metric} {value:.4f}"
-    if recent is not None and recent < rule.floor:
+    if recent is not None and _past(rule, live, recent):
         return RECENT_WINDOW, (
             f"live {live.metric} {recent:.4f} over the last {live.recent_batches} "
             f"batches ({live.recent_rows} rows; {value:.4f} over the window)"
@@ -71,12 +85,13 @@ def _below_floor(rule: PerformanceTrigger, live: LiveEvidence) -> tuple[str, str
 
 
 def _at_or_above(rule: PerformanceTrigger, live: LiveEvidence) -> str:
-    """The live metric at or above the floor, in words (the recent window too when judged)."""
+    """The live metric on the right side of the floor, in words (the recent window too)."""
     recent = _recent_value(rule, live)
     shown = (
         f", {recent:.4f} over the last {live.recent_batches} batches" if recent is not None else ""
     )
-    return f"live {live.metric} {live.value:.4f}{shown} is at or above {rule.floor:.4f}"
+    right = _words(live)[2]
+    return f"live {live.metric} {live.value:.4f}{shown} is {right} {rule.floor:.4f}"
 
 
 def performance_decision(
@@ -87,7 +102,10 @@ def performance_decision(
     now: datetime,
     last_retrain: LastRetrain | None = None,
 ) -> Decision:
-    """Retrain when the deployed model's live metric is below the policy floor."""
+    """Retrain when the deployed model's live metric is below the policy floor.
+
+    For a metric where lower is better (RMSE, MAE) the floor is a ceiling: retrain above it.
+    """
     evidence = {**live_evidence_tags(live), "floor": f"{rule.floor:.4f}"}
     early = _not_measured(rule, live, evidence)
     if early is not None:
@@ -96,16 +114,18 @@ def performance_decision(
     if found is None:
         return Decision(False, _at_or_above(rule, live), {**evidence, "decided_by": "none"})
     decided_by, below = found
+    name, wrong, _ = _words(live)
+    sign = ">" if live.lower_is_better else "<"
     evidence = {**evidence, "decided_by": decided_by}
     hold = cooldown_hold("performance", rule.cooldown_minutes, last_trigger, now, last_retrain)
     if hold is not None:
         return Decision(
             False,
-            f"{below} < {rule.floor:.4f}, but a retrain was triggered within the cooldown "
+            f"{below} {sign} {rule.floor:.4f}, but a retrain was triggered within the cooldown "
             f"({hold.minutes} min left); {hold.rule}",
             evidence,
         )
-    return Decision(True, f"{below} is below the floor {rule.floor:.4f}", evidence)
+    return Decision(True, f"{below} is {wrong} the {name} {rule.floor:.4f}", evidence)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,33 @@ from unified_ai.policies.trigger_evidence import (
 from unified_ai.projects.schema import RollbackTrigger
 
 
-def _clearly_worse(difference: float | None, ci_high: float | None, margin: float) -> bool:
-    """The paired rule: worse by more than `margin` and the whole interval below zero."""
-    if difference is None or ci_high is None or broken_number(difference) or broken_number(ci_high):
+def _clearly_worse(
+    difference: float | None,
+    ci_high: float | None,
+    margin: float,
+    *,
+    lower_is_better: bool = False,
+    ci_low: float | None = None,
+) -> bool:
+    """The paired rule: worse by more than `margin` and the whole interval on the worse side.
+
+    `difference` is live - previous in the metric's units. Where higher is better, worse is
+    below zero (the interval's upper end below 0); where lower is better (RMSE, MAE), worse is
+    above zero (the interval's lower end above 0).
+    """
+    edge = ci_low if lower_is_better else ci_high
+    if difference is None or edge is None or broken_number(difference) or broken_number(edge):
         return False
-    return -difference > margin and ci_high < 0
+    if lower_is_better:
+        return difference > margin and edge > 0
+    return -difference > margin and edge < 0
+
+
+def _worse_by(live: LiveEvidence, difference: float) -> str:
+    """How much worse live is than the previous deployment, in words for its direction."""
+    if live.lower_is_better:
+        return f"{difference:.4f} above the previous deployment"
+    return f"{-difference:.4f} below the previous deployment"
 
 
 def _not_yet_judged(
@@ -105,32 +127,50 @@ def _degradation(rule: RollbackTrigger, live: LiveEvidence) -> tuple[str, float 
     (`_clearly_worse` is False for a missing number; the `is not None` tests tell the type
     checker so.)
     """
+    lower = live.lower_is_better
     difference = live.paired_difference
-    if difference is not None and _clearly_worse(difference, live.paired_ci_high, rule.margin):
-        why = f"{_same_rows(live)}: {-difference:.4f} below the previous deployment"
-        return BAKE_WINDOW, live.paired_ci_high, why
+    if difference is not None and _clearly_worse(
+        difference,
+        live.paired_ci_high,
+        rule.margin,
+        lower_is_better=lower,
+        ci_low=live.paired_ci_low,
+    ):
+        why = f"{_same_rows(live)}: {_worse_by(live, difference)}"
+        return BAKE_WINDOW, live.paired_ci_low if lower else live.paired_ci_high, why
     recent = live.recent_paired_difference
     if (
         _recent_judged(rule, live)
         and recent is not None
-        and _clearly_worse(recent, live.recent_paired_ci_high, rule.margin)
+        and _clearly_worse(
+            recent,
+            live.recent_paired_ci_high,
+            rule.margin,
+            lower_is_better=lower,
+            ci_low=live.recent_paired_ci_low,
+        )
     ):
         why = (
             f"on the same {live.recent_paired_rows} labeled rows of the last "
             f"{live.recent_paired_batches} batches, live {live.metric} "
             f"{live.recent_paired_value:.4f} of deployment {live.deployment} vs "
             f"{live.recent_paired_previous_value:.4f} of {live.paired_deployment}: "
-            f"{-recent:.4f} below the previous deployment (whole window: "
+            f"{_worse_by(live, recent)} (whole window: "
             f"{live.paired_difference:+.4f} on {live.paired_rows} rows)"
         )
-        return RECENT_WINDOW, live.recent_paired_ci_high, why
+        return (
+            RECENT_WINDOW,
+            live.recent_paired_ci_low if lower else live.recent_paired_ci_high,
+            why,
+        )
     return None
 
 
 def _not_clearly_worse(rule: RollbackTrigger, live: LiveEvidence) -> str:
     """Why neither window shows the deployment clearly worse, naming a world that changed."""
+    side = "above" if live.lower_is_better else "below"
     why = (
-        f"{_same_rows(live)}: not clearly worse (by more than {rule.margin:.2f}, interval below 0)"
+        f"{_same_rows(live)}: not clearly worse (by more than {rule.margin:.2f}, interval {side} 0)"
     )
     if _recent_judged(rule, live):
         why += (
@@ -146,7 +186,11 @@ def _not_clearly_worse(rule: RollbackTrigger, live: LiveEvidence) -> str:
     if (
         live.previous_value is not None
         and previous_on_pair is not None  # always set once the pair is judged
-        and previous_on_pair < live.previous_value - rule.margin
+        and (
+            previous_on_pair > live.previous_value + rule.margin
+            if live.lower_is_better
+            else previous_on_pair < live.previous_value - rule.margin
+        )
     ):
         why += (
             f"; the predecessor fell too (from {live.previous_value:.4f} on its own rows): "
@@ -168,9 +212,10 @@ def rollback_decision(
     Only rows both models scored count: the live model's numbers on this week's rows are never
     set against its predecessor's on last week's, because when the world changes both get
     worse and that is no reason to blame the model. "Clearly worse" means live - previous is
-    below `-rule.margin` and the whole paired bootstrap interval is below zero. With fewer than
-    `min_rows` such rows the decision is pending (`pending=True`): not yet, and nothing else
-    should act on the deployment's numbers meanwhile.
+    below `-rule.margin` and the whole paired bootstrap interval is below zero; for a metric
+    where lower is better (RMSE, MAE), above `rule.margin` and the whole interval above zero.
+    With fewer than `min_rows` such rows the decision is pending (`pending=True`): not yet,
+    and nothing else should act on the deployment's numbers meanwhile.
     """
     evidence = live_evidence_tags(live)
     early = _not_yet_judged(rule, live, evidence, min_rows=min_rows, now=now)
@@ -186,7 +231,8 @@ def rollback_decision(
         return Decision(False, "degradation seen, but a rollback ran within the cooldown", evidence)
     return Decision(
         True,
-        f"{why} (interval of the difference up to {interval:+.4f}; decided by the "
+        f"{why} (interval of the difference {'from' if live.lower_is_better else 'up to'} "
+        f"{interval:+.4f}; decided by the "
         f"{decided_by.replace('_', ' ')}) within the bake window",
         evidence,
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from unified_ai.projects.tasks import LOWER_IS_BETTER
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -138,6 +140,15 @@ class LiveEvidence:
     recent_batches: int = 0
     recent_rows: int = 0
     recent_value: float | None = None
+    #: Lower ends of the paired intervals: a lower-is-better metric (RMSE) is clearly worse
+    #: when the whole interval of live - previous is above zero.
+    paired_ci_low: float | None = None
+    recent_paired_ci_low: float | None = None
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether the live metric is better lower (RMSE, MAE): a floor is then a ceiling."""
+        return self.metric in LOWER_IS_BETTER
 
 
 def _number(value: float | None) -> str:
@@ -158,10 +169,12 @@ def live_evidence_tags(live: LiveEvidence) -> dict[str, str]:
         "paired_previous_value": _number(live.paired_previous_value),
         "paired_difference": _number(live.paired_difference),
         "paired_ci_high": _number(live.paired_ci_high),
+        "paired_ci_low": _number(live.paired_ci_low),
         "recent_paired_batches": str(live.recent_paired_batches),
         "recent_paired_rows": str(live.recent_paired_rows),
         "recent_paired_difference": _number(live.recent_paired_difference),
         "recent_paired_ci_high": _number(live.recent_paired_ci_high),
+        "recent_paired_ci_low": _number(live.recent_paired_ci_low),
         "recent_rows": str(live.recent_rows),
         "recent_value": _number(live.recent_value),
     }

@@ -6,6 +6,7 @@ the task and what would fit. A metric left unset takes the task's default
 (`unified_ai.projects.tasks.DEFAULT_METRIC`), so a minimal project file is valid for any task.
 """
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.projects.schema_policy import Policy, QualityFloor
@@ -21,7 +22,6 @@ from unified_ai.projects.tasks import (
     TASK_METRICS,
     UNIT_SEGMENT_METRICS,
     class_key,
-    metrics_of,
     not_for_task,
 )
 
@@ -37,7 +37,7 @@ def _unit(metric: str) -> bool:
     return info.unit_range if info is not None else metric in UNIT_SEGMENT_METRICS
 
 
-def _at_most_one(where: str, metric: str, values: dict[str, float | None]) -> None:
+def _at_most_one(where: str, metric: str, values: Mapping[str, float | None]) -> None:
     """Refuse margins above 1 for a metric whose values are shares (they could never bind)."""
     if not _unit(metric):
         return
@@ -87,21 +87,65 @@ def _own_fields(project: "ProjectConfig") -> None:
         )
 
 
+#: Each task's metrics as a table `not_for_task` reads (the evaluation's metrics).
+_TASK_METRIC_NAMES = {task: tuple(names) for task, names in TASK_METRICS.items()}
+
+
 def _metric(
-    where: str,
-    chosen: Any,
-    was_set: bool,
-    allowed: tuple[str, ...],
-    default: str,
-    task: str,
-    table: dict[str, tuple[str, ...]] | None = None,
+    where: str, rule: Any, table: dict[str, tuple[str, ...]], default: str, task: str
 ) -> str:
-    """The metric in effect: the one given (if it is the task's), else the task's default."""
-    if not was_set:
+    """The metric of `rule` in effect: the one given (if it is the task's), else the default."""
+    if "metric" not in rule.model_fields_set:
         return default
-    if chosen not in allowed:
-        raise ValueError(f"{where}: {not_for_task(chosen, task, table)}")
-    return chosen
+    if rule.metric not in table[task]:
+        raise ValueError(f"{where}.metric: {not_for_task(rule.metric, task, table)}")
+    return str(rule.metric)
+
+
+def _quality_floor(policy: Policy, task: str) -> QualityFloor:
+    """The floor in effect: the binary default (ROC AUC 0.6) only for binary projects."""
+    floor = policy.quality_floor
+    if task != BINARY and "quality_floor" not in policy.model_fields_set:
+        floor = QualityFloor()
+    for name in floor.thresholds():
+        if name not in TASK_METRICS[task]:
+            raise ValueError(f"policy.quality_floor.{name}: {not_for_task(name, task)}")
+    return floor
+
+
+def _gate_metrics(policy: Policy, task: str) -> tuple[str, str, str]:
+    """(champion rule, fairness, auto-approval) metrics in effect, with their margins checked."""
+    champion, fairness = policy.beats_champion, policy.fairness
+    auto = policy.approval.auto_approve
+    where = "policy.beats_champion"
+    champion_metric = _metric(where, champion, _TASK_METRIC_NAMES, DEFAULT_METRIC[task], task)
+    margins = {"min_improvement": champion.min_improvement, "tolerance": champion.tolerance}
+    _at_most_one(where, champion_metric, margins)
+    where = "policy.fairness"
+    gap_metric = _metric(where, fairness, SEGMENT_METRICS, DEFAULT_SEGMENT_METRIC[task], task)
+    gaps = {
+        "max_gap": fairness.max_gap,
+        "max_increase_vs_champion": fairness.max_increase_vs_champion,
+    }
+    _at_most_one(where, gap_metric, gaps)
+    where = "policy.approval.auto_approve"
+    auto_metric = _metric(where, auto, _TASK_METRIC_NAMES, DEFAULT_METRIC[task], task)
+    _at_most_one(where, auto_metric, {"min_improvement": auto.min_improvement})
+    _at_most_one(where, gap_metric, {"max_gap_increase": auto.max_gap_increase})
+    return champion_metric, gap_metric, auto_metric
+
+
+def _live_metric(policy: Policy, task: str) -> tuple[str, bool]:
+    """(metric, enabled) of the performance trigger, whose metric the rollback rule shares."""
+    performance = policy.triggers.performance
+    where = "policy.triggers.performance"
+    metric = _metric(where, performance, LIVE_METRICS, DEFAULT_LIVE_METRIC[task], task)
+    _at_most_one(where, metric, {"floor": performance.floor})
+    _at_most_one("policy.triggers.rollback", metric, {"margin": policy.triggers.rollback.margin})
+    # The default floor (0.65) is a ROC AUC: another task's trigger watches only a floor (for
+    # RMSE or MAE, a ceiling) the project sets itself.
+    given = "floor" in performance.model_fields_set
+    return metric, performance.enabled and (task == BINARY or given)
 
 
 def task_policy(project: "ProjectConfig") -> Policy | None:
@@ -111,102 +155,22 @@ def task_policy(project: "ProjectConfig") -> Policy | None:
         ValueError: A field belongs to another task, or a metric is not the task's.
     """
     _own_fields(project)
-    task = project.task
-    policy = project.policy
-    given = policy.model_fields_set
-    floor = policy.quality_floor
-    if task != BINARY and "quality_floor" not in given:
-        floor = QualityFloor()  # the default floor (ROC AUC 0.6) is a binary one
-    for name in floor.thresholds():
-        if name not in TASK_METRICS[task]:
-            raise ValueError(f"policy.quality_floor.{name}: {not_for_task(name, task)}")
-
-    champion = policy.beats_champion
-    champion_metric = _metric(
-        "policy.beats_champion.metric",
-        champion.metric,
-        "metric" in champion.model_fields_set,
-        metrics_of(task),
-        DEFAULT_METRIC[task],
-        task,
-    )
-    _at_most_one(
-        "policy.beats_champion",
-        champion_metric,
-        {"min_improvement": champion.min_improvement, "tolerance": champion.tolerance},
-    )
-
-    fairness = policy.fairness
-    gap_metric = _metric(
-        "policy.fairness.metric",
-        fairness.metric,
-        "metric" in fairness.model_fields_set,
-        SEGMENT_METRICS[task],
-        DEFAULT_SEGMENT_METRIC[task],
-        task,
-        SEGMENT_METRICS,
-    )
-    _at_most_one(
-        "policy.fairness",
-        gap_metric,
-        {
-            "max_gap": fairness.max_gap,
-            "max_increase_vs_champion": fairness.max_increase_vs_champion,
-        },
-    )
-
-    performance = policy.triggers.performance
-    live_metric = _metric(
-        "policy.triggers.performance.metric",
-        performance.metric,
-        "metric" in performance.model_fields_set,
-        LIVE_METRICS[task],
-        DEFAULT_LIVE_METRIC[task],
-        task,
-        LIVE_METRICS,
-    )
-    _at_most_one("policy.triggers.performance", live_metric, {"floor": performance.floor})
-    _at_most_one(
-        "policy.triggers.rollback", live_metric, {"margin": policy.triggers.rollback.margin}
-    )
-    # The default floor (0.65) is a ROC AUC: another task's trigger watches only a floor (for
-    # RMSE or MAE, a ceiling) the project sets itself.
-    enabled = performance.enabled and (task == BINARY or "floor" in performance.model_fields_set)
-
-    auto = policy.approval.auto_approve
-    auto_metric = _metric(
-        "policy.approval.auto_approve.metric",
-        auto.metric,
-        "metric" in auto.model_fields_set,
-        metrics_of(task),
-        DEFAULT_METRIC[task],
-        task,
-    )
-    _at_most_one(
-        "policy.approval.auto_approve", auto_metric, {"min_improvement": auto.min_improvement}
-    )
-    _at_most_one(
-        "policy.approval.auto_approve", gap_metric, {"max_gap_increase": auto.max_gap_increase}
-    )
-
+    task, policy = project.task, project.policy
+    floor = _quality_floor(policy, task)
+    champion_metric, gap_metric, auto_metric = _gate_metrics(policy, task)
+    live_metric, enabled = _live_metric(policy, task)
     if task == BINARY:
         return None  # binary defaults are the schema's own
-    triggers = policy.triggers.model_copy(
-        update={
-            "performance": performance.model_copy(
-                update={"metric": live_metric, "enabled": enabled}
-            )
-        }
-    )
-    approval = policy.approval.model_copy(
-        update={"auto_approve": auto.model_copy(update={"metric": auto_metric})}
-    )
+    performance = policy.triggers.performance
+    watched = performance.model_copy(update={"metric": live_metric, "enabled": enabled})
+    triggers = policy.triggers.model_copy(update={"performance": watched})
+    auto = policy.approval.auto_approve.model_copy(update={"metric": auto_metric})
     return policy.model_copy(
         update={
             "quality_floor": floor,
-            "beats_champion": champion.model_copy(update={"metric": champion_metric}),
-            "fairness": fairness.model_copy(update={"metric": gap_metric}),
+            "beats_champion": policy.beats_champion.model_copy(update={"metric": champion_metric}),
+            "fairness": policy.fairness.model_copy(update={"metric": gap_metric}),
             "triggers": triggers,
-            "approval": approval,
+            "approval": policy.approval.model_copy(update={"auto_approve": auto}),
         }
     )

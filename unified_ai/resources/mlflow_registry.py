@@ -95,10 +95,11 @@ class MlflowRegistry(dg.ConfigurableResource):
             The MLflow run id, registered version and model URI.
         """
         mlflow = self._mlflow()
-        import skops.io as sio
-        from mlflow import sklearn as mlflow_sklearn
+        is_onnx = getattr(pipeline, "is_onnx", False)
+        if not is_onnx:
+            import skops.io as sio
 
-        trusted = sio.get_untrusted_types(data=sio.dumps(pipeline))
+            trusted = sio.get_untrusted_types(data=sio.dumps(pipeline))
         experiment_id = self._experiment_id(experiment)
         existing = self._run_of(experiment_id, dagster_run_id) if dagster_run_id else None
         with mlflow.start_run(run_id=existing, experiment_id=experiment_id) as run:
@@ -107,14 +108,28 @@ class MlflowRegistry(dg.ConfigurableResource):
             mlflow.set_tags(tags)
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
-            info = mlflow_sklearn.log_model(
-                pipeline,
-                name="model",
-                registered_model_name=model_name,
-                serialization_format="skops",
-                skops_trusted_types=trusted,
-                pip_requirements=_PIP_REQUIREMENTS,
-            )
+            if is_onnx:
+                # A model from another framework, handed back (and verified) as ONNX.
+                import onnx
+                from mlflow import onnx as mlflow_onnx
+
+                info = mlflow_onnx.log_model(
+                    onnx.load_model_from_string(pipeline.data),
+                    name="model",
+                    registered_model_name=model_name,
+                    pip_requirements=["onnx", "onnxruntime", "numpy"],
+                )
+            else:
+                from mlflow import sklearn as mlflow_sklearn
+
+                info = mlflow_sklearn.log_model(
+                    pipeline,
+                    name="model",
+                    registered_model_name=model_name,
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                    pip_requirements=_PIP_REQUIREMENTS,
+                )
         version = str(info.registered_model_version)
         return {
             "run_id": run.info.run_id,

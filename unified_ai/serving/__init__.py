@@ -4,7 +4,8 @@
 served model in when it moves; `traffic` writes served rows into the project's inbox as
 production batches (`inbox_files`: row ids and label files); `metrics` exposes Prometheus
 metrics. The HTTP service is `service` (`ServingService`: the work and every refusal, without
-HTTP), `routes` (thin FastAPI handlers), `schemas` (what the OpenAPI document declares),
+HTTP), `answers` (what a row's answer holds for the project's task: binary, multiclass or
+regression), `routes` (thin FastAPI handlers), `schemas` (what the OpenAPI document declares),
 `body` (reading a request), `options` (`ServeOptions`) and `app` (`create_app` wires them with
 the middleware, lifespan and error handlers; `run` serves). What a client may do and make
 the service write is bounded by `auth` (a bearer token for writes), `limits` and `labels`

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.data import FeatureColumns
 from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL
+from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, class_key
 
 if TYPE_CHECKING:
     from unified_ai.io.store import LineageStore
@@ -42,6 +43,8 @@ class Served:
         deployed_at: When the deployment was made (from its payload).
         loaded_at: When this process finished loading and verifying it (epoch seconds).
         load_seconds: How long loading and verifying took.
+        class_keys: A multiclass model's classes as text (`class_key`), in the order of its
+            probability columns; empty for the other tasks.
     """
 
     model: TrainedModel
@@ -52,6 +55,12 @@ class Served:
     deployed_at: str | None = None
     loaded_at: float = 0.0
     load_seconds: float = 0.0
+    class_keys: tuple[str, ...] = ()
+
+    @property
+    def task(self) -> str:
+        """The served model's task (`unified_ai.projects.tasks`)."""
+        return self.model.task
 
 
 def encoder_categories(model: TrainedModel) -> dict[str, frozenset[str]]:
@@ -80,7 +89,9 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
 
     The store verifies checksums (and signatures) and loads only models whose types pass its
     safety rules. The model then scores a probe row of missing values, which the training
-    pipeline imputes: a model that cannot score it would fail requests, so it is refused here.
+    pipeline imputes: a model that cannot score it, or whose answer is not its task's (one
+    probability, k probabilities summing to 1, one finite number), would fail requests, so it
+    is refused here, as is a model of another task than the project's.
 
     Raises:
         DeploymentLoadError: naming the asset@version and the reason, in one line.
@@ -88,7 +99,7 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
     import numpy as np
     import pandas as pd
 
-    from unified_ai.ml.training import predict_proba
+    from unified_ai.ml.training import predict
 
     started = time.monotonic()
     where = f"{project.name}/{DEPLOYED_MODEL}@{version}"
@@ -113,20 +124,22 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
         raise DeploymentLoadError(
             f"{model_where}: the model card has no usable features ({_one_line(exc)})"
         ) from None
+    class_keys = _check_task(project, model, model_where)
     probe = pd.DataFrame({column: [np.nan] for column in features.all}).astype(
         {column: "float64" for column in features.numeric}
     )
     try:
-        proba = np.asarray(predict_proba(model, probe, features), dtype="float64")
+        predicted = np.asarray(predict(model, probe, features), dtype="float64")
     except Exception as exc:
         raise DeploymentLoadError(
             f"{model_where}: the model cannot score a row of missing values ({_one_line(exc)}); "
             "refusing to serve it"
         ) from None
-    if proba.shape != (1,) or not np.isfinite(proba).all() or not 0 <= proba[0] <= 1:
+    wrong = probe_problem(model.task, predicted, len(class_keys))
+    if wrong:
         raise DeploymentLoadError(
-            f"{model_where}: the model returned {proba.tolist()} for a probe row, not one "
-            "probability; refusing to serve it"
+            f"{model_where}: the model returned {predicted.tolist()} for a probe row, not "
+            f"{wrong}; refusing to serve it"
         )
     try:
         # Once per deployment: requests of more than a hundred rows are faster through
@@ -143,7 +156,67 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
         deployed_at=payload.get("deployed_at"),
         loaded_at=time.time(),
         load_seconds=time.monotonic() - started,
+        class_keys=class_keys,
     )
+
+
+def _check_task(project: "ProjectConfig", model: TrainedModel, where: str) -> tuple[str, ...]:
+    """A multiclass model's classes as text; refuses a model of another task than the project's.
+
+    An endpoint answers in its project's task (its OpenAPI document says so): a model of
+    another task, or a multiclass model without a usable class list, would answer wrongly.
+    """
+    if model.task != project.task:
+        raise DeploymentLoadError(
+            f"{where}: the model is a {model.task} model but project {project.name} is "
+            f"{project.task}; refusing to serve it"
+        )
+    if model.task != MULTICLASS:
+        return ()
+    classes = model.classes or []
+    keys = tuple(class_key(c) for c in classes)
+    if len(keys) < 2 or len(set(keys)) != len(keys):
+        raise DeploymentLoadError(
+            f"{where}: the model card's classes {classes} are not a list of distinct classes; "
+            "refusing to serve it"
+        )
+    return keys
+
+
+#: How far a multiclass row's probabilities may sum from 1 (rounding of the estimator).
+PROBABILITY_SUM_TOLERANCE = 1e-6
+
+
+def probe_problem(task: str, predicted: Any, classes: int, rows: int = 1) -> str | None:
+    """What each of the `rows` rows of a model's output `predicted` should be; None if it is.
+
+    Binary: one probability in [0, 1] per row; regression: one finite number per row;
+    multiclass: `classes` probabilities per row, in [0, 1], summing to 1.
+    """
+    import numpy as np
+
+    if task == REGRESSION:
+        if predicted.shape != (rows,) or not np.isfinite(predicted).all():
+            return "one finite number"
+        return None
+    if task == MULTICLASS:
+        if (
+            predicted.shape != (rows, classes)
+            or not np.isfinite(predicted).all()
+            or ((predicted < 0) | (predicted > 1)).any()
+            or not np.allclose(predicted.sum(axis=1), 1.0, atol=PROBABILITY_SUM_TOLERANCE)
+        ):
+            return f"{classes} probabilities summing to 1"
+        return None
+    if task != BINARY:
+        return f"a prediction of a known task (unknown task {task!r})"
+    if (
+        predicted.shape != (rows,)
+        or not np.isfinite(predicted).all()
+        or ((predicted < 0) | (predicted > 1)).any()
+    ):
+        return "one probability"
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

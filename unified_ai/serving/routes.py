@@ -12,10 +12,11 @@ from unified_ai.serving.body import read_body, records_of
 from unified_ai.serving.docs import docs_page
 from unified_ai.serving.schemas import (
     LabelsResponse,
-    PredictResponse,
     error_responses,
+    label_schema,
     labels_body,
     predict_body,
+    predict_response,
     row_schema,
 )
 from unified_ai.serving.service import ServingService
@@ -29,7 +30,7 @@ def build_router(service: ServingService) -> APIRouter:
 
     @router.post(
         "/v1/projects/{project}/predict",
-        response_model=PredictResponse,
+        response_model=predict_response(service.project.task),
         responses=errors,
         summary="Score rows with the deployed model",
         openapi_extra=predict_body(row_schema(service.project), options.max_rows),
@@ -38,8 +39,10 @@ def build_router(service: ServingService) -> APIRouter:
         """Rows as JSON records (`{"rows": [{...}, ...]}`, or the list alone).
 
         Every row needs the model's features and the project's segments (null for an unknown
-        value). Each answer names the deployment that scored it; the rows are written to the
-        project's inbox as a production batch under the returned row ids.
+        value). Each answer is the project's task's (binary: `probability` and `decision`;
+        multiclass: `prediction`, the most probable class, and `probabilities` of every class;
+        regression: `prediction`, the value) and names the deployment that scored it; the rows
+        are written to the project's inbox as a production batch under the returned row ids.
         """
         service.check_project(project)
         service.guard.check_predict(request.headers)
@@ -56,7 +59,7 @@ def build_router(service: ServingService) -> APIRouter:
         response_model=LabelsResponse,
         responses=errors,
         summary="Deliver ground truth for served rows",
-        openapi_extra=labels_body(options.max_rows),
+        openapi_extra=labels_body(options.max_rows, label_schema(service.project)),
     )
     async def labels(project: str, request: Request) -> Response:
         """Labels for row ids a prediction returned (`{"labels": [{"row_id", "label"}]}`).
@@ -64,7 +67,9 @@ def build_router(service: ServingService) -> APIRouter:
         They are written as label files named after each row's batch (merged with labels
         delivered earlier), which the labels sensor turns into ground truth and live metrics.
         Needs `Authorization: Bearer <token>`; only rows this service served, or rows of a
-        batch in the inbox or taken in from it, may be labelled.
+        batch in the inbox or taken in from it, may be labelled. A label is the project's
+        task's: binary one of the training classes, multiclass one of the served model's
+        classes, regression a finite number.
         """
         service.check_project(project)
         service.guard.check_write(request.headers, "labels")

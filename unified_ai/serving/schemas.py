@@ -1,8 +1,15 @@
-"""What the endpoint's OpenAPI document declares: answers, errors and request bodies."""
+"""What the endpoint's OpenAPI document declares: answers, errors and request bodies.
+
+The app is built for one project, so its document declares the answer of that project's task
+(`predict_response`): binary `probability` and `decision`, multiclass `prediction` and
+`probabilities`, regression `prediction`; and the labels its task takes (`labels_body`).
+"""
 
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+from unified_ai.projects.tasks import MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
     from unified_ai.projects.schema import ProjectConfig
@@ -22,6 +29,46 @@ class PredictResponse(BaseModel):
     model_version: str = Field(description="The candidate_model version that scored.")
     threshold: float
     predictions: list[Prediction]
+
+
+class MulticlassPrediction(BaseModel):
+    row_id: str = Field(description="Id of the row in the production batch it is written to.")
+    prediction: str = Field(description="The most probable class (as text).")
+    probabilities: dict[str, float] = Field(
+        description="Every class of the served model (as text) → its probability; they sum to 1."
+    )
+    model_version: str
+    deployment_version: str
+
+
+class MulticlassPredictResponse(BaseModel):
+    project: str
+    deployment_version: str = Field(description="The deployed_model version that scored.")
+    model_version: str = Field(description="The candidate_model version that scored.")
+    predictions: list[MulticlassPrediction]
+
+
+class RegressionPrediction(BaseModel):
+    row_id: str = Field(description="Id of the row in the production batch it is written to.")
+    prediction: float = Field(description="The predicted value.")
+    model_version: str
+    deployment_version: str
+
+
+class RegressionPredictResponse(BaseModel):
+    project: str
+    deployment_version: str = Field(description="The deployed_model version that scored.")
+    model_version: str = Field(description="The candidate_model version that scored.")
+    predictions: list[RegressionPrediction]
+
+
+def predict_response(task: str) -> type[BaseModel]:
+    """The answer of the predict endpoint for a project of `task`."""
+    if task == REGRESSION:
+        return RegressionPredictResponse
+    if task == MULTICLASS:
+        return MulticlassPredictResponse
+    return PredictResponse
 
 
 class LabelsResponse(BaseModel):
@@ -108,8 +155,29 @@ def predict_body(row: dict[str, Any], max_rows: int) -> dict[str, Any]:
     )
 
 
-def labels_body(max_rows: int) -> dict[str, Any]:
-    """The `openapi_extra` of the labels endpoint: `{"labels": [{row_id, label}, ...]}`."""
+def label_schema(project: "ProjectConfig") -> dict[str, Any]:
+    """JSON schema of one label value for the project's task."""
+    if project.task == REGRESSION:
+        return {"type": ["number", "string"], "description": "The true value: a finite number."}
+    if project.task == MULTICLASS:
+        declared = f" ({', '.join(map(str, project.classes))})" if project.classes else ""
+        return {
+            "type": ["string", "integer", "number", "boolean"],
+            "description": f"The true class: one of the served model's classes{declared}.",
+        }
+    return {
+        "type": ["integer", "string", "boolean"],
+        "description": "The true class: one of the training classes.",
+    }
+
+
+def labels_body(max_rows: int, label: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `openapi_extra` of the labels endpoint: `{"labels": [{row_id, label}, ...]}`.
+
+    Args:
+        max_rows: Most labels in one request.
+        label: The schema of a label value (`label_schema`); default: a binary class.
+    """
     return _json_body(
         {
             "type": "object",
@@ -123,7 +191,7 @@ def labels_body(max_rows: int) -> dict[str, Any]:
                         "required": ["row_id", "label"],
                         "properties": {
                             "row_id": {"type": "string"},
-                            "label": {"type": ["integer", "string", "boolean"]},
+                            "label": label or {"type": ["integer", "string", "boolean"]},
                         },
                         "additionalProperties": False,
                     },

@@ -13,17 +13,18 @@ scored and no slot frees within `queue_seconds`, 503.
 """
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from unified_ai.ml.rows import RowProblem, as_model_categories, frame_from_records, row_problems
+from unified_ai.projects.tasks import BINARY, MULTICLASS
+from unified_ai.serving.answers import task_answers
 from unified_ai.serving.auth import TokenGuard
-from unified_ai.serving.follower import DeploymentFollower, Served
-from unified_ai.serving.inbox_files import parse_row_id
-from unified_ai.serving.labels import LabelGate
+from unified_ai.serving.follower import DeploymentFollower, Served, probe_problem
+from unified_ai.serving.labels import LabelGate, label_problems, label_value
 from unified_ai.serving.limits import served_text_problems
 from unified_ai.serving.metrics import ServingMetrics
 from unified_ai.serving.options import ServeOptions
@@ -195,51 +196,57 @@ class ServingService:
         inputs = as_model_categories(frame, served.features.categorical, served.categories)
         return inputs.astype({column: "float64" for column in served.features.numeric})
 
-    def probabilities(self, served: Served, inputs: Any) -> list[float]:
-        """The positive-class probability of each row (500: the model failed or gave none)."""
+    def predicted(self, served: Served, inputs: Any) -> Any:
+        """The model's predictions for `inputs`, in its task's shape (500: it failed or gave none).
+
+        Binary: the positive-class probability per row; multiclass: a row of probabilities per
+        row, in the order of `served.class_keys`; regression: the predicted value per row.
+        """
         import numpy as np
 
-        from unified_ai.ml.training import predict_proba
+        from unified_ai.ml.training import predict
 
         where = f"{self.project.name}/candidate_model@{served.model_version}"
         try:
-            proba = np.asarray(
-                predict_proba(served.model, inputs, served.features), dtype="float64"
-            )
+            predicted = np.asarray(predict(served.model, inputs, served.features), dtype="float64")
         except Exception as exc:
             log.error("%s: scoring %d rows failed", where, len(inputs), exc_info=exc)
             raise Refusal(
                 500, "internal", f"{where}: scoring failed ({_first_line(exc)})"
             ) from None
-        if proba.shape != (len(inputs),) or not np.isfinite(proba).all():
-            raise Refusal(500, "internal", f"{where}: the model returned no valid probabilities")
-        return proba.tolist()
+        wanted = probe_problem(served.task, predicted, len(served.class_keys), len(inputs))
+        if wanted is not None:
+            raise Refusal(
+                500, "internal", f"{where}: the model did not return {wanted} for each row"
+            )
+        return predicted
 
     def score(self, served: Served, records: list[Any]) -> dict[str, Any]:
-        """Score `records` with `served`, write them to the inbox; the predict answer."""
+        """Score `records` with `served`, write them to the inbox; the predict answer.
+
+        What each row's answer holds depends on the task (`answers.py`): binary the
+        probability and the decision at the threshold, multiclass the predicted class and
+        every class's probability, regression the predicted value.
+        """
         project = self.project
         inputs = self.model_inputs(served, records)
-        probability = self.probabilities(served, inputs)
-        threshold = project.evaluation.threshold
-        decision = [int(p >= threshold) for p in probability]
-        ids = self.writer.record(inputs, served, probability, decision)
+        answer = task_answers(served, self.predicted(served, inputs), project)
+        ids = self.writer.record_answers(inputs, served, answer.served_columns)
         self.metrics.rows.labels(
             project=project.name, deployment_version=served.deployment_version
         ).inc(len(ids))
+        versions = {
+            "model_version": served.model_version,
+            "deployment_version": served.deployment_version,
+        }
         return {
             "project": project.name,
             "deployment_version": served.deployment_version,
             "model_version": served.model_version,
-            "threshold": threshold,
+            **answer.header,
             "predictions": [
-                {
-                    "row_id": row_id,
-                    "probability": p,
-                    "decision": d,
-                    "model_version": served.model_version,
-                    "deployment_version": served.deployment_version,
-                }
-                for row_id, p, d in zip(ids, probability, decision, strict=True)
+                {"row_id": row_id, **row, **versions}
+                for row_id, row in zip(ids, answer.rows, strict=True)
             ],
         }
 
@@ -273,17 +280,29 @@ class ServingService:
         return self._classes["classes"]
 
     def accept_labels(self, records: list[Any]) -> dict[str, Any]:
-        """Check `records` ({row_id, label}) and write them as label files; the labels answer."""
-        classes = self.label_classes()
+        """Check `records` ({row_id, label}) and write them as label files; the labels answer.
+
+        A label is checked as the project's task needs (`labels.label_problems`): binary one
+        of the training classes, multiclass one of the served model's classes, regression a
+        finite number; it is written as the ground_truth asset reads it (`labels.label_value`).
+        """
+        task = self.project.task
+        classes: Sequence[Any] = ()
+        if task == BINARY:
+            classes = self.label_classes()
+        elif task == MULTICLASS:
+            classes = self.serving().class_keys
         problems: list[RowProblem] = []
         pairs: list[tuple[str, Any]] = []
         for index, item in enumerate(records):
             if not isinstance(item, dict):
                 problems.append(RowProblem(index, "", "is not an object {row_id, label}"))
                 continue
-            problems += label_problems(index, item, classes)
-            # A row id is a str once `label_problems` found nothing (checked before use).
-            pairs.append((cast(str, item.get("row_id")), item.get("label")))
+            found = label_problems(index, item, classes, task)
+            problems += found
+            if not found:
+                # A row id is a str once `label_problems` found nothing (checked before use).
+                pairs.append((cast(str, item.get("row_id")), label_value(task, item["label"])))
         if problems:
             raise invalid(problems)
         self.label_gate.check(pairs)
@@ -316,33 +335,3 @@ class ServingService:
                 else f"loading deployment {status['pointer']}"
             )
         return body, 200 if status["ready"] else 503
-
-
-def label_problems(index: int, item: dict, classes: list[Any]) -> list[RowProblem]:
-    """What is wrong with label `item` (at `index`): unknown fields, row id, label value."""
-    import pandas as pd
-
-    from unified_ai.ml.validation import check_labels
-
-    problems = [
-        RowProblem(index, str(name), "is not a field of a label (row_id, label)")
-        for name in item
-        if name not in ("row_id", "label")
-    ]
-    row_id, label = item.get("row_id"), item.get("label")
-    if parse_row_id(row_id) is None:
-        problems.append(
-            RowProblem(
-                index,
-                "row_id",
-                f"{row_id!r} is not a row id the endpoint returned "
-                "(<batch file name>:<row number>)",
-            )
-        )
-    if "label" not in item:
-        problems.append(RowProblem(index, "label", "is missing"))
-    elif isinstance(label, dict | list) or check_labels(pd.Series([label]), classes)[1]:
-        problems.append(
-            RowProblem(index, "label", f"is {label!r}, not one of the training classes {classes}")
-        )
-    return problems

@@ -5,7 +5,7 @@ rows or `flush_seconds` seconds, whichever comes first, and whenever the served 
 changes (so each file holds rows one deployment served). A file is written under a hidden
 name and renamed into place, so the batch sensor never sees half of it. It carries `_row_id`,
 the model's inputs and the project's segments (what batch scoring needs, like a simulated
-batch) and what the endpoint answered (`served_*` columns).
+batch) and what the endpoint answered (`served_*` columns, per task: `serving.answers`).
 
 Ground truth for served rows is written beside them, as label files named after the batch, in
 the format the `ground_truth` asset reads (`_row_id` and the target column).
@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("unified_ai.serving")
 
 PREFIX = "serve"
+#: The `served_*` columns of a binary project's batches (other tasks: `serving.answers`).
 SERVED_COLUMNS = (
     "served_probability",
     "served_decision",
@@ -122,14 +123,29 @@ class TrafficWriter:
     def record(
         self, rows: "pd.DataFrame", served: "Served", probability: Sequence[float], decision
     ) -> list[str]:
+        """Buffer rows a binary model scored (`served_probability`, `served_decision`)."""
+        return self.record_answers(
+            rows,
+            served,
+            {"served_probability": list(probability), "served_decision": list(decision)},
+        )
+
+    def record_answers(
+        self, rows: "pd.DataFrame", served: "Served", answered: Mapping[str, Sequence[Any]]
+    ) -> list[str]:
         """Buffer the rows a request scored and return their row ids (`<batch>:<n>`).
+
+        Args:
+            rows: The model inputs (and segments) of the rows.
+            served: The deployment that scored them.
+            answered: What the endpoint answered, per `served_*` column (its task's, see
+                `unified_ai.serving.answers`), a value per row.
 
         Never waits on file IO: the lock it takes is only ever held for in-memory work.
         """
         count = len(rows)
         part = rows.reset_index(drop=True).assign(
-            served_probability=list(probability),
-            served_decision=list(decision),
+            **{column: list(values) for column, values in answered.items()},
             served_model_version=served.model_version,
             served_deployment_version=served.deployment_version,
         )

@@ -45,8 +45,12 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         holdout_split,
     ):
         from unified_ai.ml.artifacts import Report
-        from unified_ai.ml.data import binary_target
-        from unified_ai.ml.holdout_report import evaluate_holdouts, report_page_and_plots
+        from unified_ai.ml.evaluation import EvaluationError
+        from unified_ai.ml.holdout_report import (
+            evaluate_holdouts,
+            holdout_problem,
+            report_page_and_plots,
+        )
         from unified_ai.ml.split import holdout_parts
         from unified_ai.policies.holdout import RECENT, STATIC, choose_holdout
 
@@ -55,12 +59,18 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         champion, _ = load_champion(reader, project.name)
         # Gates judge on the holdout the policy chooses; the report shows both.
         parts = dict(zip((STATIC, RECENT), holdout_parts(project, holdout_split), strict=True))
-        classes = binary_target(project, parts[RECENT]).nunique()
-        used, why = choose_holdout(project.policy.beats_champion, len(parts[RECENT]), classes)
-        report, probas, body = evaluate_holdouts(
-            project, parts, used, why, candidate_model, champion
+        classes = candidate_model.classes
+        problem = holdout_problem(project, parts[RECENT], classes) if len(parts[RECENT]) else None
+        used, why = choose_holdout(
+            project.policy.beats_champion, len(parts[RECENT]), recent_problem=problem
         )
-        page, plots = report_page_and_plots(project, parts[used], probas)
+        try:
+            report, probas, body = evaluate_holdouts(
+                project, parts, used, why, candidate_model, champion
+            )
+        except EvaluationError as exc:
+            raise dg.Failure(description=f"{project.name}/{EVALUATION_REPORT}: {exc}") from None
+        page, plots = report_page_and_plots(project, parts[used], probas, classes)
         champion_version = (report.champion and report.champion.model_version) or "none"
         context.log.info(
             "candidate %s vs champion %s", report.candidate.model_version, champion_version
@@ -98,7 +108,23 @@ def _report_metadata(
     from unified_ai.ml.holdout_report import holdouts_markdown, plots_markdown
 
     holdouts = body["holdouts"]
+    task = {
+        "task": body.get("task") or project.task,
+        **({"classes": dg.MetadataValue.json(body["classes"])} if body.get("classes") else {}),
+        **(
+            {"metric_notes": dg.MetadataValue.json(body["metric_notes"])}
+            if body.get("metric_notes")
+            else {}
+        ),
+        **({"champion_note": body["champion_note"]} if body.get("champion_note") else {}),
+        **(
+            {"per_class": dg.MetadataValue.json(body["candidate"]["per_class"])}
+            if body["candidate"].get("per_class")
+            else {}
+        ),
+    }
     return {
+        **task,
         "summary": dg.MetadataValue.md(summary_markdown(body)),
         "plots": dg.MetadataValue.md(plots_markdown(plots)),
         "segments": dg.MetadataValue.md(

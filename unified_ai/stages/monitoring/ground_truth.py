@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from unified_ai.names import GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
+from unified_ai.io.reader import StoreReader
+from unified_ai.names import CANDIDATE_MODEL, GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
@@ -75,9 +77,12 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         path = inbox.locate(folder, batch)
         labels = _read_label_file(context, project, inbox, notifier, path)
         reader = lineage.reader(context)
-        train_path = key(project, TRAIN_SPLIT).path
-        train_version = reader.require_current(train_path)
-        classes = target_classes(project, reader.read_value(train_path, train_version))
+        if project.task == BINARY:
+            train_path = key(project, TRAIN_SPLIT).path
+            train_version = reader.require_current(train_path)
+            classes = target_classes(project, reader.read_value(train_path, train_version))
+        else:
+            classes = _scoring_model_classes(project, reader, predictions)
         checked, problem = label_column(project, labels, classes)
         if checked is None:
             raise _refuse(context, project, inbox, notifier, path, f"{path}: {problem}")
@@ -101,6 +106,26 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return ground_truth
+
+
+def _scoring_model_classes(
+    project: ProjectConfig, reader: StoreReader, predictions: "pd.DataFrame"
+) -> list:
+    """The class list of the model that scored the batch (multiclass); else no classes.
+
+    Labels of a multiclass batch must be classes of the model whose predictions they judge.
+    """
+    if project.task != MULTICLASS or not len(predictions) or "model_version" not in predictions:
+        return []
+    version = str(predictions["model_version"].iloc[0])
+    model = reader.read_value(key(project, CANDIDATE_MODEL).path, version)
+    classes = model.classes
+    if not classes:
+        raise dg.Failure(
+            description=f"{project.name}/ground_truth[?]: model {version} that scored the "
+            f"batch records no class list; {project.task} labels cannot be checked"
+        )
+    return classes
 
 
 def _read_label_file(

@@ -5,9 +5,10 @@ Computed by `unified_ai.ml.live` and read by the trigger sensors, which decide o
 
 import dagster as dg
 
-from unified_ai.names import DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
+from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
 from unified_ai.payloads import LiveSummary
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.queries import labeled_batches, read_deployment, rollback_target
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, key, stage_tags
@@ -40,6 +41,11 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         manifest = read_deployment(reader, project.name, deployment)
         batches = labeled_batches(reader, project.name)
         previous = rollback_target(reader, project.name, deployment)
+        classes = None
+        if project.task == MULTICLASS:
+            # Labels are indexed into the deployed model's classes (its `proba_<i>` columns).
+            model = reader.read_value(key(project, CANDIDATE_MODEL).path, manifest.model_version)
+            classes = model.classes
         report = live_report(
             batches,
             deployment,
@@ -55,17 +61,22 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             shadow_candidate=waiting_candidate_version(context, reader, project, manifest),
             recent_paired=project.policy.triggers.rollback.recent_batches,
             recent_current=rule.recent_batches,
+            task=project.task,
+            classes=classes,
         )
         report["current"]["deployed_at"] = manifest.deployed_at
         summary = LiveSummary.from_report(report, deployed_at=manifest.deployed_at)
-        plot = live_metric_markdown(
-            batches,
-            metric=rule.metric,
-            threshold=project.evaluation.threshold,
-            floor=rule.floor,
-            last=LIVE_PLOT_BATCHES,
-        )
-        metadata = {**summary.metadata(), "metric_over_batches": dg.MetadataValue.md(plot)}
+        metadata = summary.metadata()
+        if project.task == BINARY:
+            # The per-batch plot reads binary scores; other tasks have the numbers above.
+            plot = live_metric_markdown(
+                batches,
+                metric=rule.metric,
+                threshold=project.evaluation.threshold,
+                floor=rule.floor,
+                last=LIVE_PLOT_BATCHES,
+            )
+            metadata["metric_over_batches"] = dg.MetadataValue.md(plot)
         return dg.Output(report, metadata=metadata)
 
     return live_performance

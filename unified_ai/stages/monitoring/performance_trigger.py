@@ -54,7 +54,8 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         jobs=jobs,  # each request names its job: the rollback or the training loop
         description=f"Rolls {project.name} back when a fresh deployment does clearly worse than "
         "its predecessor on the same labeled rows (shadow scores, bake window); retrains when the "
-        "live metric is below the floor and the predecessor is no better (the world changed).",
+        "live metric is below the floor (above it for a lower-is-better metric such as RMSE) and "
+        "the predecessor is no better (the world changed).",
     )
     def performance_trigger(context: dg.SensorEvaluationContext, notifier: Notifier):
         cursor = load_cursor(context)

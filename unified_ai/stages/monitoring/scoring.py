@@ -18,6 +18,7 @@ from unified_ai.names import (
     SHADOW_CANDIDATE_PROBA,
     SHADOW_PREVIOUS_DEPLOYMENT,
     SHADOW_PREVIOUS_PROBA,
+    TRAIN_SPLIT,
 )
 from unified_ai.payloads import Deployment
 from unified_ai.projects.schema import ProjectConfig
@@ -133,36 +134,51 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         kinds={"pandas", "scikitlearn"},
     )
     def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
-        from unified_ai.ml.batch_scoring import scored_frame
+        from unified_ai.ml.batch_scoring import primary_score, scored_frame, scoring_metadata
         from unified_ai.ml.data import FeatureColumns
-        from unified_ai.ml.training import predict_proba
+        from unified_ai.ml.training import predict
 
         reader = lineage.reader(context)
         try:
             deployment, manifest, model = deployed_model_of(reader, project.name)
         except NothingDeployedError as exc:
             raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
-        proba = predict_proba(model, production_batch, FeatureColumns(**model.card["features"]))
-        _refuse_non_finite(project.name, manifest.model_version, production_batch, proba)
+        _refuse_other_task(project, manifest.model_version, model)
+        predicted = predict(model, production_batch, FeatureColumns(**model.card["features"]))
+        _refuse_non_finite(project.name, manifest.model_version, production_batch, predicted)
         scored = scored_frame(
             production_batch,
-            proba,
+            predicted,
             segments=project.segments,
             threshold=project.evaluation.threshold,
             deployment=deployment,
             model_version=manifest.model_version,
+            task=model.task,
+            classes=model.classes,
         )
         shadows, shadow_notes = _shadow_scores(
-            context, reader, project, manifest, deployment, production_batch, proba
+            context,
+            reader,
+            project,
+            manifest,
+            deployment,
+            production_batch,
+            primary_score(model.task, predicted),
         )
         scored = scored.assign(**shadows)
+        described = scoring_metadata(model.task, scored, model.classes)
+        described.update(_prediction_drift(context, reader, project, model, predicted))
         return dg.Output(
             scored,
             metadata={
                 "deployment_version": deployment,
                 "model_version": manifest.model_version,
                 "dagster/row_count": len(scored),
-                "positive_rate": float(scored["prediction"].mean()),
+                "task": model.task,
+                **{
+                    name: dg.MetadataValue.json(value) if isinstance(value, list | dict) else value
+                    for name, value in described.items()
+                },
                 # Why a compiled scorer was not used (stored before its probe outputs were).
                 **({"scorer": model.scorer_note} if model.scorer_note else {}),
                 **shadow_notes,
@@ -170,6 +186,56 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return predictions
+
+
+def _prediction_drift(
+    context: dg.AssetExecutionContext, reader: StoreReader, project: ProjectConfig, model, predicted
+) -> dict[str, Any]:
+    """Drift of the deployed model's predictions: the batch against the training split.
+
+    The reference is the model's predictions on a seeded sample of the current training split;
+    the result is metadata (`prediction_psi`, `prediction_drifted`).
+
+    Evidence beside the input drift of `drift_report`: a model whose answers move while its
+    inputs look the same (or the reverse) is worth a look. Never stops the scores.
+    """
+    from unified_ai.ml.batch_scoring import primary_score
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.drift import PREDICTION_REFERENCE_ROWS, prediction_drift
+    from unified_ai.ml.training import predict
+
+    try:
+        path = key(project, TRAIN_SPLIT).path
+        reference = reader.read_value(path, reader.require_current(path))
+        if len(reference) > PREDICTION_REFERENCE_ROWS:
+            reference = reference.sample(PREDICTION_REFERENCE_ROWS, random_state=project.split.seed)
+        features = FeatureColumns(**model.card["features"])
+        expected = primary_score(model.task, predict(model, reference, features))
+        found = prediction_drift(
+            model.task,
+            expected,
+            primary_score(model.task, predicted),
+            project.policy.triggers.drift.psi_threshold,
+        )
+    except Exception as exc:
+        context.log.warning(f"{project.name}/predictions: no prediction drift: {exc}")
+        return {"prediction_drift": f"not measured: {exc}"[:300]}
+    psi = found["psi"]
+    return {
+        "prediction_drift_of": found["of"],
+        "prediction_psi": "none" if psi is None else float(psi),
+        "prediction_drifted": bool(found["drifted"]),
+    }
+
+
+def _refuse_other_task(project: ProjectConfig, model_version: str, model) -> None:
+    """Fail the run when the deployed model's task is not the project's (never scored as such)."""
+    if model.task != project.task:
+        raise dg.Failure(
+            description=f"{project.name}/predictions: the deployed model {model_version} is a "
+            f"{model.task} model but the project's task is {project.task}; retrain or roll "
+            "back before scoring"
+        )
 
 
 def _refuse_non_finite(project: str, model_version: str, batch: "pd.DataFrame", proba) -> None:
@@ -202,12 +268,13 @@ def _shadow_scores(
     models are read through the step's reader: allow-listed skops only, and their versions are
     in the lineage of these predictions. A shadow that is the live model itself (a redeployed
     version: versions are content hashes) reuses `live_proba` instead of loading it again.
+    Shadow columns hold each model's primary score (`batch_scoring.primary_score`).
     """
     import numpy as np
 
-    from unified_ai.ml.batch_scoring import empty_shadow_columns, shadow_rows
+    from unified_ai.ml.batch_scoring import empty_shadow_columns, primary_score, shadow_rows
     from unified_ai.ml.data import FeatureColumns
-    from unified_ai.ml.training import predict_proba
+    from unified_ai.ml.training import predict
 
     columns: dict[str, Any] = empty_shadow_columns()
     metadata = {"shadow_previous": "none", "shadow_candidate": "none"}
@@ -225,10 +292,12 @@ def _shadow_scores(
             return
         try:
             model = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
+            if model.task != project.task:
+                raise ValueError(f"a {model.task} model, the project's task is {project.task}")
             features = FeatureColumns(**model.card["features"])
             scores = np.full(len(batch), np.nan)
             sample = batch if len(rows) == len(batch) else batch.iloc[rows]
-            scores[rows] = predict_proba(model, sample, features)
+            scores[rows] = primary_score(model.task, predict(model, sample, features))
             columns[proba_column] = scores
             metadata[f"shadow_{role}"] = owner
         except Exception as exc:

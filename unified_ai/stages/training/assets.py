@@ -12,27 +12,38 @@ from unified_ai.stages.placement import TRAINING_POOL, stage_op_tags
 
 
 def _fit_in_process(project: ProjectConfig, train_split):
-    from unified_ai.ml.data import binary_target
-    from unified_ai.ml.evaluation import classification_metrics
-    from unified_ai.ml.training import TrainingError, fit, predict_proba
+    """(pipeline, features, the card's task fields, the task's metrics on the train split)."""
+    from unified_ai.ml.artifacts import TrainedModel
+    from unified_ai.ml.metrics import task_metrics
+    from unified_ai.ml.targets import TargetError, encode_target
+    from unified_ai.ml.training import TrainingError, fit, predict, task_card
 
     try:
         pipeline, features = fit(project, train_split)
-    except TrainingError as exc:
+        task = task_card(project, train_split)
+        y = encode_target(project, train_split, task.get("classes"))
+    except (TrainingError, TargetError) as exc:
         raise dg.Failure(description=f"{project.name}/candidate_model: {exc}") from None
-    metrics = classification_metrics(
-        binary_target(project, train_split).to_numpy(),
-        predict_proba(pipeline, train_split, features),
-        project.evaluation.threshold,
+    # Scored as the stored model will be: the card's task and class order decide the shape.
+    scored = TrainedModel(pipeline=pipeline, card=dict(task))
+    metrics = task_metrics(
+        project.task, y, predict(scored, train_split, features), project.evaluation.threshold
     )
-    return pipeline, features, {f"train_{k}": v for k, v in metrics.items() if v is not None}
+    training_metrics = {f"train_{k}": v for k, v in metrics.items() if v is not None}
+    return pipeline, features, task, training_metrics
 
 
-def _fit_with_pipes(context, project: ProjectConfig, runner, reader, data_version: str):
-    """Train in an external process (Pipes); the model comes back through the store."""
+def _fit_with_pipes(
+    context, project: ProjectConfig, runner, reader, data_version: str, train_split, task: dict
+):
+    """Train in an external process (Pipes); the model comes back through the store.
+
+    The script hands back a skops pipeline, or an ONNX model with its own predictions for the
+    probe rows (`unified_ai.ml.onnx_model`), accepted only if the ONNX model reproduces them.
+    """
     import uuid
 
-    from unified_ai.io.formats import UnsupportedValueError, load_model_bytes
+    from unified_ai.io.formats import UnsupportedValueError, load_handback
     from unified_ai.ml.data import FeatureColumns
     from unified_ai.stages.placement import pipes_pod_spec
 
@@ -43,9 +54,7 @@ def _fit_with_pipes(context, project: ProjectConfig, runner, reader, data_versio
     extras = {
         # Notification channels hold webhook credentials; the training process needs none of
         # them, and on a cluster extras travel in the pod spec.
-        "project": project.model_dump(
-            mode="json", by_alias=True, exclude={"policy": {"notifications"}}
-        ),
+        "project": project.model_dump(mode="json", by_alias=True, exclude=_pipes_exclude(project)),
         "data_uri": str(reader.version_dir(data_path, data_version) / "data.parquet"),
         "model_uri": str(model_file),
     }
@@ -68,17 +77,41 @@ def _fit_with_pipes(context, project: ProjectConfig, runner, reader, data_versio
     # The file comes from another process (a pod, a user script): it is checked like a stored
     # model before skops decodes it, so a crafted file is refused instead of run.
     where = f"{project.name}/candidate_model@run-{context.run_id[:8]} (Pipes hand-off)"
-    try:
-        pipeline = load_model_bytes(data, where=where)
-    except UnsupportedValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
     if not isinstance(reported.get("features"), dict):
         raise dg.Failure(
             description=f"{where}: the training script reported no `features` metadata"
         )
     features = FeatureColumns(**reported.pop("features"))
+    try:
+        pipeline = load_handback(
+            data,
+            reported,
+            train_split,
+            numeric=features.numeric,
+            categorical=features.categorical,
+            task=project.task,
+            classes=task.get("classes"),
+            where=where,
+        )
+    except UnsupportedValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
     metrics = {k: float(v) for k, v in reported.items() if k.startswith("train_")}
     return pipeline, features, metrics
+
+
+def _pipes_exclude(project: ProjectConfig) -> dict:
+    """The fields the training process is not sent.
+
+    Besides notification channels: a binary-only field (positive label, threshold) of another
+    task's project. Its default is in the dump, and the process validates the project again,
+    where a positive label on a regression reads as set by the user and is refused.
+    """
+    from unified_ai.projects.tasks import BINARY
+
+    exclude: dict = {"policy": {"notifications"}}
+    if project.task != BINARY:
+        exclude.update({"positive_label": True, "evaluation": {"threshold"}})
+    return exclude
 
 
 def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -110,11 +143,12 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
         reader = lineage.reader(context)
         data_version = reader.require_current(train_key.path)
         if runner_label == "pipes":
+            task = _pipes_task_card(project, train_split)
             pipeline, features, training_metrics = _fit_with_pipes(
-                context, project, training_runner, reader, data_version
+                context, project, training_runner, reader, data_version, train_split, task
             )
         else:
-            pipeline, features, training_metrics = _fit_in_process(project, train_split)
+            pipeline, features, task, training_metrics = _fit_in_process(project, train_split)
         actor = run_actor(context)
         registered = mlflow.log_and_register(
             model_name=project.model_name,
@@ -128,9 +162,15 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
         card = {
             "project": project.name,
             "estimator": project.estimator.class_name,
+            # A script may hand back another framework's model as ONNX (then `estimator` is
+            # only the project's declared class, not what the script trained).
+            "model_format": "onnx" if getattr(pipeline, "is_onnx", False) else "skops",
             "params": project.estimator.params,
             "features": {"numeric": features.numeric, "categorical": features.categorical},
             "target": project.target,
+            # The task and (multiclass) the class order of the model's probability columns:
+            # every later reader scores the model by these, not by the project's current file.
+            **task,
             "positive_label": project.positive_label,
             "training_metrics": training_metrics,
             "training_runner": runner_label,
@@ -143,6 +183,10 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             TrainedModel(pipeline=pipeline, card=card),
             metadata={
                 "estimator": project.estimator.class_name,
+                "task": project.task,
+                **(
+                    {"classes": dg.MetadataValue.json(task["classes"])} if "classes" in task else {}
+                ),
                 "params": dg.MetadataValue.json(project.estimator.params),
                 **{k: dg.MetadataValue.float(v) for k, v in training_metrics.items()},
                 "training_runner": runner_label,
@@ -157,10 +201,26 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
     return candidate_model
 
 
+def _pipes_task_card(project: ProjectConfig, train_split) -> dict:
+    """The card's task fields for a model trained by the external process.
+
+    The training script learns the encoded target of the same train split, so the class list
+    is the one `task_card` infers from it (or the project's declared one).
+    """
+    from unified_ai.ml.targets import TargetError
+    from unified_ai.ml.training import task_card
+
+    try:
+        return task_card(project, train_split)
+    except TargetError as exc:
+        raise dg.Failure(description=f"{project.name}/candidate_model: {exc}") from None
+
+
 def _run_tags(project: ProjectConfig, *, data_version: str, run_id: str, actor: str) -> dict:
     """Tags of the candidate's MLflow run: where it came from, who and what trained it."""
     return {
         "unified_ai.project": project.name,
+        "unified_ai.task": project.task,
         "unified_ai.data_version": data_version,
         "unified_ai.dagster_run_id": run_id,
         "unified_ai.trained_by": actor,
