@@ -106,6 +106,46 @@ def _champion_mismatch(project: "ProjectConfig", candidate, champion) -> str | N
     return None
 
 
+def _scored(
+    project: "ProjectConfig",
+    holdout: "pd.DataFrame",
+    y: "np.ndarray",
+    segments: "pd.DataFrame",
+    model: "TrainedModel",
+) -> Scored:
+    """`model` scored on the holdout in the project's task, threshold and fairness settings."""
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.training import predict
+
+    features = FeatureColumns(**model.card["features"])
+    predicted = predict(model, holdout, features)
+    fairness = project.policy.fairness
+    return score(
+        y,
+        predicted,
+        segments,
+        project.evaluation.threshold,
+        fairness.metric,
+        fairness.min_segment_size,
+        task=project.task,
+        classes=model.classes,
+    )
+
+
+def _summary(project: "ProjectConfig", model: "TrainedModel", result: Scored) -> ModelSummary:
+    """What the report says of one scored model: its version, registration and metrics."""
+    registered = model.card.get("mlflow")
+    where = f"{project.name}/candidate_model@{model.card.get('lineage_version')}: card"
+    return ModelSummary(
+        model_version=model.card.get("lineage_version"),
+        mlflow=Registration.from_payload(registered, where=where) if registered else None,
+        trained_by=model.card.get("trained_by"),
+        metrics=result.metrics,
+        fairness=result.fairness,
+        per_class=result.per_class,
+    )
+
+
 def evaluate(
     project: "ProjectConfig",
     holdout: "pd.DataFrame",
@@ -121,9 +161,7 @@ def evaluate(
         The report (`to_body()` is what is stored) and the predictions per model (for the
         HTML page and plots: the task's shape, `unified_ai.ml.metrics`).
     """
-    from unified_ai.ml.data import FeatureColumns
     from unified_ai.ml.targets import TargetError, encode_target
-    from unified_ai.ml.training import predict
 
     task = project.task
     if candidate.task != task:
@@ -136,41 +174,14 @@ def evaluate(
         raise EvaluationError(f"holdout: {exc}") from None
     segments = holdout[[c for c in project.segments if c in holdout.columns]]
     spec = project.evaluation
-    fairness = project.policy.fairness
 
-    def scored(model: "TrainedModel") -> Scored:
-        features = FeatureColumns(**model.card["features"])
-        predicted = predict(model, holdout, features)
-        return score(
-            y,
-            predicted,
-            segments,
-            spec.threshold,
-            fairness.metric,
-            fairness.min_segment_size,
-            task=task,
-            classes=model.classes,
-        )
-
-    def summary(model: "TrainedModel", result: Scored) -> ModelSummary:
-        registered = model.card.get("mlflow")
-        where = f"{project.name}/candidate_model@{model.card.get('lineage_version')}: card"
-        return ModelSummary(
-            model_version=model.card.get("lineage_version"),
-            mlflow=Registration.from_payload(registered, where=where) if registered else None,
-            trained_by=model.card.get("trained_by"),
-            metrics=result.metrics,
-            fairness=result.fairness,
-            per_class=result.per_class,
-        )
-
-    cand = scored(candidate)
+    cand = _scored(project, holdout, y, segments, candidate)
     probas = {"candidate": cand.proba}
     champion_summary, comparison, identical = None, None, None
     champion_note = _champion_mismatch(project, candidate, champion) if champion else None
     if champion is not None and champion_note is None:
-        champ = scored(champion)
-        champion_summary = summary(champion, champ)
+        champ = _scored(project, holdout, y, segments, champion)
+        champion_summary = _summary(project, champion, champ)
         comparison = task_bootstrap(
             task,
             y,
@@ -197,7 +208,7 @@ def evaluate(
         holdout_rows=len(y),
         positive_rate=float(y.mean()) if len(y) and task == BINARY else None,
         threshold=spec.threshold,
-        candidate=summary(candidate, cand),
+        candidate=_summary(project, candidate, cand),
         champion=champion_summary,
         comparison=comparison,
         identical=identical,

@@ -8,6 +8,8 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.projects.tasks import BINARY
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -346,38 +348,44 @@ def live_metric_points(
     metric: str,
     threshold: float,
     last: int,
+    task: str = BINARY,
+    classes: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The metric per labeled batch for each deployment that scored it, oldest first.
 
     Rows a deployment scored live count for it; the predecessor's shadow scores of the same
-    rows (when recorded) count for `<predecessor> (shadow)`, so both lines share batches.
+    rows (when recorded) count for `<predecessor> (shadow)`, so both lines share batches. The
+    rows are read as the live report reads them (`unified_ai.ml.live.LiveTask`): binary
+    `proba`, multiclass `proba_<i>` (the shadow: the predicted class index), regression
+    `prediction`; a multiclass label outside `classes` is left out.
 
     Args:
         batches: (batch, labeled predictions) oldest first, as `live_report` takes them.
-        metric: The policy's live metric.
-        threshold: The decision threshold.
+        metric: The policy's live metric (one of the task's).
+        threshold: The decision threshold (binary only).
         last: How many of the newest batches to show.
+        task: The project's task (`unified_ai.projects.tasks`).
+        classes: The deployed model's classes (multiclass), in its `proba_<i>` order.
     """
-    from unified_ai.ml.evaluation import classification_metrics
+    from unified_ai.ml.live import LiveTask
     from unified_ai.names import (
         DEPLOYMENT_COLUMN,
         SHADOW_PREVIOUS_DEPLOYMENT,
         SHADOW_PREVIOUS_PROBA,
     )
 
+    reader = LiveTask(task=task, classes=tuple(classes or ()))
     points = []
     for batch, frame in list(batches)[-last:]:
-        for deployment, rows in frame.groupby(DEPLOYMENT_COLUMN, sort=False):
-            value = classification_metrics(
-                rows["label"].to_numpy(), rows["proba"].to_numpy(), threshold
-            )[metric]
+        usable = reader.usable(frame)
+        for deployment, rows in usable.groupby(DEPLOYMENT_COLUMN, sort=False):
+            value = reader.metric(reader.truth(rows), reader.live_scores(rows), metric, threshold)
             points.append({"batch": batch, "model": str(deployment), "value": value})
         if SHADOW_PREVIOUS_PROBA in frame.columns and SHADOW_PREVIOUS_DEPLOYMENT in frame.columns:
-            shadow = frame.dropna(subset=[SHADOW_PREVIOUS_PROBA])
+            shadow = usable.dropna(subset=[SHADOW_PREVIOUS_PROBA])
             for deployment, rows in shadow.groupby(SHADOW_PREVIOUS_DEPLOYMENT, sort=False):
-                value = classification_metrics(
-                    rows["label"].to_numpy(), rows[SHADOW_PREVIOUS_PROBA].to_numpy(), threshold
-                )[metric]
+                scores = reader.from_primary(rows[SHADOW_PREVIOUS_PROBA].to_numpy())
+                value = reader.metric(reader.truth(rows), scores, metric, threshold)
                 points.append({"batch": batch, "model": f"{deployment} (shadow)", "value": value})
     return points
 
@@ -389,9 +397,16 @@ def live_metric_markdown(
     threshold: float,
     floor: float | None,
     last: int,
+    task: str = BINARY,
+    classes: Sequence[Any] | None = None,
 ) -> str:
-    """The live metric over batches for the live model and its predecessor, as markdown."""
-    points = live_metric_points(batches, metric=metric, threshold=threshold, last=last)
+    """The live metric over batches for the live model and its predecessor, as markdown.
+
+    For a lower-is-better metric (RMSE, MAE, log loss) the policy line is a ceiling.
+    """
+    points = live_metric_points(
+        batches, metric=metric, threshold=threshold, last=last, task=task, classes=classes
+    )
     png = series_plot(
         points,
         value="value",

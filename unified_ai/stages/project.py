@@ -26,14 +26,14 @@ from unified_ai.stages.training import assets as training_assets
 def build_project(project: ProjectConfig) -> dg.Definitions:
     """Assets, checks, jobs and sensors of `project`."""
     built = [
-        *data_assets.build(project),
-        *training_assets.build(project),
-        *evaluation_assets.build(project),
-        *approval_assets.build(project),
-        *deployment_assets.build(project),
-        *deployment_serving.build(project),
-        *rollback_assets.build(project),
-        *monitoring_assets.build(project),
+        *data_assets.build_data_asset_defs(project),
+        *training_assets.build_training_asset_defs(project),
+        *evaluation_assets.build_evaluation_asset_defs(project),
+        *approval_assets.build_approval_asset_defs(project),
+        *deployment_assets.build_deployment_asset_defs(project),
+        *deployment_serving.build_serving_asset_defs(project),
+        *rollback_assets.build_rollback_asset_defs(project),
+        *monitoring_assets.build_monitoring_asset_defs(project),
     ]
     # Group, owners, code version and description are the project's, given in one place; each
     # stage tags its own assets with the stage.
@@ -58,18 +58,20 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
     )
     jobs = [
         loop,
-        *approval_jobs.build(project),
-        *rollback_jobs.build(project),
-        *monitoring_jobs.build(project),
+        *approval_jobs.build_approval_job_defs(project),
+        *rollback_jobs.build_rollback_job_defs(project),
+        *monitoring_jobs.build_monitoring_job_defs(project),
     ]
     return dg.Definitions(
         assets=assets,
-        asset_checks=evaluation_checks.build(project),
+        asset_checks=evaluation_checks.build_evaluation_check_defs(project),
         jobs=jobs,
         sensors=[
-            *approval_sensors.build(project),
-            *inbox_sensors.build(project),
-            *monitoring_triggers.build(project, {job.name: job for job in jobs}),
-            *run_failures.build(project, jobs),
+            *approval_sensors.build_approval_sensor_defs(project),
+            *inbox_sensors.build_inbox_sensor_defs(project),
+            *monitoring_triggers.build_trigger_sensor_defs(
+                project, {job.name: job for job in jobs}
+            ),
+            *run_failures.build_run_failure_sensor_defs(project, jobs),
         ],
     )

@@ -36,7 +36,7 @@ def failure_reason(step_failures: list[dg.DagsterEvent]) -> tuple[str | None, st
     return None
 
 
-def build(project: ProjectConfig, jobs: list) -> list[dg.SensorDefinition]:
+def build_run_failure_sensor_defs(project: ProjectConfig, jobs: list) -> list[dg.SensorDefinition]:
     """The run-failure sensor of `project`, monitoring `jobs` (the project's jobs)."""
 
     @dg.run_failure_sensor(

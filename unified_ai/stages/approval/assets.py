@@ -150,5 +150,5 @@ def build_deployment_approval(project: ProjectConfig) -> dg.AssetsDefinition:
     return deployment_approval
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_approval_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_deployment_approval(project)]

@@ -26,7 +26,7 @@ def approval_run_config(
     return {"ops": {op_name(project.name, DEPLOYMENT_APPROVAL): {"config": config}}}
 
 
-def build(project: ProjectConfig) -> list:
+def build_approval_job_defs(project: ProjectConfig) -> list:
     approve = dg.define_asset_job(
         approve_job(project.name),
         selection=dg.AssetSelection.assets(key(project, DEPLOYMENT_APPROVAL)),

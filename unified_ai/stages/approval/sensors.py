@@ -31,7 +31,7 @@ def _record(event) -> ApprovalRecord:
     )
 
 
-def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
+def build_approval_sensor_defs(project: ProjectConfig) -> list[dg.SensorDefinition]:
     approval_key = key(project, DEPLOYMENT_APPROVAL)
     rule = project.policy.approval
 

@@ -7,7 +7,10 @@ batch and label version that went in).
 
 import dagster as dg
 
-from unified_ai.ml.validation import VALIDATIONS
+from unified_ai.ml.data import DataSourceError, load_source, select_project_columns, target_classes
+from unified_ai.ml.production import ProductionRows, choose_batches, combine, production_rows
+from unified_ai.ml.split import overlapping_rows, split_frame
+from unified_ai.ml.validation import VALIDATIONS, validate
 from unified_ai.names import (
     HOLDOUT_SPLIT,
     ORIGIN,
@@ -76,8 +79,6 @@ def _production_rows(
     from datetime import datetime, timezone
 
     from unified_ai.io.exclusions import batch_exclusions
-    from unified_ai.ml.data import target_classes
-    from unified_ai.ml.production import ProductionRows, choose_batches, production_rows
     from unified_ai.queries import (
         labeled_batch_reads,
         labeled_batch_refs,
@@ -149,10 +150,6 @@ def build_training_data(project: ProjectConfig) -> dg.AssetsDefinition:
         ],
     )
     def training_data(context: dg.AssetExecutionContext, lineage: LineageStorage):
-        from unified_ai.ml.data import DataSourceError, load_source, select_project_columns
-        from unified_ai.ml.production import combine
-        from unified_ai.ml.validation import validate
-
         try:
             raw = load_source(project.data.source, project.data.format)
         except DataSourceError as exc:
@@ -238,8 +235,6 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
         op_tags=stage_op_tags(project, "data"),
     )
     def splits(context: dg.AssetExecutionContext, lineage: LineageStorage, training_data):
-        from unified_ai.ml.split import overlapping_rows, split_frame
-
         version = lineage.reader(context).require_current(data_key.path)
         require_gates(context.instance, data_key, version, VALIDATIONS)
         train, holdout = split_frame(project, training_data)
@@ -263,5 +258,5 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
     return splits
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_data_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_training_data(project), build_splits(project)]

@@ -200,5 +200,5 @@ def build_deployed_model(project: ProjectConfig) -> dg.AssetsDefinition:
     return deployed_model
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_deployment_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_deployed_model(project)]

@@ -360,5 +360,5 @@ def build_serving_config(project: ProjectConfig) -> dg.AssetsDefinition:
     return serving_config
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_serving_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_serving_config(project)]

@@ -2,6 +2,21 @@
 
 import dagster as dg
 
+from unified_ai.ml.artifacts import Report, TrainedModel
+from unified_ai.ml.evaluation import (
+    EvaluationError,
+    model_card_markdown,
+    segment_markdown,
+    summary_markdown,
+)
+from unified_ai.ml.holdout_report import (
+    evaluate_holdouts,
+    holdout_problem,
+    holdouts_markdown,
+    plots_markdown,
+    report_page_and_plots,
+)
+from unified_ai.ml.split import holdout_parts
 from unified_ai.names import (
     CANDIDATE_MODEL,
     CANDIDATE_VERSION_METADATA,
@@ -41,17 +56,9 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         lineage: LineageStorage,
         mlflow: MlflowRegistry,
-        candidate_model,
+        candidate_model: TrainedModel,
         holdout_split,
     ):
-        from unified_ai.ml.artifacts import Report
-        from unified_ai.ml.evaluation import EvaluationError
-        from unified_ai.ml.holdout_report import (
-            evaluate_holdouts,
-            holdout_problem,
-            report_page_and_plots,
-        )
-        from unified_ai.ml.split import holdout_parts
         from unified_ai.policies.holdout import RECENT, STATIC, choose_holdout
 
         reader = lineage.reader(context)
@@ -104,9 +111,6 @@ def _report_metadata(
     champion_version: str,
 ) -> dict:
     """What the report shows in the UI and what the gates and triggers read from it."""
-    from unified_ai.ml.evaluation import segment_markdown, summary_markdown
-    from unified_ai.ml.holdout_report import holdouts_markdown, plots_markdown
-
     holdouts = body["holdouts"]
     task = {
         "task": body.get("task") or project.task,
@@ -163,8 +167,6 @@ def _log_to_mlflow(
 
     Also makes the model card the registered version's description. Returns the links to show.
     """
-    from unified_ai.ml.evaluation import model_card_markdown
-
     registered = card.get("mlflow")
     if not registered:
         return {}
@@ -189,5 +191,5 @@ def _log_to_mlflow(
     return links
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_evaluation_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_evaluation_report(project)]

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from unified_ai.ml.artifacts import Report
 from unified_ai.names import EVALUATION_REPORT
 from unified_ai.payloads import EvaluationReport
 from unified_ai.policies.gates import GATES
@@ -10,6 +11,7 @@ from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import key
+from unified_ai.stages.evaluation.gate_outcome import record_gate_outcome
 
 GATE_DESCRIPTIONS = {
     "quality_floor": "The candidate meets every metric floor of the policy on the holdout.",
@@ -40,7 +42,7 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         notifier: Notifier,
         lineage: LineageStorage,
         mlflow: MlflowRegistry,
-        evaluation_report,
+        evaluation_report: Report,
     ) -> dg.AssetCheckResult:
         result = decide(evaluation_report.body, project.policy)
         candidate = EvaluationReport.from_body(
@@ -50,25 +52,16 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         store = lineage.store()
         version = store.require_current(report_key.path)
         evidence = f"{project.name}/{EVALUATION_REPORT}@{version}"
-        if not result.passed:
-            notifier.notify(
-                project.policy.notifications,
-                project=project.name,
-                event="gate_failed",
-                summary=f"{gate} failed for candidate {candidate.model_version}: {result.reason}",
-                evidence={"gate": gate, "policy_version": project.policy_version},
-                run_id=context.run.run_id,
-            )
-        if candidate.mlflow is not None:
-            mlflow.tag_version(
-                project.model_name,
-                candidate.mlflow.version,
-                {
-                    f"gate.{gate}": "passed" if result.passed else "failed",
-                    f"gate.{gate}.reason": result.reason,
-                    "evaluation_report_version": version,
-                },
-            )
+        record_gate_outcome(
+            project,
+            gate,
+            result,
+            candidate,
+            report_version=version,
+            run_id=context.run.run_id,
+            notifier=notifier,
+            mlflow=mlflow,
+        )
         links = {
             "evaluation_report": dg.MetadataValue.path(
                 str(store.version_dir(report_key.path, version))
@@ -96,5 +89,5 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
     return gate_check
 
 
-def build(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
+def build_evaluation_check_defs(project: ProjectConfig) -> list[dg.AssetChecksDefinition]:
     return [build_gate_check(project, gate) for gate in GATES]

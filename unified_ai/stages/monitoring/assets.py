@@ -38,16 +38,16 @@ __all__ = [
     "LABELS_CHECK",
     "LISTED_ROW_IDS",
     "LIVE_PLOT_BATCHES",
-    "build",
     "build_drift_report",
     "build_ground_truth",
     "build_live_performance",
+    "build_monitoring_asset_defs",
     "build_predictions",
     "build_production_batch",
 ]
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_monitoring_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [
         build_production_batch(project),
         build_predictions(project),

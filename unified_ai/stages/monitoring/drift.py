@@ -7,6 +7,10 @@ every Nth batch.
 
 import dagster as dg
 
+from unified_ai.ml.artifacts import Report
+from unified_ai.ml.data import resolve_features
+from unified_ai.ml.drift import columns_markdown, drift_page, drift_scores, page_reason
+from unified_ai.ml.plots import markdown_image, series_plot
 from unified_ai.names import DRIFT_REPORT, PRODUCTION_BATCH, TRAIN_SPLIT
 from unified_ai.payloads import DriftSummary
 from unified_ai.projects.schema import ProjectConfig
@@ -40,10 +44,6 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         mlflow: MlflowRegistry,
         production_batch,
     ):
-        from unified_ai.ml.artifacts import Report
-        from unified_ai.ml.data import resolve_features
-        from unified_ai.ml.drift import columns_markdown, drift_page, drift_scores, page_reason
-
         reader = lineage.reader(context)
         reference_path = key(project, TRAIN_SPLIT).path
         reference_version = reader.require_current(reference_path)
@@ -99,8 +99,6 @@ def _drift_evidence(
     context: dg.AssetExecutionContext, project: ProjectConfig, body: dict, attachments: dict
 ) -> dict:
     """The drift share over recent batches as a plot (also stored), and the page in MLflow."""
-    from unified_ai.ml.plots import markdown_image, series_plot
-
     records = context.instance.fetch_materializations(
         key(project, DRIFT_REPORT), limit=DRIFT_HISTORY_BATCHES
     ).records

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.ml.data import target_classes
+from unified_ai.ml.label_join import join_labels, label_column, missing_label_columns
 from unified_ai.names import CANDIDATE_MODEL, GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import BINARY, MULTICLASS
@@ -68,8 +70,6 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         count once, conflicting row ids are quarantined. `labels_match_predictions` warns with
         the counts whenever any rule applied.
         """
-        from unified_ai.ml.data import target_classes
-        from unified_ai.ml.label_join import join_labels, label_column
         from unified_ai.resources.inbox import PROCESSED
 
         batch = context.partition_key
@@ -136,7 +136,6 @@ def _read_label_file(
     path,
 ) -> "pd.DataFrame":
     """The batch's label file, with the row id and target columns; else refused (a Failure)."""
-    from unified_ai.ml.label_join import missing_label_columns
     from unified_ai.resources.inbox import InboxError
 
     try:

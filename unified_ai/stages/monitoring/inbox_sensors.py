@@ -43,8 +43,8 @@ __all__ = [
     "NAMES_PER_QUERY",
     "PAGE",
     "SHOWN_WAITING",
-    "build",
     "build_batch_sensor",
+    "build_inbox_sensor_defs",
     "build_labels_sensor",
     "now_seconds",
 ]
@@ -329,5 +329,5 @@ def _arrival(entry: LabelFile) -> tuple[float, str]:
     return (entry.arrived, entry.name)
 
 
-def build(project: ProjectConfig) -> list[dg.SensorDefinition]:
+def build_inbox_sensor_defs(project: ProjectConfig) -> list[dg.SensorDefinition]:
     return [build_batch_sensor(project), build_labels_sensor(project)]

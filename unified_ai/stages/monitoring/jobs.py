@@ -15,7 +15,7 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.stages.common import job_tags, key
 
 
-def build(project: ProjectConfig) -> list:
+def build_monitoring_job_defs(project: ProjectConfig) -> list:
     batch = dg.define_asset_job(
         score_batch_job(project.name),
         selection=dg.AssetSelection.assets(

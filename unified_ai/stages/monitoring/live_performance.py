@@ -5,10 +5,12 @@ Computed by `unified_ai.ml.live` and read by the trigger sensors, which decide o
 
 import dagster as dg
 
+from unified_ai.ml.live import live_report
+from unified_ai.ml.plots import live_metric_markdown
 from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
 from unified_ai.payloads import LiveSummary
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.projects.tasks import BINARY, MULTICLASS
+from unified_ai.projects.tasks import MULTICLASS
 from unified_ai.queries import labeled_batches, read_deployment, rollback_target
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, key, stage_tags
@@ -32,9 +34,6 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         kinds={"json"},
     )
     def live_performance(context: dg.AssetExecutionContext, lineage: LineageStorage):
-        from unified_ai.ml.live import live_report
-        from unified_ai.ml.plots import live_metric_markdown
-
         reader = lineage.reader(context)
         rule = project.policy.triggers.performance
         deployment = reader.require_current(key(project, DEPLOYED_MODEL).path)
@@ -67,16 +66,16 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         report["current"]["deployed_at"] = manifest.deployed_at
         summary = LiveSummary.from_report(report, deployed_at=manifest.deployed_at)
         metadata = summary.metadata()
-        if project.task == BINARY:
-            # The per-batch plot reads binary scores; other tasks have the numbers above.
-            plot = live_metric_markdown(
-                batches,
-                metric=rule.metric,
-                threshold=project.evaluation.threshold,
-                floor=rule.floor,
-                last=LIVE_PLOT_BATCHES,
-            )
-            metadata["metric_over_batches"] = dg.MetadataValue.md(plot)
+        plot = live_metric_markdown(
+            batches,
+            metric=rule.metric,
+            threshold=project.evaluation.threshold,
+            floor=rule.floor,
+            last=LIVE_PLOT_BATCHES,
+            task=project.task,
+            classes=classes,
+        )
+        metadata["metric_over_batches"] = dg.MetadataValue.md(plot)
         return dg.Output(report, metadata=metadata)
 
     return live_performance

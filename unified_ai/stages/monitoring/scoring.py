@@ -9,6 +9,18 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.ml.batch_scoring import (
+    empty_shadow_columns,
+    non_finite_scores,
+    primary_score,
+    scored_frame,
+    scoring_metadata,
+    shadow_rows,
+)
+from unified_ai.ml.data import FeatureColumns
+from unified_ai.ml.drift import PREDICTION_REFERENCE_ROWS, prediction_drift
+from unified_ai.ml.training import predict
+from unified_ai.ml.validation import validate_batch
 from unified_ai.names import (
     CANDIDATE_MODEL,
     EVALUATION_REPORT,
@@ -63,7 +75,6 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
         ],
     )
     def production_batch(context: dg.AssetExecutionContext, inbox: Inbox, notifier: Notifier):
-        from unified_ai.ml.validation import validate_batch
         from unified_ai.resources.inbox import PROCESSED, QUARANTINE, InboxError
 
         batch = context.partition_key
@@ -134,10 +145,6 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         kinds={"pandas", "scikitlearn"},
     )
     def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
-        from unified_ai.ml.batch_scoring import primary_score, scored_frame, scoring_metadata
-        from unified_ai.ml.data import FeatureColumns
-        from unified_ai.ml.training import predict
-
         reader = lineage.reader(context)
         try:
             deployment, manifest, model = deployed_model_of(reader, project.name)
@@ -199,11 +206,6 @@ def _prediction_drift(
     Evidence beside the input drift of `drift_report`: a model whose answers move while its
     inputs look the same (or the reverse) is worth a look. Never stops the scores.
     """
-    from unified_ai.ml.batch_scoring import primary_score
-    from unified_ai.ml.data import FeatureColumns
-    from unified_ai.ml.drift import PREDICTION_REFERENCE_ROWS, prediction_drift
-    from unified_ai.ml.training import predict
-
     try:
         path = key(project, TRAIN_SPLIT).path
         reference = reader.read_value(path, reader.require_current(path))
@@ -240,8 +242,6 @@ def _refuse_other_task(project: ProjectConfig, model_version: str, model) -> Non
 
 def _refuse_non_finite(project: str, model_version: str, batch: "pd.DataFrame", proba) -> None:
     """Fail the run (nothing is stored, nothing becomes current) on a NaN or infinite score."""
-    from unified_ai.ml.batch_scoring import non_finite_scores
-
     bad = non_finite_scores(batch, proba)
     if bad is not None:
         count, first = bad
@@ -271,10 +271,6 @@ def _shadow_scores(
     Shadow columns hold each model's primary score (`batch_scoring.primary_score`).
     """
     import numpy as np
-
-    from unified_ai.ml.batch_scoring import empty_shadow_columns, primary_score, shadow_rows
-    from unified_ai.ml.data import FeatureColumns
-    from unified_ai.ml.training import predict
 
     columns: dict[str, Any] = empty_shadow_columns()
     metadata = {"shadow_previous": "none", "shadow_candidate": "none"}

@@ -24,16 +24,16 @@ _last_retrain = last_retrain
 _new_labels = new_labels
 
 __all__ = [
-    "build",
     "build_drift_trigger",
     "build_ground_truth_trigger",
     "build_performance_trigger",
+    "build_trigger_sensor_defs",
     "last_retrain",
     "new_labels",
 ]
 
 
-def build(project: ProjectConfig, jobs: dict) -> list[dg.SensorDefinition]:
+def build_trigger_sensor_defs(project: ProjectConfig, jobs: dict) -> list[dg.SensorDefinition]:
     """Triggers of `project`; `jobs` are the project's job definitions by name."""
     return [
         build_drift_trigger(project),

@@ -67,5 +67,5 @@ def build_incidents(project: ProjectConfig) -> dg.AssetsDefinition:
     return incidents
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_rollback_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_incidents(project)]

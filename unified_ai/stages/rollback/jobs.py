@@ -63,5 +63,5 @@ def build_rollback_job(project: ProjectConfig):
     )
 
 
-def build(project: ProjectConfig) -> list:
+def build_rollback_job_defs(project: ProjectConfig) -> list:
     return [build_rollback_job(project)]

@@ -2,6 +2,11 @@
 
 import dagster as dg
 
+from unified_ai.ml.artifacts import TrainedModel
+from unified_ai.ml.data import FeatureColumns
+from unified_ai.ml.metrics import task_metrics
+from unified_ai.ml.targets import TargetError, encode_target
+from unified_ai.ml.training import TrainingError, fit, predict, task_card
 from unified_ai.names import CANDIDATE_MODEL, TRAIN_SPLIT
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
@@ -13,11 +18,6 @@ from unified_ai.stages.placement import TRAINING_POOL, stage_op_tags
 
 def _fit_in_process(project: ProjectConfig, train_split):
     """(pipeline, features, the card's task fields, the task's metrics on the train split)."""
-    from unified_ai.ml.artifacts import TrainedModel
-    from unified_ai.ml.metrics import task_metrics
-    from unified_ai.ml.targets import TargetError, encode_target
-    from unified_ai.ml.training import TrainingError, fit, predict, task_card
-
     try:
         pipeline, features = fit(project, train_split)
         task = task_card(project, train_split)
@@ -44,7 +44,6 @@ def _fit_with_pipes(
     import uuid
 
     from unified_ai.io.formats import UnsupportedValueError, load_handback
-    from unified_ai.ml.data import FeatureColumns
     from unified_ai.stages.placement import pipes_pod_spec
 
     data_path = key(project, TRAIN_SPLIT).path
@@ -138,8 +137,6 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
         training_runner: TrainingRunner,
         train_split,
     ):
-        from unified_ai.ml.artifacts import TrainedModel
-
         reader = lineage.reader(context)
         data_version = reader.require_current(train_key.path)
         if runner_label == "pipes":
@@ -159,26 +156,17 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             dagster_run_id=context.run_id,
             tags=_run_tags(project, data_version=data_version, run_id=context.run_id, actor=actor),
         )
-        card = {
-            "project": project.name,
-            "estimator": project.estimator.class_name,
-            # A script may hand back another framework's model as ONNX (then `estimator` is
-            # only the project's declared class, not what the script trained).
-            "model_format": "onnx" if getattr(pipeline, "is_onnx", False) else "skops",
-            "params": project.estimator.params,
-            "features": {"numeric": features.numeric, "categorical": features.categorical},
-            "target": project.target,
-            # The task and (multiclass) the class order of the model's probability columns:
-            # every later reader scores the model by these, not by the project's current file.
-            **task,
-            "positive_label": project.positive_label,
-            "training_metrics": training_metrics,
-            "training_runner": runner_label,
-            "train_split_version": data_version,
-            "trained_by": actor,
-            "dagster_run_id": context.run_id,
-            "mlflow": registered,
-        }
+        card = _model_card(
+            project,
+            pipeline,
+            features,
+            task,
+            training_metrics,
+            data_version=data_version,
+            actor=actor,
+            run_id=context.run_id,
+            registered=registered,
+        )
         return dg.Output(
             TrainedModel(pipeline=pipeline, card=card),
             metadata={
@@ -201,15 +189,47 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
     return candidate_model
 
 
+def _model_card(
+    project: ProjectConfig,
+    pipeline,
+    features,
+    task: dict,
+    training_metrics: dict,
+    *,
+    data_version: str,
+    actor: str,
+    run_id: str,
+    registered: dict,
+) -> dict:
+    """The candidate's card: how it was trained, on what, by whom, and where it is registered."""
+    return {
+        "project": project.name,
+        "estimator": project.estimator.class_name,
+        # A script may hand back another framework's model as ONNX (then `estimator` is
+        # only the project's declared class, not what the script trained).
+        "model_format": "onnx" if getattr(pipeline, "is_onnx", False) else "skops",
+        "params": project.estimator.params,
+        "features": {"numeric": features.numeric, "categorical": features.categorical},
+        "target": project.target,
+        # The task and (multiclass) the class order of the model's probability columns:
+        # every later reader scores the model by these, not by the project's current file.
+        **task,
+        "positive_label": project.positive_label,
+        "training_metrics": training_metrics,
+        "training_runner": project.training.runner,
+        "train_split_version": data_version,
+        "trained_by": actor,
+        "dagster_run_id": run_id,
+        "mlflow": registered,
+    }
+
+
 def _pipes_task_card(project: ProjectConfig, train_split) -> dict:
     """The card's task fields for a model trained by the external process.
 
     The training script learns the encoded target of the same train split, so the class list
     is the one `task_card` infers from it (or the project's declared one).
     """
-    from unified_ai.ml.targets import TargetError
-    from unified_ai.ml.training import task_card
-
     try:
         return task_card(project, train_split)
     except TargetError as exc:
@@ -229,5 +249,5 @@ def _run_tags(project: ProjectConfig, *, data_version: str, run_id: str, actor: 
     }
 
 
-def build(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+def build_training_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [build_candidate_model(project)]

@@ -14,16 +14,18 @@ step accepts the model only if onnxruntime reproduces those predictions.
 
 from typing import Any
 
+from unified_ai.ml.artifacts import TrainedModel
+from unified_ai.ml.metrics import task_metrics
+from unified_ai.ml.onnx_model import FORMAT_KEY, PREDICTIONS_KEY
+from unified_ai.ml.targets import encode_target
+from unified_ai.ml.training import fit, predict, task_card
+
 
 def main() -> None:
     import fsspec
     from dagster_pipes import open_dagster_pipes
 
     from unified_ai.io.formats import dump_model
-    from unified_ai.ml.artifacts import TrainedModel
-    from unified_ai.ml.metrics import task_metrics
-    from unified_ai.ml.targets import encode_target
-    from unified_ai.ml.training import fit, predict, task_card
 
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
@@ -94,8 +96,6 @@ def hand_back_onnx(
     """
     import fsspec
     import numpy as np
-
-    from unified_ai.ml.onnx_model import FORMAT_KEY, PREDICTIONS_KEY
 
     options = pipes.extras.get("storage_options") or {}
     with fsspec.open(pipes.extras["model_uri"], "wb", **options) as handle:
