@@ -12,6 +12,7 @@ rows and an example, never turned into a wrong label.
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from unified_ai.ml.columns import binary_target, target_classes
 from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, class_key
 
 __all__ = ["MULTICLASS", "TargetError", "class_key", "class_list", "encode_target", "stratify_on"]
@@ -42,11 +43,7 @@ def class_list(project: "ProjectConfig", frame: "pd.DataFrame | None" = None) ->
     elif frame is None:
         raise TargetError(f"{project.name}: no class list declared and no data to infer it from")
     else:
-        values = frame[project.target].dropna().unique().tolist()
-        try:
-            classes = sorted(values)
-        except TypeError:  # mixed types: any stable order will do
-            classes = sorted(values, key=repr)
+        classes = target_classes(project, frame)
     if len(classes) < MIN_CLASSES:
         raise TargetError(
             f"{project.name}: target {project.target!r} has {len(classes)} classes "
@@ -81,10 +78,7 @@ def encode_target(
     values = frame[project.target]
     where = f"{project.name}: target {project.target!r}"
     if project.task == BINARY:
-        positive = project.positive_label
-        if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
-            return (values == positive).astype("int64").to_numpy()
-        return (values.astype(str) == str(positive)).astype("int64").to_numpy()
+        return binary_target(project, frame).to_numpy()
     missing = values.isna().to_numpy()
     if missing.any():
         raise TargetError(f"{where}: {int(missing.sum())} rows have no value")

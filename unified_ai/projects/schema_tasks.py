@@ -28,9 +28,6 @@ from unified_ai.projects.tasks import (
 if TYPE_CHECKING:
     from unified_ai.projects.schema import ProjectConfig
 
-#: The live metric a performance trigger watches when the project names none.
-DEFAULT_LIVE_METRIC = {BINARY: "roc_auc", MULTICLASS: "macro_f1", REGRESSION: "rmse"}
-
 
 def _unit(metric: str) -> bool:
     info = next((t[metric] for t in TASK_METRICS.values() if metric in t), None)
@@ -139,7 +136,8 @@ def _live_metric(policy: Policy, task: str) -> tuple[str, bool]:
     """(metric, enabled) of the performance trigger, whose metric the rollback rule shares."""
     performance = policy.triggers.performance
     where = "policy.triggers.performance"
-    metric = _metric(where, performance, LIVE_METRICS, DEFAULT_LIVE_METRIC[task], task)
+    # The task's headline metric is also one a live trigger can watch (`LIVE_METRICS`).
+    metric = _metric(where, performance, LIVE_METRICS, DEFAULT_METRIC[task], task)
     _at_most_one(where, metric, {"floor": performance.floor})
     _at_most_one("policy.triggers.rollback", metric, {"margin": policy.triggers.rollback.margin})
     # The default floor (0.65) is a ROC AUC: another task's trigger watches only a floor (for
