@@ -23,6 +23,8 @@ DRIFT_REPORT = "drift_report"
 GROUND_TRUTH = "ground_truth"
 LIVE_PERFORMANCE = "live_performance"
 SERVING_CONFIG = "serving_config"
+#: The predictions of a batch routed to people (only in projects with `policy.review`).
+REVIEW_QUEUE = "review_queue"
 
 #: The assets of the training loop, in order.
 LOOP_ASSETS = (
@@ -53,6 +55,10 @@ PARTITIONS = "partitions"
 #: from training (`unified-ai exclude`, `unified-ai impact --pause` on a batch), with why.
 BATCH_EXCLUSIONS = "batch_exclusions"
 
+#: A store record beside the assets (not an asset): reviewers' answers to `review_queue` items,
+#: one stored version per answer under `reviews/partitions/<batch>`.
+REVIEWS = "reviews"
+
 #: The `type:` of a model project in a `defs.yaml` of Dagster's defs folder.
 MODEL_PROJECT_TYPE = "unified_ai.ModelProject"
 
@@ -81,6 +87,11 @@ def score_batch_job(project: str) -> str:
 
 def ingest_labels_job(project: str) -> str:
     return f"{project}__ingest_labels"
+
+
+def route_reviews_job(project: str) -> str:
+    """Routes scored batches to people (projects with `policy.review`)."""
+    return f"{project}__route_reviews"
 
 
 def op_name(project: str, asset: str) -> str:
@@ -120,6 +131,11 @@ def sensor_names(project: str) -> dict[str, str]:
 
 def approval_sensor(project: str) -> str:
     return f"{project}__approval_sensor"
+
+
+def gate_outcome_sensor(project: str) -> str:
+    """Tells what the gates of the project's finished runs decided (people, MLflow tags)."""
+    return f"{project}__gate_outcomes"
 
 
 def run_failure_sensor(project: str) -> str:
@@ -191,6 +207,8 @@ COLUMN_SCHEMA_METADATA = "dagster/column_schema"
 #: Definition metadata every project asset carries.
 POLICY_VERSION_METADATA = "unified_ai/policy_version"
 PROJECT_METADATA = "unified_ai/project"
+#: `review_queue` metadata: how many items the batch routed (the daily cap sums it per day).
+ROUTED_METADATA = "routed"
 #: On a rollback's `deployed_model` materialization: who or what asked for it (incidents keep it).
 TRIGGER_METADATA = "trigger"
 
@@ -201,6 +219,8 @@ MATERIALIZE_ACTION = "materialize"
 ROLLBACK_ACTION = "rollback"
 #: A move of the batch exclusions record: a person excluded (or re-included) batches.
 EXCLUDE_ACTION = "exclude"
+#: A move of the reviews record: a person answered (or skipped) a routed prediction.
+REVIEW_ACTION = "review"
 
 # -- columns ----------------------------------------------------------------------------------
 #: Identifies a row from the training data or a production batch to its label.
@@ -220,6 +240,8 @@ CLASS_PROBA_PREFIX = "proba_"
 #: Column of `training_data` (and its splits) naming where each row came from: the project's
 #: data source, or the production batch whose labeled rows it is. Never a model input.
 ORIGIN = "_origin"
+#: Column of `review_queue` identifying one routed prediction (stable across reruns).
+REVIEW_ID = "review_id"
 #: Columns the product adds to frames; never model inputs, whatever the project's features say.
 INTERNAL_COLUMNS = (ROW_ID, ORIGIN)
 

@@ -50,6 +50,7 @@ def test_job_and_sensor_names_come_from_the_names_module(tmp_path):
     assert sensors == {
         names.approval_sensor(project),
         names.run_failure_sensor(project),
+        names.gate_outcome_sensor(project),
         *names.sensor_names(project).values(),
     }
     assert set(names.sensor_names(project)) == set(names.CONSUMES)

@@ -7,9 +7,13 @@ module is cheap.
 
 from typing import Any
 
-#: Stored file names of an ONNX-backed model (beside `card.json`).
+#: Stored file names of an ONNX-backed model (beside `card.json`). A scikit-learn model that
+#: converts and verifies when it is stored keeps its ONNX form under the same two names beside
+#: its `model.skops` (`unified_ai.ml.onnx_export.sklearn_onnx_files`).
 ONNX_FILE = "model.onnx"
 ONNX_PROBE = "onnx-probe.json"
+#: Stored beside a scikit-learn model instead of the two files above: why it has no ONNX form.
+ONNX_REFUSED = "onnx-refused.txt"
 #: Largest ONNX model accepted (a hand-back, a stored file, an export).
 MAX_ONNX_BYTES = 256 * 2**20
 #: Largest stored probe file.

@@ -39,7 +39,10 @@ __all__ = [
 ]
 
 #: Validation names, in the order they are reported. Each is one blocking check.
-VALIDATIONS = ("not_empty", "schema", "target_is_binary", "declared_values")
+VALIDATIONS = ("not_empty", "schema", "target_matches_task", "declared_values")
+#: A validation's former name: results recorded under it (before the rename) still count.
+#: (`target_matches_task` was `target_is_binary` until every task's target was checked.)
+FORMER_NAMES = {"target_matches_task": "target_is_binary"}
 
 _NUMERIC_TYPES = [
     "int8",
@@ -105,11 +108,11 @@ def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[
             declared.append(e.ExpectColumnValuesToBeInSet(column=column, value_set=rule.categories))
         if not rule.allow_null:
             declared.append(e.ExpectColumnValuesToNotBeNull(column=column))
-    return {"schema": schema, "target_is_binary": target, "declared_values": declared}
+    return {"schema": schema, "target_matches_task": target, "declared_values": declared}
 
 
 def _target_expectations(project: "ProjectConfig", e: Any) -> list[Any]:
-    """What the target must be for the project's task (the `target_is_binary` validation).
+    """What the target must be for the project's task (the `target_matches_task` validation).
 
     Binary: exactly two values. Multiclass: at least three values, each a declared class when
     the project declares them. Regression: numbers (finite: `non_finite_failures`).
@@ -184,7 +187,7 @@ def validate(project: "ProjectConfig", frame: "pd.DataFrame") -> list[Validation
         if bad_target:
             results = [
                 ValidationOutcome(r.name, False, [*r.failures, *bad_target], r.expectations + 1)
-                if r.name == "target_is_binary"
+                if r.name == "target_matches_task"
                 else r
                 for r in results
             ]

@@ -54,6 +54,7 @@ from unified_ai.projects.schema_policy import (
     RollbackTrigger,
     Triggers,
 )
+from unified_ai.projects.schema_review import ReviewPolicy, Unsure
 from unified_ai.projects.schema_tasks import task_policy
 from unified_ai.projects.schema_training import (
     DEFAULT_WINDOW_BATCHES,
@@ -101,6 +102,7 @@ __all__ = [
     "ProjectConfig",
     "QualityFloor",
     "Resources",
+    "ReviewPolicy",
     "RollbackTrigger",
     "SegmentMetric",
     "ServingResources",
@@ -110,6 +112,7 @@ __all__ = [
     "Toleration",
     "TrainingSpec",
     "Triggers",
+    "Unsure",
     "leaves_folder",
     "local_path",
 ]

@@ -1,16 +1,22 @@
 """The project schema's evaluation and policy models: gates, triggers, notifications, approval.
 
 Everything under a project's `evaluation` and `policy` blocks: what a candidate must reach to
-be promoted, what retrains or rolls back by itself, who is told, and who must approve.
+be promoted, what retrains or rolls back by itself, who is told, and who must approve. The
+`review` block (which single predictions people look at) is in `schema_review`.
 """
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from unified_ai.projects.identity import normalize_identity
 from unified_ai.projects.schema_base import (
     MAX_APPROVALS,
     MAX_HOURS,
@@ -21,6 +27,7 @@ from unified_ai.projects.schema_base import (
     SegmentMetric,
     _Strict,
 )
+from unified_ai.projects.schema_review import ReviewPolicy, named_people
 
 #: Clock times `HH:MM`. Anchored for the Rust regex engine pydantic uses (pinned in `_Strict`),
 #: where `$` is the very end of the text; never use it with Python's `re.match`.
@@ -294,19 +301,7 @@ class ApprovalPolicy(_Strict):
     def _groups_exist(self) -> "ApprovalPolicy":
         if not self.approvers:
             return self  # anyone may approve
-        people: set[str] = set()
-        for entry in self.approvers:
-            if entry.startswith("group:"):
-                group = entry.removeprefix("group:")
-                if group not in self.groups:
-                    raise ValueError(f"approvers: {entry!r} names a group that is not in groups")
-                names = self.groups[group]
-            else:
-                names = [entry]
-            for name in names:
-                if not normalize_identity(name):
-                    raise ValueError(f"approvers: {name!r} is not a name (empty or invisible)")
-                people.add(normalize_identity(name))
+        people = named_people(self.approvers, self.groups, "approvers")
         # Spellings of one name are one person, so they cannot make up the count.
         if len(people) < self.required_approvals:
             raise ValueError(
@@ -326,6 +321,17 @@ class Policy(_Strict):
     approval: ApprovalPolicy = ApprovalPolicy()
     triggers: Triggers = Triggers()
     notifications: list[Channel] = Field(default_factory=list)
+    #: Which single predictions people review (`schema_review`); absent, none is routed.
+    review: ReviewPolicy | None = None
+
+    @model_serializer(mode="wrap")
+    def _absent_review(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # An absent review is left out of the dump, so the policy version (and every project's
+        # code version) of a project without one is what it was before reviews existed.
+        data = handler(self)
+        if self.review is None and isinstance(data, dict):
+            data.pop("review", None)
+        return data
 
     def version(self) -> str:
         """A stable identifier of this exact policy content: `<name>@<hash>`."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.projects.schema_policy import Policy, QualityFloor
+from unified_ai.projects.schema_review import check_review
 from unified_ai.projects.schema_training import REGRESSORS
 from unified_ai.projects.tasks import (
     BINARY,
@@ -82,6 +83,7 @@ def _own_fields(project: "ProjectConfig") -> None:
             f"estimator.class: {project.estimator.class_name} predicts a value, and the task is "
             f"{task} (use a classifier, or task: regression)"
         )
+    check_review(project.policy.review, task, project.segments)
 
 
 #: Each task's metrics as a table `not_for_task` reads (the evaluation's metrics).

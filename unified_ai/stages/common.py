@@ -1,13 +1,42 @@
-"""Dagster-typed helpers every stage shares: asset keys, definition metadata, the run's actor."""
+"""Dagster-typed helpers every stage shares: asset keys, definition metadata, the run's actor.
+
+And the type of table inputs. An asset takes a table as
+`name: DataFrame` with `ins={"name": dg.AssetIn(key=..., dagster_type=DATA_FRAME)}`: mypy reads
+`DataFrame` as pandas' (imported only when type checking: the code location must load without
+pandas), Dagster checks the loaded value with `DATA_FRAME` when the step runs.
+"""
 
 import hashlib
 import json
+import sys
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 import unified_ai
 from unified_ai import names
 from unified_ai.projects.schema import ProjectConfig
+
+
+def _is_data_frame(_context: dg.TypeCheckContext, value: Any) -> bool:
+    # A value can only be a DataFrame once pandas is imported, so the check never imports it.
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
+#: The Dagster type of a table input (a pandas DataFrame), checked when the step runs.
+DATA_FRAME = dg.DagsterType(
+    type_check_fn=_is_data_frame,
+    name="DataFrame",
+    description="A pandas DataFrame.",
+)
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+else:
+    # Dagster resolves an asset function's annotations when the code location loads, so the
+    # name must exist at run time; it is the same Dagster type the input declares.
+    DataFrame = DATA_FRAME
 
 
 def key(project: ProjectConfig, name: str) -> dg.AssetKey:

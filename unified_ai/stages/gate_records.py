@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from unified_ai.ml.validation import FORMER_NAMES
 from unified_ai.names import VERSION_METADATA
 from unified_ai.policies.gates import GateDecision, GateRecord, gate_decision
 
@@ -54,24 +55,30 @@ def _evaluated_with_latest(
     return found
 
 
+def _latest_evaluation(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, name: str
+) -> dg.AssetCheckEvaluation | None:
+    """The latest finished evaluation of check `name` of `asset_key`, if any."""
+    record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset_key, name))
+    if record is not None and record.status.value in _FINAL and record.event is not None:
+        return record.event.asset_check_evaluation
+    if record is not None:
+        # Planned by a run created later (queued behind this one, or not at the check
+        # yet): its plan is the newest record, and hides what the checks decided.
+        return _evaluated_with_latest(instance, asset_key, name)
+    return None
+
+
 def gate_records(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, gates: Iterable[str]
 ) -> dict[str, GateRecord | None]:
     """The latest finished result of each named check of `asset_key`, with its target version."""
     records: dict[str, GateRecord | None] = {}
     for name in gates:
-        record = instance.get_latest_asset_check_evaluation_record(
-            dg.AssetCheckKey(asset_key, name)
-        )
-        evaluation: dg.AssetCheckEvaluation | None
-        if record is not None and record.status.value in _FINAL and record.event is not None:
-            evaluation = record.event.asset_check_evaluation
-        elif record is not None:
-            # Planned by a run created later (queued behind this one, or not at the check
-            # yet): its plan is the newest record, and hides what the checks decided.
-            evaluation = _evaluated_with_latest(instance, asset_key, name)
-        else:
-            evaluation = None
+        evaluation = _latest_evaluation(instance, asset_key, name)
+        if evaluation is None and name in FORMER_NAMES:
+            # Validated before the check was renamed: its result is recorded under the old name.
+            evaluation = _latest_evaluation(instance, asset_key, FORMER_NAMES[name])
         if evaluation is None:
             records[name] = None
             continue

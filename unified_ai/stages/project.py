@@ -14,10 +14,13 @@ from unified_ai.stages.deployment import assets as deployment_assets
 from unified_ai.stages.deployment import serving as deployment_serving
 from unified_ai.stages.evaluation import assets as evaluation_assets
 from unified_ai.stages.evaluation import checks as evaluation_checks
+from unified_ai.stages.evaluation import sensors as evaluation_sensors
 from unified_ai.stages.monitoring import assets as monitoring_assets
 from unified_ai.stages.monitoring import inbox_sensors
 from unified_ai.stages.monitoring import jobs as monitoring_jobs
 from unified_ai.stages.monitoring import triggers as monitoring_triggers
+from unified_ai.stages.review import assets as review_assets
+from unified_ai.stages.review import jobs as review_jobs
 from unified_ai.stages.rollback import assets as rollback_assets
 from unified_ai.stages.rollback import jobs as rollback_jobs
 from unified_ai.stages.training import assets as training_assets
@@ -35,6 +38,10 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         *rollback_assets.build_rollback_asset_defs(project),
         *monitoring_assets.build_monitoring_asset_defs(project),
     ]
+    # People review single predictions only in projects whose policy says which (`review`).
+    reviewed = project.policy.review is not None
+    if reviewed:
+        built.extend(review_assets.build_review_asset_defs(project))
     # Group, owners, code version and description are the project's, given in one place; each
     # stage tags its own assets with the stage.
     assets = dg.map_asset_specs(lambda spec: project_spec(project, spec), built)
@@ -61,6 +68,7 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
         *approval_jobs.build_approval_job_defs(project),
         *rollback_jobs.build_rollback_job_defs(project),
         *monitoring_jobs.build_monitoring_job_defs(project),
+        *(review_jobs.build_review_job_defs(project) if reviewed else []),
     ]
     return dg.Definitions(
         assets=assets,
@@ -73,5 +81,6 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
                 project, {job.name: job for job in jobs}
             ),
             *run_failures.build_run_failure_sensor_defs(project, jobs),
+            *evaluation_sensors.build_evaluation_sensor_defs(project),
         ],
     )

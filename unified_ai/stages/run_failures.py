@@ -1,8 +1,9 @@
 """A failed run of a project notifies its channels, whatever made it fail.
 
-Failed gates notify from their checks (with the gate's reason); this sensor covers the rest: a
-step that raised, a crashed process, a run that could not start. A run whose only failures are
-failed blocking checks was already announced by its gates and is not announced twice.
+Failed gates are announced, with the gate's reason, by the gate outcome sensor once their run
+has ended (`unified_ai.stages.evaluation.sensors`); this sensor covers the rest: a step that
+raised, a crashed process, a run that could not start. A run whose only failures are failed
+blocking checks is announced by that sensor and is not announced twice.
 """
 
 import dagster as dg
@@ -48,7 +49,7 @@ def build_run_failure_sensor_defs(project: ProjectConfig, jobs: list) -> list[dg
     def notify_run_failure(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
         found = failure_reason(list(context.get_step_failure_events()))
         if found is None:
-            return  # only gates failed; they notified with their own reasons
+            return  # only gates failed: the gate outcome sensor tells their reasons
         step, reason = found
         run = context.dagster_run
         evidence = {"job": run.job_name}

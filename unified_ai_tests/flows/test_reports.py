@@ -18,6 +18,7 @@ from unified_ai_tests.flows.helpers import (
     run_loop,
     step_failures,
 )
+from unified_ai_tests.stages.gate_outcome_driver import GateOutcomes
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -32,11 +33,13 @@ def test_evaluation_shows_plots_segments_and_links_to_one_mlflow_run_per_dagster
 ):
     project = load_project_file(write_project(projects_dir))
     defs = project_defs(projects_dir)
+    gate_sensor = GateOutcomes(defs, instance, project)
     first = run_loop(defs, instance, "small")
     assert first.success, step_failures(first)
     new_source_rows(projects_dir)  # a new model, not the champion again: it deploys
     second = run_loop(defs, instance, "small")
     assert second.success, step_failures(second)
+    gate_sensor.tick()  # the gate outcome sensor tags each run's candidate with its verdicts
 
     version, report = current(home, "small", "evaluation_report")
     for name in EVALUATION_PLOTS:

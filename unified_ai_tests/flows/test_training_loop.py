@@ -39,7 +39,7 @@ def test_loop_validates_trains_evaluates_and_deploys(home, projects_dir, instanc
     for name in [
         "not_empty",
         "schema",
-        "target_is_binary",
+        "target_matches_task",
         "declared_values",
         "splits_do_not_overlap",
         "quality_floor",

@@ -36,10 +36,10 @@ def test_text_in_numeric_feature_fails_schema(project):
 def test_non_binary_or_null_target_fails(project):
     frame = make_frame()
     frame.loc[0, "label"] = 2
-    assert not outcomes(project, frame)["target_is_binary"].passed
+    assert not outcomes(project, frame)["target_matches_task"].passed
     frame = make_frame().astype({"label": float})
     frame.loc[0, "label"] = None
-    assert "not_be_null" in outcomes(project, frame)["target_is_binary"].describe()
+    assert "not_be_null" in outcomes(project, frame)["target_matches_task"].describe()
 
 
 def test_undeclared_category_and_out_of_range_fail_declared_values(project):

@@ -14,7 +14,7 @@ from unified_ai_tests.tasks_fixtures import (
 
 
 def target_outcome(project, frame):
-    return {o.name: o for o in validate(project, frame)}["target_is_binary"]
+    return {o.name: o for o in validate(project, frame)}["target_matches_task"]
 
 
 @pytest.fixture

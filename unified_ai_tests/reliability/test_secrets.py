@@ -10,10 +10,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from unified_ai.projects.loader import load_project_file
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import project_defs, run_loop
 from unified_ai_tests.flows.monitoring_helpers import Receiver
 from unified_ai_tests.resources.test_notifications import closed_port_url
+from unified_ai_tests.stages.gate_outcome_driver import GateOutcomes
 
 WEBHOOK_SECRET = "xoxb-webhook-5ecret-7d41"
 ENV_SECRET = "env-5ecret-c0ffee-91aa"
@@ -65,7 +67,7 @@ def test_planted_secrets_stay_out_of_every_record(home, projects_dir, tmp_path, 
         dump = home / "pipes-extras.json"
         projects_dir.mkdir(parents=True)
         (projects_dir / "spying_train.py").write_text(SPYING_TRAINER.format(dump=str(dump)))
-        write_project(
+        path = write_project(
             projects_dir,
             floor=0.999,  # the quality gate fails: a gate_failed notification goes out
             policy_extra=f"  notifications:\n    - {{type: webhook, url: '{url}'}}\n"
@@ -75,8 +77,10 @@ def test_planted_secrets_stay_out_of_every_record(home, projects_dir, tmp_path, 
         defs = project_defs(projects_dir)
         (tmp_path / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            gates = GateOutcomes(defs, instance, load_project_file(path))
             result = run_loop(defs, instance, "small")
             assert not result.success  # the gate stopped the loop
+            gates.tick()  # the gate outcome sensor tells the failed gate
             [run] = instance.get_runs()
             tags = dict(run.tags)
             logs = [entry.user_message for entry in instance.all_logs(run.run_id)]

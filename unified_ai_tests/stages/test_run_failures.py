@@ -1,14 +1,19 @@
-"""A run that fails for any reason but a failed gate tells the project's channels."""
+"""A run that fails for any reason but a failed gate tells the project's channels.
+
+A failed gate is told by the gate outcome sensor, with the gate's reason, and only by it.
+"""
 
 import logging
 
 import dagster as dg
 
 from unified_ai import names
+from unified_ai.projects.loader import load_project_file
 from unified_ai.resources.notifications import Notifier
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import project_defs, run_loop
 from unified_ai_tests.flows.monitoring_helpers import Receiver
+from unified_ai_tests.stages.gate_outcome_driver import GateOutcomes
 
 SECRET = "hooks-T0KEN-5ecret"
 
@@ -60,15 +65,20 @@ def test_a_crashed_run_notifies_the_projects_webhook_without_logging_its_url(
 def test_a_run_stopped_by_a_failed_gate_is_announced_once_by_the_gate(home, projects_dir, instance):
     receiver = Receiver()
     try:
-        write_project(
-            projects_dir,
-            floor=0.99,
-            policy_extra=f"  notifications:\n    - {{type: webhook, url: '{receiver.url}'}}\n",
+        project = load_project_file(
+            write_project(
+                projects_dir,
+                floor=0.99,
+                policy_extra=f"  notifications:\n    - {{type: webhook, url: '{receiver.url}'}}\n",
+            )
         )
         defs = project_defs(projects_dir)
+        gates = GateOutcomes(defs, instance, project)
         result = run_loop(defs, instance, "small")
         assert not result.success
         _notify(defs, instance, result, Notifier(outbox=str(home / "outbox"), attempts=1))
+        assert receiver.messages == []  # not a run failure of its own
+        gates.tick()
         assert [m["event"] for m in receiver.messages] == ["gate_failed"]
     finally:
         receiver.close()

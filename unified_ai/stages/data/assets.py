@@ -22,14 +22,16 @@ from unified_ai.names import (
 )
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, key, stage_tags
+from unified_ai.stages.common import DATA_FRAME, DataFrame, asset_metadata, key, stage_tags
 from unified_ai.stages.gate_records import require_gates
 from unified_ai.stages.placement import stage_op_tags
 
 VALIDATION_DESCRIPTIONS = {
     "not_empty": "The training data has at least one row.",
     "schema": "Every declared column is present; numeric features have numeric types.",
-    "target_is_binary": "The target column exists, has no nulls and exactly two classes.",
+    "target_matches_task": "The target column exists, has no nulls and fits the task: two "
+    "classes (binary); at least three, each a declared class if classes are declared "
+    "(multiclass); finite numbers (regression).",
     "declared_values": "Declared ranges, categories and non-null rules hold.",
 }
 OVERLAP_CHECK = "splits_do_not_overlap"
@@ -222,7 +224,7 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
                 kinds={"pandas"},
             ),
         },
-        ins={"training_data": dg.AssetIn(key=data_key)},
+        ins={"training_data": dg.AssetIn(key=data_key, dagster_type=DATA_FRAME)},
         check_specs=[
             dg.AssetCheckSpec(
                 OVERLAP_CHECK,
@@ -234,7 +236,9 @@ def build_splits(project: ProjectConfig) -> dg.AssetsDefinition:
         name=splits_op(project.name),
         op_tags=stage_op_tags(project, "data"),
     )
-    def splits(context: dg.AssetExecutionContext, lineage: LineageStorage, training_data):
+    def splits(
+        context: dg.AssetExecutionContext, lineage: LineageStorage, training_data: DataFrame
+    ):
         version = lineage.reader(context).require_current(data_key.path)
         require_gates(context.instance, data_key, version, VALIDATIONS)
         train, holdout = split_frame(project, training_data)

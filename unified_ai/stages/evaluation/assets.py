@@ -29,7 +29,7 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import load_champion
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, key, stage_tags
+from unified_ai.stages.common import DATA_FRAME, DataFrame, asset_metadata, key, stage_tags
 from unified_ai.stages.placement import stage_op_tags
 
 HTML_ATTACHMENT = "evaluation.html"
@@ -42,7 +42,7 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         key=key(project, EVALUATION_REPORT),
         ins={
             "candidate_model": dg.AssetIn(key=model_key),
-            "holdout_split": dg.AssetIn(key=key(project, HOLDOUT_SPLIT)),
+            "holdout_split": dg.AssetIn(key=key(project, HOLDOUT_SPLIT), dagster_type=DATA_FRAME),
         },
         tags=stage_tags("evaluation"),
         description="Candidate and current champion scored on the same holdout: metrics with a "
@@ -57,7 +57,7 @@ def build_evaluation_report(project: ProjectConfig) -> dg.AssetsDefinition:
         lineage: LineageStorage,
         mlflow: MlflowRegistry,
         candidate_model: TrainedModel,
-        holdout_split,
+        holdout_split: DataFrame,
     ):
         from unified_ai.policies.holdout import RECENT, STATIC, choose_holdout
 

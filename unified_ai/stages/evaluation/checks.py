@@ -1,4 +1,9 @@
-"""Evaluation gates: blocking checks that stop deployment when policy is not met."""
+"""Evaluation gates: blocking checks that stop deployment when policy is not met.
+
+A gate only judges: it sends nothing and writes nothing outside its own result. Its result
+carries what the gate outcome sensor needs to tell people and MLflow afterwards
+(`unified_ai.stages.evaluation.gate_outcome`).
+"""
 
 import dagster as dg
 
@@ -7,11 +12,9 @@ from unified_ai.names import EVALUATION_REPORT
 from unified_ai.payloads import EvaluationReport
 from unified_ai.policies.gates import GATES
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.resources.mlflow_registry import MlflowRegistry
-from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import key
-from unified_ai.stages.evaluation.gate_outcome import record_gate_outcome
+from unified_ai.stages.evaluation.gate_outcome import verdict_metadata
 
 GATE_DESCRIPTIONS = {
     "quality_floor": "The candidate meets every metric floor of the policy on the holdout.",
@@ -39,9 +42,7 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
     )
     def gate_check(
         context: dg.AssetCheckExecutionContext,
-        notifier: Notifier,
         lineage: LineageStorage,
-        mlflow: MlflowRegistry,
         evaluation_report: Report,
     ) -> dg.AssetCheckResult:
         result = decide(evaluation_report.body, project.policy)
@@ -52,16 +53,6 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
         store = lineage.store()
         version = store.require_current(report_key.path)
         evidence = f"{project.name}/{EVALUATION_REPORT}@{version}"
-        record_gate_outcome(
-            project,
-            gate,
-            result,
-            candidate,
-            report_version=version,
-            run_id=context.run.run_id,
-            notifier=notifier,
-            mlflow=mlflow,
-        )
         links = {
             "evaluation_report": dg.MetadataValue.path(
                 str(store.version_dir(report_key.path, version))
@@ -81,7 +72,13 @@ def build_gate_check(project: ProjectConfig, gate: str) -> dg.AssetChecksDefinit
             description=f"{result.reason} (evidence: {evidence})",
             metadata={
                 "evidence": dg.MetadataValue.json(result.evidence),
-                "policy_version": project.policy_version,
+                **verdict_metadata(
+                    result.reason,
+                    report_version=version,
+                    candidate_version=candidate.model_version,
+                    mlflow_version=candidate.mlflow.version if candidate.mlflow else None,
+                    policy_version=project.policy_version,
+                ),
                 **links,
             },
         )

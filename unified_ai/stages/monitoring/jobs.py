@@ -8,6 +8,7 @@ from unified_ai.names import (
     LIVE_PERFORMANCE,
     PREDICTIONS,
     PRODUCTION_BATCH,
+    REVIEW_QUEUE,
     ingest_labels_job,
     score_batch_job,
 )
@@ -16,12 +17,14 @@ from unified_ai.stages.common import job_tags, key
 
 
 def build_monitoring_job_defs(project: ProjectConfig) -> list:
+    scored = [PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT]
+    if project.policy.review is not None:
+        scored.append(REVIEW_QUEUE)  # the batch's unsure rows are routed to people in the run
     batch = dg.define_asset_job(
         score_batch_job(project.name),
-        selection=dg.AssetSelection.assets(
-            *(key(project, n) for n in (PRODUCTION_BATCH, PREDICTIONS, DRIFT_REPORT))
-        ),
-        description=f"{project.name}: validate a production batch, score it, measure drift.",
+        selection=dg.AssetSelection.assets(*(key(project, n) for n in scored)),
+        description=f"{project.name}: validate a production batch, score it, measure drift"
+        + (", route rows to reviewers." if project.policy.review is not None else "."),
         tags=job_tags(project),
     )
     labels = dg.define_asset_job(

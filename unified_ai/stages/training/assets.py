@@ -12,11 +12,18 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.resources.training_runner import TrainingRunner
-from unified_ai.stages.common import asset_metadata, key, run_actor, stage_tags
+from unified_ai.stages.common import (
+    DATA_FRAME,
+    DataFrame,
+    asset_metadata,
+    key,
+    run_actor,
+    stage_tags,
+)
 from unified_ai.stages.placement import TRAINING_POOL, stage_op_tags
 
 
-def _fit_in_process(project: ProjectConfig, train_split):
+def _fit_in_process(project: ProjectConfig, train_split: DataFrame):
     """(pipeline, features, the card's task fields, the task's metrics on the train split)."""
     try:
         pipeline, features = fit(project, train_split)
@@ -34,7 +41,13 @@ def _fit_in_process(project: ProjectConfig, train_split):
 
 
 def _fit_with_pipes(
-    context, project: ProjectConfig, runner, reader, data_version: str, train_split, task: dict
+    context,
+    project: ProjectConfig,
+    runner,
+    reader,
+    data_version: str,
+    train_split: DataFrame,
+    task: dict,
 ):
     """Train in an external process (Pipes); the model comes back through the store.
 
@@ -120,7 +133,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key(project, CANDIDATE_MODEL),
-        ins={"train_split": dg.AssetIn(key=train_key)},
+        ins={"train_split": dg.AssetIn(key=train_key, dagster_type=DATA_FRAME)},
         tags=stage_tags("training"),
         description=f"A {project.estimator.class_name} pipeline trained on the train split "
         f"{where}, logged to MLflow and registered as a new model version.",
@@ -135,7 +148,7 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
         mlflow: MlflowRegistry,
         lineage: LineageStorage,
         training_runner: TrainingRunner,
-        train_split,
+        train_split: DataFrame,
     ):
         reader = lineage.reader(context)
         data_version = reader.require_current(train_key.path)
@@ -224,7 +237,7 @@ def _model_card(
     }
 
 
-def _pipes_task_card(project: ProjectConfig, train_split) -> dict:
+def _pipes_task_card(project: ProjectConfig, train_split: DataFrame) -> dict:
     """The card's task fields for a model trained by the external process.
 
     The training script learns the encoded target of the same train split, so the class list

@@ -1,0 +1,253 @@
+"""The record of reviewers' answers to routed predictions, beside the project's assets.
+
+Each answer (or skip) is its own immutable version under `<project>/reviews/partitions/<batch>`
+and a pointer move whose history entry names the reviewer: nothing is read, changed and written
+back, so two people answering at the same moment never lose one another's answer, and the
+history is the hash-chained audit of who answered what when. `record_review` is the one way
+to answer: the command line calls it, and the HTTP route and the launchpad job are meant to,
+so every way is checked by the same rules (`unified_ai.policies.review_answers`). Pure: no
+Dagster import.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import unified_ai
+from unified_ai.io.formats import serialize
+from unified_ai.io.reader import StoreReader
+from unified_ai.io.store import LineageStore
+from unified_ai.names import (
+    CANDIDATE_MODEL,
+    PARTITIONS,
+    REVIEW_ACTION,
+    REVIEW_ID,
+    REVIEW_QUEUE,
+    REVIEWS,
+    ROW_ID,
+)
+from unified_ai.policies.review_answers import (
+    ReviewAnswer,
+    ReviewRefused,
+    answer_text,
+    check_review,
+    item_state,
+)
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.tasks import MULTICLASS
+
+__all__ = [
+    "ReviewItem",
+    "ReviewRefused",
+    "answers_of",
+    "find_item",
+    "queue_batches",
+    "read_items",
+    "record_review",
+]
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One routed prediction with its answers so far and the state they put it in."""
+
+    review_id: str
+    batch: str
+    row_id: str
+    reasons: str
+    detail: str
+    model_answer: str | None
+    shadow_answer: str | None
+    model_version: str | None
+    routed_at: datetime
+    due_at: datetime
+    state: str
+    agreed: str | None = None
+    answers: tuple[ReviewAnswer, ...] = field(default_factory=tuple)
+
+
+def _review_of(project: ProjectConfig):
+    if project.policy.review is None:
+        raise ReviewRefused(f"{project.name}: no policy.review, so nothing is reviewed")
+    return project.policy.review
+
+
+def queue_batches(store: LineageStore, project: str) -> list[str]:
+    """The batches with a stored `review_queue` partition, in name order."""
+    folder = store.asset_dir([project, REVIEW_QUEUE]) / PARTITIONS
+    if not folder.exists():
+        return []
+    found = []
+    for batch in store.names(folder):
+        if not batch.startswith(".") and store.current_version(_queue_path(project, batch)):
+            found.append(batch)
+    return sorted(found)
+
+
+def _queue_path(project: str, batch: str) -> list[str]:
+    return [project, REVIEW_QUEUE, PARTITIONS, batch]
+
+
+def _answers_path(project: str, batch: str) -> list[str]:
+    return [project, REVIEWS, PARTITIONS, batch]
+
+
+def answers_of(store: LineageStore, project: str, batch: str) -> list[ReviewAnswer]:
+    """Every answer and skip recorded for the items of `batch`, oldest first."""
+    path = _answers_path(project, batch)
+    if store.current_version(path) is None:
+        return []
+    found = [
+        ReviewAnswer.from_json(store.read_value(path, m.version)) for m in store.versions(path)
+    ]
+    return sorted(found, key=lambda a: (a.at, a.reviewer))
+
+
+def _items(
+    store: LineageStore, project: ProjectConfig, batch: str, now: datetime
+) -> Iterator[ReviewItem]:
+    review = _review_of(project)
+    path = _queue_path(project.name, batch)
+    rows = store.read_value(path, store.require_current(path))
+    by_item: dict[str, list[ReviewAnswer]] = {}
+    for answer in answers_of(store, project.name, batch):
+        by_item.setdefault(answer.review_id, []).append(answer)
+    for row in rows.to_dict("records"):
+        answers = by_item.get(row[REVIEW_ID], [])
+        due_at = row["due_at"].to_pydatetime()
+        state, agreed = item_state(review, answers, due_at, now)
+        yield ReviewItem(
+            review_id=row[REVIEW_ID],
+            batch=batch,
+            row_id=str(row[ROW_ID]),
+            reasons=row["reasons"],
+            detail=row["detail"],
+            model_answer=_text(row.get("model_answer")),
+            shadow_answer=_text(row.get("shadow_answer")),
+            model_version=_text(row.get("model_version")),
+            routed_at=row["routed_at"].to_pydatetime(),
+            due_at=due_at,
+            state=state,
+            agreed=agreed,
+            answers=tuple(answers),
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value != value else str(value)
+
+
+def read_items(
+    store: LineageStore,
+    project: ProjectConfig,
+    *,
+    batch: str | None = None,
+    now: datetime | None = None,
+) -> list[ReviewItem]:
+    """The routed items of one batch, or of every batch, with their states (oldest first)."""
+    now = now or datetime.now(timezone.utc)
+    batches = [batch] if batch is not None else queue_batches(store, project.name)
+    items = [item for b in batches for item in _items(store, project, b, now)]
+    return sorted(items, key=lambda item: (item.routed_at, item.batch, item.review_id))
+
+
+def find_item(
+    store: LineageStore,
+    project: ProjectConfig,
+    review_id: str,
+    *,
+    batch: str | None = None,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """The routed item `review_id` (searched in `batch`, or in every batch).
+
+    Raises:
+        ReviewRefused: No routed item has that id.
+    """
+    for item in read_items(store, project, batch=batch, now=now):
+        if item.review_id == review_id:
+            return item
+    where = f" in batch {batch}" if batch else ""
+    raise ReviewRefused(f"{project.name}: no routed item {review_id}{where}")
+
+
+def record_review(
+    store: LineageStore,
+    project: ProjectConfig,
+    review_id: str,
+    *,
+    reviewer: str,
+    action: str = "answer",
+    answer: str | None = None,
+    comment: str = "",
+    batch: str | None = None,
+    now: datetime | None = None,
+) -> ReviewAnswer:
+    """Record one person's answer to (or skip of) a routed item; returns the record.
+
+    The reviewer is checked against `policy.review.reviewers` (names compared as for
+    approvals), the item must be open or overdue and not answered by this person before, and
+    the answer must be one the task can take (a multiclass answer one of the classes of the
+    model that made the prediction).
+
+    Raises:
+        ReviewRefused: One line naming the reviewer or the item and why.
+    """
+    review = _review_of(project)
+    now = now or datetime.now(timezone.utc)
+    item = find_item(store, project, review_id, batch=batch, now=now)
+    check_review(
+        review,
+        reviewer=reviewer,
+        action=action,
+        review_id=review_id,
+        answers=item.answers,
+        state=item.state,
+    )
+    text = None
+    if action == "answer":
+        if answer is None:
+            raise ReviewRefused(f"item {review_id}: an answer needs a value")
+        text = answer_text(project.task, answer, _classes(store, project, item))
+    record = ReviewAnswer(
+        review_id=review_id,
+        batch=item.batch,
+        row_id=item.row_id,
+        reviewer=reviewer,
+        action=action,
+        answer=text,
+        comment=comment,
+        at=now.astimezone(timezone.utc).isoformat(),
+        model_answer=item.model_answer,
+        policy_version=project.policy_version,
+    )
+    path = _answers_path(project.name, item.batch)
+    queue = _queue_path(project.name, item.batch)
+    kind, files = serialize(record.to_json())
+    manifest = store.write_version(
+        path,
+        kind,
+        files,
+        code_version=unified_ai.__version__,
+        policy_version=project.policy_version,
+        # The queue version the item was answered from is in the answer's lineage.
+        upstream={"/".join(queue): store.require_current(queue)},
+    )
+    store.set_current(
+        path,
+        manifest.version,
+        action=REVIEW_ACTION,
+        actor=reviewer,
+        reason=f"{action} {review_id}" + (f": {text}" if text is not None else ""),
+        policy_version=project.policy_version,
+    )
+    return record
+
+
+def _classes(store: LineageStore, project: ProjectConfig, item: ReviewItem) -> list | None:
+    """The classes of the model that made a multiclass prediction (its card's order)."""
+    if project.task != MULTICLASS or item.model_version is None:
+        return None
+    model = StoreReader(store).read_value([project.name, CANDIDATE_MODEL], item.model_version)
+    return list(model.classes or [])

@@ -1,0 +1,1 @@
+"""Review: the predictions of a batch that people look at (`review_queue`)."""

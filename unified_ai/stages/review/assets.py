@@ -1,0 +1,227 @@
+"""Review: the predictions of a scored batch that go to people (`review_queue`).
+
+One partition per production batch, like `predictions`. The rules are
+`unified_ai.policies.review`; this asset gathers what they need and stores what they return
+through the lineage IO manager:
+
+- the batch's predictions (its input) and, with `out_of_range`, its stored rows;
+- what the model that scored the batch was trained on: the train split version its model
+  card names (`train_split_version`), read through the step's reader, so the queue's lineage
+  names the exact training rows its ranges and categories come from (the current train split
+  may be newer than the deployed model, and the compiled scorer knows categories only of the
+  estimators it compiles);
+- how many items other batches routed earlier the same UTC day, from the `routed` metadata of
+  this asset's materializations (the daily cap).
+
+Its metadata shows the open items as a table and the routed rows per reason.
+"""
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from unified_ai.io.reader import StoreReader
+from unified_ai.names import (
+    CANDIDATE_MODEL,
+    PARTITIONS,
+    PREDICTIONS,
+    PRODUCTION_BATCH,
+    REVIEW_ID,
+    REVIEW_QUEUE,
+    ROUTED_METADATA,
+    ROW_ID,
+    TRAIN_SPLIT,
+)
+from unified_ai.policies.review import Routing, TrainingProfile, route_batch
+from unified_ai.projects.schema import ProjectConfig
+from unified_ai.projects.schema_review import ReviewPolicy, check_review
+from unified_ai.resources.storage import LineageStorage
+from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.placement import stage_op_tags
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: How many open items the metadata table shows (the stored frame holds them all).
+OPEN_ITEMS_SHOWN = 100
+#: Columns of the open-items table, after the review id.
+_TABLE_COLUMNS = ("reasons", "model_answer", "shadow_answer", "due_at", "detail")
+
+
+def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
+    """The `review_queue` asset of a project with `policy.review`."""
+    review = project.policy.review
+    if review is None:
+        raise ValueError(f"{project.name}: no policy.review, so no review_queue")
+    try:
+        check_review(review, project.task, project.segments)
+    except ValueError as exc:
+        raise ValueError(f"{project.name}: {exc}") from None
+    asset_key = key(project, REVIEW_QUEUE)
+
+    @dg.asset(
+        key=asset_key,
+        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
+        # With out_of_range the batch's own rows are read too (through the step's reader).
+        deps=[key(project, PRODUCTION_BATCH)] if review.out_of_range else [],
+        partitions_def=batches_partitions(project),
+        tags=stage_tags("review"),
+        description="The batch's predictions that people review (policy.review): unsure ones, "
+        "those whose inputs lie outside what the model was trained on, and a seeded audit "
+        "share, within the daily cap and segment quotas; why each was routed, the model's "
+        "and the shadow's answers, and when it is due.",
+        metadata=asset_metadata(project),
+        op_tags=stage_op_tags(project, "monitoring"),
+        kinds={"pandas"},
+    )
+    def review_queue(context: dg.AssetExecutionContext, lineage: LineageStorage, predictions):
+        reader = lineage.reader(context)
+        batch = context.partition_key
+        now = datetime.now(timezone.utc)
+        where = f"{project.name}/{REVIEW_QUEUE}[{batch}]"
+        task, card = _scoring_model(reader, project, predictions, where)
+        inputs, profile = None, None
+        if review.out_of_range:
+            path = [*key(project, PRODUCTION_BATCH).path, PARTITIONS, batch]
+            inputs = reader.read_value(path, reader.require_current(path))
+            profile = training_profile(reader, project, card)
+            if not profile.source.startswith(TRAIN_SPLIT):
+                context.log.warning(f"{where}: inputs not compared: {profile.source}")
+        earlier = routed_earlier_today(context.instance, asset_key, batch, now)
+        try:
+            routing = route_batch(
+                predictions,
+                review=review,
+                project=project.name,
+                task=task,
+                batch=batch,
+                now=now,
+                threshold=project.evaluation.threshold,
+                classes=(card or {}).get("classes"),
+                segments=project.segments,
+                inputs=inputs,
+                profile=profile,
+                routed_today=earlier,
+            )
+        except ValueError as exc:
+            raise dg.Failure(description=f"{where}: {exc}") from None
+        metadata = queue_metadata(routing, review, earlier, profile)
+        return dg.Output(routing.rows, metadata=metadata)
+
+    return review_queue
+
+
+def _scoring_model(
+    reader: StoreReader, project: ProjectConfig, predictions: "pd.DataFrame", where: str
+) -> tuple[str, dict[str, Any] | None]:
+    """(task, model card) of the model that scored the batch (None for an empty batch).
+
+    The card is read from the stored model its `model_version` column names, so the queue's
+    lineage holds the model whose answers it shows.
+    """
+    if not len(predictions) or "model_version" not in predictions.columns:
+        return project.task, None
+    version = str(predictions["model_version"].iloc[0])
+    model = reader.read_value(key(project, CANDIDATE_MODEL).path, version)
+    if model.task != project.task:
+        raise dg.Failure(
+            description=f"{where}: model {version} is a {model.task} model but the project's "
+            f"task is {project.task}"
+        )
+    return model.task, model.card
+
+
+def training_profile(
+    reader: StoreReader, project: ProjectConfig, card: dict[str, Any] | None
+) -> TrainingProfile:
+    """What the scoring model was trained on: its train split's ranges and categories.
+
+    A model whose card names no train split (none scored the batch, or it was stored before
+    cards named one) gives an empty profile that flags nothing; its `source` says why.
+    """
+    if card is None:
+        return TrainingProfile(source="no model scored this batch")
+    version = card.get("train_split_version")
+    features = card.get("features") or {}
+    if not version or not reader.has_version(key(project, TRAIN_SPLIT).path, version):
+        return TrainingProfile(source="the model card names no stored train split")
+    frame = reader.read_value(key(project, TRAIN_SPLIT).path, version)
+    return TrainingProfile.of(
+        frame,
+        numeric=list(features.get("numeric") or []),
+        categorical=list(features.get("categorical") or []),
+        source=f"{TRAIN_SPLIT}@{version}",
+    )
+
+
+def routed_earlier_today(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: str, now: datetime
+) -> int:
+    """Items other batches routed since midnight UTC (each batch's newest materialization).
+
+    Read from the `routed` metadata of the queue's materializations; `batch` itself is left
+    out, so routing a batch again replaces its earlier count instead of adding to it.
+    """
+    start = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    counted: dict[str, int] = {}
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, after_timestamp=start.timestamp()),
+            limit=1000,
+            cursor=cursor,
+        )
+        for record in result.records:  # newest first
+            event = record.asset_materialization
+            if event is None or event.partition in (None, batch) or event.partition in counted:
+                continue
+            value = event.metadata.get(ROUTED_METADATA)
+            counted[str(event.partition)] = int(getattr(value, "value", 0) or 0)
+        if not result.has_more:
+            return sum(counted.values())
+        cursor = result.cursor
+
+
+def queue_metadata(
+    routing: Routing, review: ReviewPolicy, earlier: int, profile: TrainingProfile | None
+) -> dict[str, Any]:
+    """The queue's materialization metadata: counts per reason, the cap, the open items."""
+    rows = routing.rows
+    due = rows["due_at"].iloc[0].isoformat() if len(rows) else "none"
+    return {
+        "dagster/row_count": len(rows),
+        ROUTED_METADATA: len(rows),
+        **{f"routed_{reason}": count for reason, count in routing.counts().items()},
+        "flagged": dg.MetadataValue.json(routing.flagged),
+        "left_by_cap": routing.left_by_cap,
+        "left_by_quota": routing.left_by_quota,
+        "routed_earlier_today": earlier,
+        "daily_cap": review.daily_cap if review.daily_cap is not None else "none",
+        "hold_decision": review.hold_decision,
+        "on_timeout": review.on_timeout,
+        "due_at": due,
+        **({"training_profile": profile.source} if profile is not None else {}),
+        "open_items": open_items_table(rows),
+    }
+
+
+def open_items_table(rows: "pd.DataFrame") -> dg.TableMetadataValue:
+    """The first `OPEN_ITEMS_SHOWN` routed rows as a table the UI shows."""
+    columns = [REVIEW_ID, ROW_ID, *_TABLE_COLUMNS]
+    records = [
+        dg.TableRecord({column: _cell(row[column]) for column in columns})
+        for _, row in rows.head(OPEN_ITEMS_SHOWN).iterrows()
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=column) for column in columns])
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _cell(value: object) -> str | None:
+    if value is None or value != value:  # NaN: the shadow did not score the row
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def build_review_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    return [build_review_queue(project)]
