@@ -181,7 +181,7 @@ def test_reviewers_answer_and_skip_through_the_cli(home, instance, scored):
 
 
 def test_a_rule_of_another_task_stops_the_definitions_from_loading(home, projects_dir):
-    # Until the schema refuses it when the file loads, the graph refuses it when built.
+    # The project file is refused when it loads, naming the file and the field.
     write_project(projects_dir, policy_extra="  review: {unsure: {outside: [0, 1]}}\n")
-    with pytest.raises(Exception, match=r"small: policy\.review\.unsure\.outside: a regression"):
+    with pytest.raises(Exception, match=r"small\.yaml.*policy\.review\.unsure\.outside: a regr"):
         project_defs(projects_dir)
