@@ -11,6 +11,10 @@ a regression and a multiclass project (small synthetic projects this benchmark w
 and deploys: `benchmarks/task_projects.py`); a 1M-row batch (full mode only) <= 1.5x (the floor
 + raw `predict_proba` on the batch + the numpy/scipy drift floor on it).
 
+Also measured in process, for the deployed model of each of those projects: one row scored by
+its compiled scorer from plain columns (`TrainedModel.predict_columns`, no DataFrame), in µs per
+call, target <= 100 µs, beside the same row as a one-row DataFrame through `predict`.
+
     python -m benchmarks --only batch_latency [--quick]
 """
 
@@ -174,6 +178,50 @@ def compute_floor(home: Path, project, batch: str) -> tuple[float, float]:
     return predict, time.perf_counter() - start
 
 
+def one_row(home: Path, project, quick: bool) -> Row:
+    """µs per one-row call of the deployed model's compiled scorer, in this process."""
+    import pandas as pd
+
+    from unified_ai.io.store import LineageStore
+    from unified_ai.ml.training import model_inputs
+    from unified_ai.names import DEPLOYED_MODEL, HOLDOUT_SPLIT
+    from unified_ai.serving.follower import load_deployment
+
+    store = LineageStore(home / "store")
+    served = load_deployment(store, project, store.require_current([project.name, DEPLOYED_MODEL]))
+    model = served.model
+    split = [project.name, HOLDOUT_SPLIT]
+    frame = model_inputs(
+        store.read_value(split, store.require_current(split)).head(1), served.features
+    )
+    columns = {
+        name: [None if pd.isna(value) else value for value in frame[name]] for name in frame.columns
+    }
+    calls, reps = (200, 9) if quick else (1000, 15)
+
+    def micros(fn) -> Stats:
+        fn()  # warm: first-call caches
+        values = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            values.append((time.perf_counter() - start) / calls * 1e6)
+        return Stats(values, unit="µs")
+
+    compiled = model.scorer is not None
+    estimator = model.card.get("estimator") or type(model.pipeline.steps[-1][1]).__name__
+    return Row(
+        "batch_latency",
+        f"compiled scorer, one row, in process ({project.name}, {model.task}, {estimator})",
+        micros(lambda: model.predict_columns(columns)),
+        micros(lambda: model.predict(frame)),
+        "the same row as a one-row DataFrame through TrainedModel.predict",
+        limit=100.0 if compiled else None,
+        note="" if compiled else "no compiled scorer: scored by the sklearn pipeline",
+    )
+
+
 def run(quick: bool, shared: Path) -> list[Row]:
     from unified_ai.names import ACTOR_TAG, batches_partitions, score_batch_job
     from unified_ai.project_tree import load_projects
@@ -234,6 +282,8 @@ def run(quick: bool, shared: Path) -> list[Row]:
                         note=f"last run: {where}; its training loop {loops[name]:.1f} s",
                     )
                 )
+            for scored in (project, *(projects[name] for name in TASK_PROJECTS)):
+                rows.append(one_row(home, scored, quick))
             if not quick:
                 big = 1_000_000
                 walls = [score(project, big, 100)]

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.records import PointerMove
 from unified_ai.ml.production import LabeledBatch
 from unified_ai.names import (
     CANDIDATE_MODEL,
@@ -292,14 +293,30 @@ def record_reads(reader: StoreReader, reads: Iterable[tuple[Sequence[str], str]]
 
 def deployment_ledger(reader: StoreReader, project: str) -> list[dict[str, Any]]:
     """What was live when: one row per move of the deployment pointer, oldest first."""
-    moves = reader.history([project, DEPLOYED_MODEL])
+    return ledger_rows(reader, project, reader.history([project, DEPLOYED_MODEL]), None)
+
+
+def ledger_rows(
+    reader: StoreReader,
+    project: str,
+    moves: Sequence[PointerMove],
+    newer: PointerMove | None,
+) -> list[dict[str, Any]]:
+    """Ledger rows of consecutive deployment pointer `moves` (oldest first).
+
+    Args:
+        reader: Reads each move's deployment manifest (its model version).
+        project: The project.
+        moves: Consecutive moves of the deployment pointer, oldest first (a page of them).
+        newer: The move after the last of them (its time ends that row); None if it is live.
+    """
     rows = []
     for index, move in enumerate(moves):
-        until = moves[index + 1].at if index + 1 < len(moves) else None
+        following = moves[index + 1] if index + 1 < len(moves) else newer
         rows.append(
             {
                 "from": move.at,
-                "until": until,
+                "until": following.at if following is not None else None,
                 "version": move.version,
                 "model_version": read_deployment(reader, project, move.version).model_version,
                 "action": move.action,

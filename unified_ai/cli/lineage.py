@@ -6,94 +6,157 @@ import sys
 import click
 
 from unified_ai.cli.app import ALL_ASSETS, ASSETS, Context, check_asset, main, print_table, run
+from unified_ai.cli.history_pages import DEFAULT_LIMIT, CursorError, history_page
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.records import SEGMENT
 from unified_ai.io.store import LineageStoreError
 from unified_ai.names import BATCH_ASSETS, DEPLOYED_MODEL, PARTITIONS, sensor_names
-from unified_ai.queries import deployment_ledger
+from unified_ai.queries import ledger_rows
 
 
 @main.command("history")
 @click.argument("project")
 @click.argument("asset", required=False)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="Moves per page (0: every move).",
+)
+@click.option(
+    "--cursor",
+    default=None,
+    help="Show the page after the one that printed this cursor (`next` in --json).",
+)
+@click.option("--oldest-first", is_flag=True, help="Page from the oldest move on.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def history_cmd(project: str, asset: str | None, as_json: bool) -> None:
-    """Every pointer move of PROJECT's assets (or one ASSET), newest first.
+def history_cmd(
+    project: str,
+    asset: str | None,
+    limit: int,
+    cursor: str | None,
+    oldest_first: bool,
+    as_json: bool,
+) -> None:
+    """Pointer moves of PROJECT's assets (or one ASSET), a page at a time, newest first.
 
-    Ends with the deployment ledger: which model was live from when until when.
+    Ends with the deployment ledger of the page's deployment moves: which model was live from
+    when until when. A page reads only its own moves, however long the history is; `--json`
+    gives `next`, the cursor of the next page (null on the last).
     """
 
     def go():
         ctx = Context()
-        config = ctx.project(project)
         store = ctx.store()
+        if not (SEGMENT.fullmatch(project) and store.asset_dir([project]).exists()):
+            # Nothing stored under that name: is it a project at all? (Loading the projects
+            # imports Dagster, which would cost more than the page itself.)
+            ctx.project(project)
         if asset:
             check_asset(asset)
         assets = [asset] if asset else list(ASSETS)
-        moves, refused = [], []
+        try:
+            page = history_page(
+                store,
+                project,
+                assets,
+                limit=limit,
+                cursor=cursor,
+                oldest_first=oldest_first,
+                neighbours=[DEPLOYED_MODEL],
+            )
+        except CursorError as exc:
+            raise click.BadParameter(str(exc), param_hint="--cursor") from None
+        live, refused = {}, []
         for name in assets:
-            history = store.history([config.name, name])
             try:
-                live = store.current_version([config.name, name])
+                live[name] = store.current_version([project, name])
             except LineageStoreError as exc:
                 # A damaged, replayed or edited pointer: nothing is live, and the reader is told
                 # why (the moves stay listed: they are what a person investigates it with).
-                live = None
                 refused.append(str(exc).splitlines()[0])
-            for index, move in enumerate(history):
-                # The newest move made its version current; `store verify` reports a pointer
-                # that disagrees, and no entry is marked live then.
-                newest = index == len(history) - 1
-                moves.append(
-                    {**move.__dict__, "asset": name, "current": newest and move.version == live}
-                )
-        moves.sort(key=lambda m: m["at"], reverse=True)
-        ledger = (
-            deployment_ledger(StoreReader(store), config.name) if DEPLOYED_MODEL in assets else []
+        # The newest move made its version current; `store verify` reports a pointer that
+        # disagrees, and no entry is marked live then.
+        moves = [
+            {
+                **move.__dict__,
+                "asset": name,
+                "entry": entry,
+                "current": page.newest.get(name) == entry and move.version == live.get(name),
+            }
+            for name, entry, move in page.moves
+        ]
+        deployed = [move for name, _, move in page.moves if name == DEPLOYED_MODEL]
+        ledger = ledger_rows(
+            StoreReader(store),
+            project,
+            deployed if oldest_first else deployed[::-1],
+            page.newer_than_page.get(DEPLOYED_MODEL),
         )
         if as_json:
-            body = {"moves": moves, "deployments": ledger, "refused_pointers": refused}
+            body = {
+                "moves": moves,
+                "deployments": ledger,
+                "refused_pointers": refused,
+                "next": page.next_cursor,
+            }
             click.echo(json.dumps(body, indent=2))
             return
-        for line in refused:
-            click.echo(f"warning: {line}", err=True)
-        if not moves:
-            click.echo(f"{config.name}: nothing materialized yet")
-            return
-        print_table(
-            ["time", "asset", "version", "state", "action", "actor", "run", "reason"],
-            [
-                [
-                    m["at"],
-                    m["asset"],
-                    m["version"] + ("*" if m["current"] else ""),
-                    ("LIVE" if m["asset"] == DEPLOYED_MODEL else "current") if m["current"] else "",
-                    m["action"],
-                    m["actor"] or "-",
-                    (m["run_id"] or "-")[:8],
-                    m["reason"] or "",
-                ]
-                for m in moves
-            ],
-        )
-        click.echo("(* = current version)")
-        if ledger:
-            click.echo("")
-            click.echo("what was live when (deployed_model):")
-            print_table(
-                ["from", "until", "deployment", "model", "how"],
-                [
-                    [
-                        row["from"],
-                        row["until"] or "now",
-                        row["version"],
-                        row["model_version"],
-                        f"{row['action']} by {row['actor'] or '-'}",
-                    ]
-                    for row in ledger
-                ],
-            )
+        _print_history(project, asset, moves, ledger, refused, page.next_cursor)
 
     run(go)
+
+
+def _print_history(
+    project: str,
+    asset: str | None,
+    moves: list[dict],
+    ledger: list[dict],
+    refused: list[str],
+    next_cursor: str | None,
+) -> None:
+    for line in refused:
+        click.echo(f"warning: {line}", err=True)
+    if not moves:
+        click.echo(f"{project}: nothing materialized yet")
+        return
+    print_table(
+        ["time", "asset", "version", "state", "action", "actor", "run", "reason"],
+        [
+            [
+                m["at"],
+                m["asset"],
+                m["version"] + ("*" if m["current"] else ""),
+                ("LIVE" if m["asset"] == DEPLOYED_MODEL else "current") if m["current"] else "",
+                m["action"],
+                m["actor"] or "-",
+                (m["run_id"] or "-")[:8],
+                m["reason"] or "",
+            ]
+            for m in moves
+        ],
+    )
+    click.echo("(* = current version)")
+    if next_cursor:
+        command = " ".join(["unified-ai history", project, *([asset] if asset else [])])
+        click.echo(f"more: {command} --cursor {next_cursor}")
+    if ledger:
+        click.echo("")
+        click.echo("what was live when (deployed_model):")
+        print_table(
+            ["from", "until", "deployment", "model", "how"],
+            [
+                [
+                    row["from"],
+                    row["until"] or "now",
+                    row["version"],
+                    row["model_version"],
+                    f"{row['action']} by {row['actor'] or '-'}",
+                ]
+                for row in ledger
+            ],
+        )
 
 
 @main.command("lineage")

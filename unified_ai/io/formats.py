@@ -17,6 +17,7 @@ from unified_ai.io.skops_models import dump_model as dump_model
 from unified_ai.io.skops_models import load_model_bytes as load_model_bytes
 from unified_ai.io.skops_models import model_types as model_types
 from unified_ai.ml.artifacts import Report, TrainedModel
+from unified_ai.ml.onnx_export import sklearn_onnx_files
 from unified_ai.ml.scorer import SCORER_JSON, SCORER_REFUSED
 
 FRAME = "frame/parquet"
@@ -69,6 +70,8 @@ def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
             "model.skops": dump_model(value.pipeline),
             "card.json": _json_bytes(value.card),
             **_scorer_files(value),
+            # Its verified ONNX form, or why it has none: never fails storing the model.
+            **sklearn_onnx_files(value, value.probe_rows),
         }
     if isinstance(value, Report):
         files: dict[str, Payload] = {"report.json": _json_bytes(value.body)}
@@ -164,21 +167,19 @@ def deserialize(
 def _scorer_files(model: TrainedModel) -> dict[str, bytes]:
     """The model's compiled scorer files, or why it has none (`SCORER_REFUSED`).
 
-    A pipeline that cannot be compiled (or whose compiled form disagrees with it) is still
-    stored: it is scored by sklearn, and the reason is kept with it.
+    A pipeline of any task that cannot be compiled (or whose compiled form disagrees with it)
+    is still stored: it is scored by sklearn, and the reason is kept with it.
     """
     from unified_ai.ml.scorer import ScorerError
     from unified_ai.ml.scorer_compile import compile_pipeline
 
     scorer = model.scorer
-    if model.task != "binary_classification":
-        # The compiled form computes one positive-class probability: other tasks are scored by
-        # their pipeline, and the reason is kept with the model.
-        why = f"the compiled scorer covers binary classifiers; this {model.task} model is scored "
-        return {SCORER_REFUSED: (why + "by scikit-learn").encode()}
-    if scorer is None:
+    classes = model.classes
+    if scorer is None or scorer.task != model.task:
         try:
-            scorer = compile_pipeline(model.pipeline)
+            scorer = compile_pipeline(
+                model.pipeline, model.task, None if classes is None else len(classes)
+            )
         except ScorerError as exc:
             return {SCORER_REFUSED: str(exc).encode()}
     return scorer.to_files()
@@ -208,6 +209,7 @@ def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) 
         return TrainedModel(card=card, load_pipeline=load, scorer_note=str(exc))
     except ScorerError as exc:
         raise UnsupportedValueError(f"{exc}; refusing to load it") from None
+    _check_scorer_card(scorer, card, where)
 
     def load_checked() -> Any:
         # The pipeline must give the probe rows what it gave them when it was stored (and the
@@ -220,6 +222,24 @@ def _model(files: dict[str, bytes], *, where: str, recorded: Mapping[str, Any]) 
         return pipeline
 
     return TrainedModel(card=card, scorer=scorer, load_pipeline=load_checked)
+
+
+def _check_scorer_card(scorer: Any, card: Any, where: str) -> None:
+    """Refuse a scorer that answers for another task (or class count) than its model card."""
+    card = card if isinstance(card, dict) else {}
+    task = str(card.get("task") or "binary_classification")
+    classes = card.get("classes")
+    count = len(classes) if isinstance(classes, list) else None
+    wanted = (task, count if task == "multiclass_classification" else None)
+    if (scorer.task, scorer.class_count) != wanted:
+
+        def said(task: str, count: int | None) -> str:
+            return task if count is None else f"{task} ({count} classes)"
+
+        raise UnsupportedValueError(
+            f"{where}: compiled scorer answers for {said(scorer.task, scorer.class_count)} but "
+            f"the model card says {said(*wanted)}; refusing to load it"
+        )
 
 
 def _onnx_model(files: dict[str, bytes], *, where: str) -> TrainedModel:

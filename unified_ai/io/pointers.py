@@ -1,8 +1,9 @@
 """Pointer moves and the history chain of a lineage store.
 
 CURRENT names the current version (and holds the newest history entry with its hash); each
-move appends an immutable history entry linked to the one before it. Moves of one asset are
-serialised by a lock. The guarantees are described in `unified_ai.io.store`.
+move appends an immutable history entry linked to the one before it (by hash and by name).
+Moves of one asset are serialised by a lock; a move reads the newest entry from the pointer, so
+its cost does not grow with the history. The guarantees are described in `unified_ai.io.store`.
 """
 
 import time
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from unified_ai.io.history_walk import HistoryWalk
 from unified_ai.io.locks import LOCK, file_lock, object_lock
 from unified_ai.io.records import (
     CURRENT,
@@ -24,19 +26,17 @@ from unified_ai.io.records import (
     PointerMove,
     StoreDamageError,
     asset_label,
-    checked_move,
     sha256_bytes,
     successor_entry,
     utc_now,
     validate_asset_path,
     validate_version,
 )
-from unified_ai.io.version_reader import VersionReader
 
 _S3_PROTOCOLS = {"s3", "s3a"}
 
 
-class PointerHistory(VersionReader):
+class PointerHistory(HistoryWalk):
     """Moves the pointers of a store and reads their history (see `LineageStore`)."""
 
     def set_current(
@@ -86,6 +86,7 @@ class PointerHistory(VersionReader):
                     reason=f"CURRENT named {previous} while the newest history entry "
                     f"moved to {newest.version}; recorded before the next move",
                     prev_entry=self._link(newest_name, newest_data),
+                    prev_entry_name=newest_name,
                 )
                 data = self._codec.encode(repair.__dict__)
                 newest_name = self._entry_name(newest_name, newest_data)
@@ -104,6 +105,7 @@ class PointerHistory(VersionReader):
                 reason=reason,
                 policy_version=policy_version,
                 prev_entry=self._link(newest_name, newest_data),
+                prev_entry_name=newest_name,
             )
             data = self._codec.encode(move.__dict__)
             entry = self._entry_name(newest_name, newest_data)
@@ -141,24 +143,6 @@ class PointerHistory(VersionReader):
         if self._local:
             Path(history.path).mkdir(parents=True, exist_ok=True)
         self._replace(history / name, data)
-
-    def pointer_head(self, asset_path: Sequence[str]) -> tuple[str, bytes] | None:
-        """(entry name, entry bytes) CURRENT holds, if it is a readable chained pointer."""
-        label = asset_label(asset_path)
-        pointer = self.asset_dir(asset_path) / CURRENT
-        try:
-            data = self._read_optional(pointer, what="pointer", asset=label)
-            if data is None:
-                return None
-            record = self._codec.decode(data, what="pointer", path=pointer, asset=label)
-        except LineageStoreError:
-            return None
-        entry, head, text = record.get("entry"), record.get("head"), record.get("record")
-        if not (isinstance(entry, str) and ENTRY.fullmatch(entry) and isinstance(text, str)):
-            return None
-        if head != sha256_bytes(text.encode()):
-            return None
-        return entry, text.encode()
 
     def _restore_head_copy(
         self, asset_path: Sequence[str], newest_name: str | None, newest_data: bytes | None
@@ -204,8 +188,24 @@ class PointerHistory(VersionReader):
     def _newest_move(
         self, asset_path: Sequence[str]
     ) -> tuple[str | None, bytes | None, PointerMove | None, list[str]]:
-        """(name, bytes, entry, notes) of the newest history entry; None parts if unreadable."""
+        """(name, bytes, entry, notes) of the newest history entry; None parts if unreadable.
+
+        Read from the pointer when it holds the newest entry and its copy in history is intact
+        (a few lookups, whatever the history's length); otherwise history is listed.
+        """
         history = self.asset_dir(asset_path) / HISTORY
+        head = self._chain_head(asset_path)
+        if head is not None:
+            head_name, head_data = head
+            try:
+                copy = self._read_optional(
+                    history / head_name, what="history entry", asset=asset_label(asset_path)
+                )
+                if copy == head_data:
+                    move = self._move_of(asset_path, head_data, history / head_name)
+                    return head_name, head_data, move, []
+            except LineageStoreError:
+                pass  # listing below decides, and notes what it finds
         try:
             names = self.names(history)
         except FileNotFoundError:
@@ -217,7 +217,7 @@ class PointerHistory(VersionReader):
             newest = max((n for n in names if ENTRY.fullmatch(n)), default=None)
         if newest is None:
             return None, None, None, []
-        data = None
+        data: bytes | None = None
         try:
             data, move = self.read_entry(asset_path, history / newest)
             return newest, data, move, []
@@ -372,58 +372,3 @@ class PointerHistory(VersionReader):
                 f"{'/'.join(asset_path)} has no stored version yet; materialize it first"
             )
         return version
-
-    def history(self, asset_path: Sequence[str]) -> list[PointerMove]:
-        """Every pointer move of an asset, oldest first."""
-        return list(reversed(list(self.history_newest_first(asset_path))))
-
-    def history_newest_first(self, asset_path: Sequence[str]) -> Iterator[PointerMove]:
-        """Pointer moves, newest first, read lazily (callers usually need only a few).
-
-        Each link of the hash chain is checked as it is read: an entry deleted, edited or
-        inserted between two chained entries is an IntegrityError.
-        """
-        label = asset_label(asset_path)
-        folder = self.asset_dir(asset_path) / HISTORY
-        try:
-            names = sorted((n for n in self.names(folder) if ENTRY.fullmatch(n)), reverse=True)
-        except FileNotFoundError:
-            names = []
-        expected: str | None = None  # the hash the next (older) entry must have
-        head = self.pointer_head(asset_path)
-        if head is not None and (not names or head[0] > names[0]):
-            # A move stopped before copying its entry into history: CURRENT holds it.
-            move = self._move_of(asset_path, head[1], folder / head[0])
-            expected = move.prev_entry
-            yield move
-        for name in names:
-            path = folder / name
-            data, move = self.read_entry(asset_path, path)
-            if expected is not None and (expected == "" or sha256_bytes(data) != expected):
-                raise IntegrityError(
-                    f"{label}: history chain broken at {path}: the entry after it records "
-                    "another hash (an entry was deleted, edited or inserted); refusing it",
-                    asset=label,
-                    path=path,
-                )
-            expected = move.prev_entry
-            yield move
-
-    def read_move(self, asset_path: Sequence[str], path) -> PointerMove:
-        """One history entry, verified (signature, versions, owner)."""
-        return self.read_entry(asset_path, path)[1]
-
-    def read_entry(self, asset_path: Sequence[str], path) -> tuple[bytes, PointerMove]:
-        """A history entry's stored bytes (what the chain hashes) and the verified entry."""
-        label = asset_label(asset_path)
-        data = self._read_optional(path, what="history entry", asset=label)
-        if data is None:
-            raise StoreDamageError(
-                f"{label}: history entry {path} disappeared", asset=label, path=path
-            )
-        return data, self._move_of(asset_path, data, path)
-
-    def _move_of(self, asset_path: Sequence[str], data: bytes, path) -> PointerMove:
-        label = asset_label(asset_path)
-        record = self._codec.decode(data, what="history entry", path=path, asset=label)
-        return checked_move(record, asset_path, path)

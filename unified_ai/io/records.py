@@ -150,6 +150,10 @@ class PointerMove:
         prev_entry: sha256 of the stored bytes of the entry before this one: the history is a
             hash chain, and the signed pointer names the hash of its newest entry. "" for an
             asset's first entry; None in entries written before history was chained.
+        prev_entry_name: The file name of the entry before this one, so readers walk back from
+            the pointer one entry at a time instead of listing the history (the entry's own
+            name holds only its predecessor's hash prefix). None for an asset's first entry
+            and in entries written before it was recorded (readers list those).
     """
 
     asset_key: list[str]
@@ -162,6 +166,7 @@ class PointerMove:
     reason: str | None = None
     policy_version: str | None = None
     prev_entry: str | None = None
+    prev_entry_name: str | None = None
 
 
 def successor_entry(name: str, digest: str) -> str:
@@ -343,6 +348,13 @@ def checked_move(record: dict[str, Any], asset_path: Sequence[str], path: Any) -
     ):
         raise StoreDamageError(
             f"{label}: history entry {path} has an invalid prev_entry {chained!r}",
+            asset=label,
+            path=path,
+        )
+    link = move.prev_entry_name
+    if link is not None and not (isinstance(link, str) and ENTRY.fullmatch(link)):
+        raise StoreDamageError(
+            f"{label}: history entry {path} has an invalid prev_entry_name {link!r}",
             asset=label,
             path=path,
         )

@@ -24,22 +24,26 @@ is the version the entry before it moved to, and the newest entry is CURRENT.
 History cannot be rewritten unnoticed: each entry records the sha256 of the entry before it
 (`prev_entry`), and CURRENT holds the newest entry itself with its hash (`head`), under the
 pointer's signature. A move replaces CURRENT first (the commit) and then copies the entry into
-`history/`, so a move interrupted in between is complete (the next move restores the copy).
-The name of the entry after `E` is fixed by `E` (`records.successor_entry`): `current_version`
+`history/`, so a move interrupted in between is complete (the next move restores the copy). The
+name of the entry after `E` is fixed by `E` (`records.successor_entry`): `current_version`
 checks with one lookup, without listing history, that nothing follows the entry CURRENT names,
 so an older pointer put back is refused; reading history checks each link of the chain, and
-`verify` checks all of them. Putting back an older pointer AND deleting every entry after it
-restores an earlier state exactly, which no check inside the store can tell apart from that
-state: object versioning or retention on the bucket (and a signing key) guard against that.
-Entries written before the chain existed stay readable; the chain starts at the first entry
-written after them (`verify` notes "unchained history before ...").
+`verify` checks all of them. Each entry also names the file of the entry before it
+(`prev_entry_name`), so reading the newest k moves (a rollback to the previous deployment, a
+page of `unified-ai history`) reads k entries from the pointer back, without listing history.
+Putting back an older pointer AND deleting every entry after it restores an earlier state
+exactly, which no check inside the store can tell apart from that state: object versioning or
+retention on the bucket (and a signing key) guard against that. Entries written before the
+chain existed stay readable; the chain starts at the first entry written after them (`verify`
+notes "unchained history before ..."). Entries written before entries named their predecessor
+are read by listing history, from the first such entry on.
 
 `LineageStore` is assembled from one module per job: `store_files` (paths, raw reads, atomic
 replaces), `version_reader` (manifests, checksums, decoded values), `version_writer` (staged,
-content-addressed writes) and `pointers` (pointer moves and the history chain). Beside them:
-`records` (manifests, history entries, signatures, identifiers), `locks` (pointer locks),
-`localfs` (durable local writes, staging) and `verify` (checking a whole store; it does not
-import this module). All pure: no Dagster import. The IO manager
+content-addressed writes), `history_walk` (reading the history chain) and `pointers` (pointer
+moves). Beside them: `records` (manifests, history entries, signatures, identifiers), `locks`
+(pointer locks), `localfs` (durable local writes, staging) and `verify` (checking a whole
+store; it does not import this module). All pure: no Dagster import. The IO manager
 (`unified_ai.resources.io_manager`) sits on top.
 """
 
@@ -85,8 +89,8 @@ class LineageStore(VersionWriter, PointerHistory):
     """Versioned, content-addressed storage for asset values on a local folder or fsspec URL.
 
     The work is split by job: `store_files` (paths, raw reads, atomic replaces),
-    `version_reader` and `version_writer` (versions), `pointers` (pointer moves and the
-    history chain) and `verify` (checking a whole store).
+    `version_reader` and `version_writer` (versions), `history_walk` (reading the history
+    chain), `pointers` (pointer moves) and `verify` (checking a whole store).
 
     Args:
         root: Folder or fsspec URL.

@@ -1,5 +1,11 @@
 """Compiling a fitted scikit-learn pipeline to a `CompiledScorer` (see `unified_ai.ml.scorer`).
 
+Every built-in estimator of every task compiles (from sklearn's public fitted attributes:
+`coef_`, `intercept_`, `estimators_`, `tree_`, and HistGradientBoosting's `_predictors`):
+linear models (a logistic or multinomial regression, ridge or least squares), boosted trees
+(a sum per output and a constant start read off the model, then the logistic function, softmax
+or nothing), forests and single trees (the mean of the leaves' class fractions or values).
+
 The only part of the scorer that imports scikit-learn (inside its functions): scoring, loading
 and checking a stored scorer need numpy only. `probe_rows` draws the rows a compiled scorer is
 checked on against its pipeline.
@@ -15,14 +21,23 @@ from unified_ai.ml.scorer import (
     check_scorer,
 )
 from unified_ai.ml.scorer_files import PROBE_ROWS, TREE_ARRAYS
+from unified_ai.ml.scorer_plan import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 
-def compile_pipeline(pipeline: Any) -> CompiledScorer:
+def compile_pipeline(
+    pipeline: Any, task: str = BINARY, classes: int | None = None
+) -> CompiledScorer:
     """Compile a fitted pipeline and check it against the pipeline on probe rows.
+
+    Args:
+        pipeline: A fitted preprocess + model pipeline.
+        task: The model's task (`unified_ai.projects.tasks`).
+        classes: A multiclass model's number of classes on its model card (its pipeline
+            learnt class indices into that list and may lack some).
 
     Raises:
         ScorerError: naming what is not supported, or the difference the check found.
@@ -33,13 +48,14 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
         raise ScorerError(f"not a preprocess + model pipeline: {type(pipeline).__name__}")
     blocks, arrays, width = _blocks(pipeline.steps[0][1])
-    model, model_arrays = _model(pipeline.steps[1][1], width)
-    scorer = CompiledScorer(
-        spec={"format": SCORER_FORMAT, "blocks": blocks, "model": model},
-        arrays={**arrays, **model_arrays},
-    )
+    estimator = pipeline.steps[1][1]
+    spec: dict[str, Any] = {"format": SCORER_FORMAT, "task": task, "blocks": blocks}
+    spec.update(_task_fields(estimator, task, classes))
+    model, model_arrays = _model(estimator, width, task)
+    spec["model"] = model
+    scorer = CompiledScorer(spec=spec, arrays={**arrays, **model_arrays})
     probe = probe_rows(scorer)
-    expected = pipeline.predict_proba(probe)[:, 1]
+    expected = scorer.estimator_output(pipeline, probe)
     # Large batches feed this matrix to the fitted model itself: it must be the same matrix.
     matrix = pipeline.steps[0][1].transform(probe)
     design = scorer.design_matrix(probe)
@@ -48,18 +64,13 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     ):
         raise ScorerError("compiled preprocessing differs from the pipeline's")
     if model["kind"] == "trees_sum":
-        # The ensemble's constant start (prior log-odds) is read off its own decision function;
-        # `_ensemble` left the baseline at 0, so `raw_score` is the trees' sum alone here.
-        start = pipeline.decision_function(probe) - scorer.raw_score(design)
-        if float(start.max() - start.min()) > TOLERANCE:
-            raise ScorerError("the ensemble's starting prediction is not a constant")
-        scorer.spec["model"]["baseline"] = float(start.mean())
-    got = scorer.predict_proba(probe)
-    difference = float(abs(got - expected).max())
-    if not difference <= TOLERANCE:
-        raise ScorerError(f"compiled scores differ from the pipeline's by {difference:.3g}")
+        scorer = _with_baseline(scorer, pipeline, probe, design)
+    got = scorer.predict(probe)
     if not np.isfinite(expected).all():
         raise ScorerError("the pipeline gives non-finite scores on the probe rows")
+    difference = float(np.abs(got - expected).max())
+    if not difference <= TOLERANCE:
+        raise ScorerError(f"compiled scores differ from the pipeline's by {difference:.3g}")
     # Stored with the scorer: every load checks the scorer against what the pipeline said.
     rows = {
         column: [None if value is None or value != value else value for value in probe[column]]
@@ -68,10 +79,58 @@ def compile_pipeline(pipeline: Any) -> CompiledScorer:
     scorer = CompiledScorer(
         spec=scorer.spec,
         arrays=scorer.arrays,
-        probe={"rows": rows, "expected": [float(v) for v in expected]},
+        probe={"rows": rows, "expected": expected.tolist()},
     )
     check_scorer(scorer, "compiled scorer")
     return scorer
+
+
+def _task_fields(estimator: Any, task: str, classes: int | None) -> dict[str, Any]:
+    """`classes` and `class_columns` of a multiclass scorer (nothing for the other tasks)."""
+    import numpy as np
+
+    if task == REGRESSION:
+        if hasattr(estimator, "classes_"):
+            raise ScorerError(f"{type(estimator).__name__} is a classifier, not a regressor")
+        return {}
+    known = list(getattr(estimator, "classes_", []))
+    if task == BINARY:
+        if len(known) != 2:
+            raise ScorerError(f"{type(estimator).__name__} is not a binary classifier")
+        return {}
+    if task != MULTICLASS:
+        raise ScorerError(f"task {task!r} has no compiled form")
+    if classes is None or classes < 2:
+        raise ScorerError("a multiclass model card without its classes")
+    if len(known) < 2 or not all(
+        isinstance(c, (int, np.integer)) and 0 <= c < classes for c in known
+    ):
+        raise ScorerError("the model's classes are not indices into the model card's classes")
+    return {"classes": int(classes), "class_columns": [int(c) for c in known]}
+
+
+def _with_baseline(
+    scorer: CompiledScorer, pipeline: Any, probe: "pd.DataFrame", design: "np.ndarray"
+) -> CompiledScorer:
+    """The scorer with the ensemble's constant start (prior log-odds, or the mean target).
+
+    Read off the pipeline's raw prediction on the probe rows: `_ensemble` left the baseline at
+    0, so `raw_score` is the trees' sum alone here.
+    """
+    import numpy as np
+
+    raw = (
+        pipeline.predict(probe) if scorer.task == REGRESSION else pipeline.decision_function(probe)
+    )
+    start = np.asarray(raw, dtype="float64") - scorer.raw_score(design)
+    if start.ndim == 1:
+        start = start[:, None]
+    spread = start.max(axis=0) - start.min(axis=0)
+    if not (np.isfinite(spread).all() and float(spread.max()) <= TOLERANCE):
+        raise ScorerError("the ensemble's starting prediction is not a constant")
+    spec = {**scorer.spec, "model": {**scorer.spec["model"]}}
+    spec["model"]["baseline"] = [float(v) for v in start.mean(axis=0)]
+    return CompiledScorer(spec=spec, arrays=scorer.arrays)
 
 
 def probe_rows(scorer: CompiledScorer, rows: int = PROBE_ROWS, seed: int = 0) -> "pd.DataFrame":
@@ -185,41 +244,72 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _model(model: Any, width: int) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
+def _model(model: Any, width: int, task: str) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
+    """The fitted final estimator as arrays: a linear model or trees (summed or averaged)."""
     import numpy as np
     from sklearn.ensemble import (
         ExtraTreesClassifier,
+        ExtraTreesRegressor,
         GradientBoostingClassifier,
+        GradientBoostingRegressor,
         HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
         RandomForestClassifier,
+        RandomForestRegressor,
     )
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    if len(getattr(model, "classes_", [])) != 2:
-        raise ScorerError(f"{type(model).__name__} is not a binary classifier")
-    if isinstance(model, LogisticRegression):
-        coef = np.asarray(model.coef_, dtype="float64")
-        if coef.shape != (1, width):
-            raise ScorerError("logistic regression coefficients do not match the inputs")
-        kind = {"kind": "linear"}
-        return kind, {"coef": coef[0], "intercept": np.asarray(model.intercept_, dtype="float64")}
-    if isinstance(model, HistGradientBoostingClassifier):
+    forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier)
+
+    name = type(model).__name__
+    known = len(getattr(model, "classes_", [])) if task != REGRESSION else 1
+    if isinstance(model, (LogisticRegression, Ridge, LinearRegression)):
+        return _linear(model, width, task, known)
+    if isinstance(model, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
         if model.is_categorical_ is not None and np.asarray(model.is_categorical_).any():
             raise ScorerError("native categorical splits are not supported")
-        trees = [_hist_tree(predictor) for [predictor] in model._predictors]
-        return _ensemble(trees, kind="trees_sum", float32=False, scale=1.0)
-    if isinstance(model, GradientBoostingClassifier):
-        trees = [_sklearn_tree(estimator.tree_, positive=None) for [estimator] in model.estimators_]
-        return _ensemble(trees, kind="trees_sum", float32=True, scale=float(model.learning_rate))
-    if isinstance(model, (RandomForestClassifier, ExtraTreesClassifier)):
-        trees = [_sklearn_tree(tree.tree_, positive=1) for tree in model.estimators_]
-        return _ensemble(trees, kind="trees_mean", float32=True, scale=1.0)
-    if isinstance(model, DecisionTreeClassifier):
+        trees = [_hist_tree(p) for predictors in model._predictors for p in predictors]
+        rounds = len(model._predictors[0]) if model._predictors else 1
         return _ensemble(
-            [_sklearn_tree(model.tree_, positive=1)], kind="trees_mean", float32=True, scale=1.0
+            trees, kind="trees_sum", float32=False, scale=1.0, outputs=rounds, task=task
         )
-    raise ScorerError(f"{type(model).__name__} has no compiled form")
+    if isinstance(model, (GradientBoostingClassifier, GradientBoostingRegressor)):
+        trees = [_sklearn_tree(e.tree_, classes=None) for row in model.estimators_ for e in row]
+        outputs = int(model.estimators_.shape[1])
+        scale = float(model.learning_rate)
+        return _ensemble(
+            trees, kind="trees_sum", float32=True, scale=scale, outputs=outputs, task=task
+        )
+    single = (DecisionTreeClassifier, DecisionTreeRegressor)
+    if isinstance(model, (*forests, ExtraTreesRegressor, *single)):
+        fitted: list[Any] = [model] if isinstance(model, single) else list(model.estimators_)
+        if getattr(model, "n_outputs_", 1) != 1:
+            raise ScorerError(f"{name} predicts several targets")
+        # Binary: the positive class's fraction; multiclass: every class's; regression: value.
+        classes = None if task == REGRESSION else (1 if task == BINARY else known)
+        trees = [_sklearn_tree(tree.tree_, classes=classes) for tree in fitted]
+        outputs = known if task == MULTICLASS else 1
+        return _ensemble(
+            trees, kind="trees_mean", float32=True, scale=1.0, outputs=outputs, task=task
+        )
+    raise ScorerError(f"{name} has no compiled form")
+
+
+def _linear(
+    model: Any, width: int, task: str, known: int
+) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
+    """Coefficients as (outputs x width), flattened; one output unless several classes."""
+    import numpy as np
+
+    coef = np.atleast_2d(np.asarray(model.coef_, dtype="float64"))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype="float64"))
+    outputs = 1 if task != MULTICLASS or known == 2 else known
+    if coef.shape != (outputs, width) or intercept.shape != (outputs,):
+        raise ScorerError(f"{type(model).__name__} coefficients do not match the inputs")
+    link = "identity" if task == REGRESSION else ("logistic" if outputs == 1 else "softmax")
+    model_spec = {"kind": "linear", "outputs": outputs, "link": link}
+    return model_spec, {"coef": coef.ravel(), "intercept": intercept}
 
 
 def _hist_tree(predictor: Any) -> "dict[str, np.ndarray]":
@@ -238,21 +328,23 @@ def _hist_tree(predictor: Any) -> "dict[str, np.ndarray]":
     }
 
 
-def _sklearn_tree(tree: Any, *, positive: int | None) -> "dict[str, np.ndarray]":
+def _sklearn_tree(tree: Any, *, classes: int | None) -> "dict[str, np.ndarray]":
     """A fitted `sklearn.tree._tree.Tree` as arrays.
 
-    `positive` picks a class's fraction as the leaf value (classifiers); None takes the
-    regression value (the stages of gradient boosting).
+    `classes` None takes the regression value (regressors, and the stages of gradient
+    boosting); 1 the positive class's fraction (binary); more, every class's fraction per
+    node, node by node.
     """
     import numpy as np
 
     leaf = tree.children_left < 0
-    if positive is None:
+    if classes is None:
         value = tree.value[:, 0, 0].astype("float64")
     else:
         counts = tree.value[:, 0, :].astype("float64")
-        total = counts.sum(axis=1)
-        value = counts[:, positive] / np.where(total == 0, 1.0, total)
+        total = counts.sum(axis=1, keepdims=True)
+        fractions = counts / np.where(total == 0, 1.0, total)
+        value = fractions[:, 1] if classes == 1 else fractions.ravel()
     missing = getattr(tree, "missing_go_to_left", np.zeros(len(leaf), dtype=bool))
     return {
         "feature": np.where(leaf, 0, tree.feature).astype("int64"),
@@ -266,9 +358,19 @@ def _sklearn_tree(tree: Any, *, positive: int | None) -> "dict[str, np.ndarray]"
 
 
 def _ensemble(
-    trees: "list[dict[str, np.ndarray]]", *, kind: str, float32: bool, scale: float
+    trees: "list[dict[str, np.ndarray]]",
+    *,
+    kind: str,
+    float32: bool,
+    scale: float,
+    outputs: int,
+    task: str,
 ) -> "tuple[dict[str, Any], dict[str, np.ndarray]]":
-    """Trees concatenated into one set of node arrays, child indices made absolute."""
+    """Trees concatenated into one set of node arrays, child indices made absolute.
+
+    A sum of trees with several outputs holds them round by round, one tree per output in
+    each; a mean of trees holds `outputs` leaf values per node.
+    """
     import numpy as np
 
     if not trees:
@@ -285,9 +387,23 @@ def _ensemble(
         arrays[name] = np.concatenate(parts)
     arrays["roots"] = offsets.astype("int64")
     depth = max(_depth(tree) for tree in trees)
-    model = {"kind": kind, "float32": float32, "scale": scale, "depth": depth}
+    nodes = len(arrays["is_leaf"])
+    if kind == "trees_mean" or task == REGRESSION:
+        link = "identity"
+    else:
+        link = "logistic" if outputs == 1 else "softmax"
+    model: dict[str, Any] = {
+        "kind": kind,
+        "float32": float32,
+        "scale": scale,
+        "depth": depth,
+        "outputs": outputs,
+        "link": link,
+        "nodes": nodes,
+        "trees": len(trees),
+    }
     if kind == "trees_sum":
-        model["baseline"] = 0.0
+        model["baseline"] = [0.0] * outputs
     return model, arrays
 
 

@@ -6,14 +6,23 @@ which refuses an npz member that is not an expected array before anything is dec
 """
 
 import io
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-#: Version of the stored layout; a scorer of another format is not used (sklearn scores).
-SCORER_FORMAT = 1
+#: Version of the stored layout written now. 1: binary classifiers only (one positive-class
+#: score); 2: every task, the task and the exact size of every array recorded in `scorer.json`.
+#: A scorer of a format not in `READABLE_FORMATS` is refused when it is read.
+SCORER_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+#: The tasks a format-2 scorer answers for (`unified_ai.projects.tasks` names).
+SCORER_TASKS = ("binary_classification", "multiclass_classification", "regression")
+#: How a model's raw outputs become its answer: the logistic function (binary scores), softmax
+#: (several classes), or none (regression values, forests' mean class fractions).
+LINKS = ("logistic", "softmax", "identity")
 SCORER_JSON = "scorer.json"
 SCORER_ARRAYS = "scorer.npz"
 #: The probe rows and the pipeline's probabilities for them, stored at save time.
@@ -81,7 +90,7 @@ def array_layout(spec: Any, where: str) -> "dict[str, tuple[Any, tuple[int, ...]
     def bad(reason: str) -> ScorerError:
         return ScorerError(f"{where}: compiled scorer is inconsistent ({reason})")
 
-    if not isinstance(spec, dict) or spec.get("format") != SCORER_FORMAT:
+    if not isinstance(spec, dict) or spec.get("format") not in READABLE_FORMATS:
         raise bad(f"format {spec.get('format') if isinstance(spec, dict) else None!r}")
     layout: dict[str, tuple[Any, tuple[int, ...] | None]] = {}
     width = 0
@@ -102,8 +111,19 @@ def array_layout(spec: Any, where: str) -> "dict[str, tuple[Any, tuple[int, ...]
             else:
                 raise bad(f"block {index} kind {block['kind']!r}")
         kind = spec["model"]["kind"]
+        if spec["format"] == 1:
+            _model_layout_1(layout, kind, width, bad)
+        else:
+            _model_layout_2(layout, spec["model"], width, bad)
     except (KeyError, TypeError, AttributeError) as exc:
         raise bad(f"missing or malformed {exc}") from None
+    return layout
+
+
+def _model_layout_1(layout: dict[str, Any], kind: Any, width: int, bad: Any) -> None:
+    """Format 1 (binary only): tree arrays of any one length."""
+    import numpy as np
+
     if kind == "linear":
         layout["coef"] = (np.dtype("float64"), (width,))
         layout["intercept"] = (np.dtype("float64"), (1,))
@@ -112,7 +132,37 @@ def array_layout(spec: Any, where: str) -> "dict[str, tuple[Any, tuple[int, ...]
             layout[name] = (np.dtype(ARRAY_DTYPES[name]), None)
     else:
         raise bad(f"model kind {kind!r}")
-    return layout
+
+
+def _model_layout_2(layout: dict[str, Any], model: Any, width: int, bad: Any) -> None:
+    """Format 2: every array's exact shape follows from `scorer.json`.
+
+    A linear model has `outputs` coefficient rows of `width` (flattened, row by row); trees
+    have `nodes` nodes in all and `trees` roots, and a mean of trees `outputs` leaf values per
+    node (flattened, node by node).
+    """
+    import numpy as np
+
+    kind = model["kind"]
+    outputs = _count(model, "outputs", bad)
+    if kind == "linear":
+        layout["coef"] = (np.dtype("float64"), (width * outputs,))
+        layout["intercept"] = (np.dtype("float64"), (outputs,))
+        return
+    if kind not in {"trees_mean", "trees_sum"}:
+        raise bad(f"model kind {kind!r}")
+    nodes, trees = _count(model, "nodes", bad), _count(model, "trees", bad)
+    for name in TREE_ARRAYS:
+        length = nodes * outputs if name == "value" and kind == "trees_mean" else nodes
+        layout[name] = (np.dtype(ARRAY_DTYPES[name]), (length,))
+    layout["roots"] = (np.dtype("int64"), (trees,))
+
+
+def _count(model: Any, key: str, bad: Any) -> int:
+    value = model[key]
+    if type(value) is not int or not 1 <= value <= MAX_ARRAY_BYTES:
+        raise bad(f"model {key} {value!r} is not a positive count")
+    return value
 
 
 def read_arrays(
@@ -160,21 +210,26 @@ def read_arrays(
                 raise refused(name, "is an object array; refusing to unpickle it")
             if found_dtype != dtype:
                 raise refused(name, f"has dtype {found_dtype}, expected {dtype}")
-            if len(found_shape) != 1 or (shape is not None and tuple(found_shape) != shape):
-                expected = "a 1-D array" if shape is None else f"shape {shape}"
-                raise refused(name, f"has shape {tuple(found_shape)}, expected {expected}")
-            size = int(found_shape[0]) * dtype.itemsize
+            size = math.prod(int(n) for n in found_shape) * dtype.itemsize
             if size > MAX_ARRAY_BYTES:
                 raise refused(
                     name, f"would decompress to {size:,} bytes (more than {MAX_ARRAY_BYTES:,})"
                 )
+            if len(found_shape) != 1 or (shape is not None and tuple(found_shape) != shape):
+                expected = "a 1-D array" if shape is None else f"shape {shape}"
+                raise refused(name, f"has shape {tuple(found_shape)}, expected {expected}")
             total += size
             if total > MAX_SCORER_BYTES:
                 raise refused(
                     name, f"brings the arrays to {total:,} bytes (more than {MAX_SCORER_BYTES:,})"
                 )
             headers[name] = (member, found_shape, fortran)
-        lengths = {shape[0] for name, (_, shape, _) in headers.items() if name in TREE_ARRAYS}
+        # Format 1 names no lengths: its tree arrays must at least agree with each other.
+        lengths = {
+            shape[0]
+            for name, (_, shape, _) in headers.items()
+            if name in TREE_ARRAYS and layout[name][1] is None
+        }
         if len(lengths) > 1:
             raise ScorerError(f"{where}: compiled scorer is inconsistent (tree arrays differ)")
         arrays = {}
@@ -208,7 +263,10 @@ def _npy_header(handle: Any) -> "tuple[tuple[int, ...], bool, np.dtype]":
 
 
 def agree_on_probe(got: "np.ndarray", expected: "np.ndarray", where: str, what: str) -> None:
-    """Refuse `got` unless it is finite and within `TOLERANCE` of the stored probe outputs."""
+    """Refuse `got` unless it is finite and within `TOLERANCE` of the stored probe outputs.
+
+    Both are in the task's shape: (rows,) or, for a multiclass model, (rows, classes).
+    """
     import numpy as np
 
     got = np.asarray(got, dtype="float64")

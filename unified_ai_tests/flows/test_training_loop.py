@@ -59,6 +59,9 @@ def test_loop_validates_trains_evaluates_and_deploys(home, projects_dir, instanc
         "small/holdout_split": versions["holdout_split"],
     }
     assert report_manifest.policy_version.startswith("small@")
+    # The candidate is stored with its verified ONNX form: the logistic regression converts.
+    model_files = lineage.read_manifest(["small", "candidate_model"], versions["candidate_model"])
+    assert {"model.onnx", "onnx-probe.json"} <= set(model_files.files)
     assert lineage.read_manifest(["small", "train_split"], versions["train_split"]).upstream == {
         "small/training_data": versions["training_data"]
     }

@@ -69,30 +69,6 @@ def test_every_estimator_compiles_to_the_pipelines_probabilities(class_name):
     assert scorer.columns == ["x1", "x2", "colour"]
 
 
-@pytest.mark.parametrize(
-    ("class_name", "task"),
-    [("LogisticRegression", "multiclass_classification"), ("Ridge", "regression")],
-)
-def test_models_of_other_tasks_are_stored_with_why_sklearn_scores_them(class_name, task):
-    # A multinomial LogisticRegression would compile as if it were binary: it must not be.
-    frame = make_frame(rows=300)
-    y = frame["x1"].to_numpy() if task == "regression" else np.arange(len(frame)) % 3
-    spec = EstimatorSpec.model_validate({"class": class_name})
-    pipeline = build_pipeline(spec, FEATURES).fit(model_inputs(frame, FEATURES), y)
-    card = {"task": task, "classes": ["a", "b", "c"] if task != "regression" else None}
-    kind, files = serialize(TrainedModel(pipeline=pipeline, card=card))
-    assert SCORER_JSON not in files
-    assert payload_bytes(files[SCORER_REFUSED]).decode() == (
-        f"the compiled scorer covers binary classifiers; this {task} model is scored by "
-        "scikit-learn"
-    )
-    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
-    back = deserialize(kind, encoded, where="p/m@v", recorded=describe(kind, files))
-    inputs = model_inputs(frame.head(20), FEATURES)
-    expected = pipeline.predict(inputs) if task == "regression" else pipeline.predict_proba(inputs)
-    np.testing.assert_allclose(back.predict(inputs), expected)
-
-
 def test_a_pipeline_without_a_compiled_form_is_stored_and_scored_by_sklearn():
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import PolynomialFeatures
@@ -232,9 +208,9 @@ def test_a_scorer_stored_without_probe_outputs_is_scored_by_its_pipeline_and_say
 
 def test_a_scorer_too_large_to_store_is_refused_at_compile_time(monkeypatch):
     """A pipeline whose arrays exceed the caps keeps its sklearn path, with the reason."""
-    from unified_ai.ml import scorer as scorer_lib
+    from unified_ai.ml import scorer_checks
 
-    monkeypatch.setattr(scorer_lib, "MAX_ARRAY_BYTES", 1024)
+    monkeypatch.setattr(scorer_checks, "MAX_ARRAY_BYTES", 1024)
     pipeline = fitted("RandomForestClassifier", {"n_estimators": 5, "random_state": 0})
     _, files = serialize(TrainedModel(pipeline, card={}))
     assert SCORER_JSON not in files

@@ -287,3 +287,13 @@ def test_probe_rows_drawn_from_the_preprocessing_cover_missing_and_unseen_values
     assert rows.equals(again)
     # A pipeline that is not the built-in preprocessing has no rows to draw.
     assert fitted_probe_rows(model.pipeline.steps[-1][1], ["x1"], []) is None
+
+
+def test_the_model_writer_stores_the_verified_onnx_beside_the_skops_file():
+    frame = make_frame()
+    model, features = _small_model(frame)
+    model.probe_rows = probe_rows(frame, features.numeric, features.categorical)
+    _, files = serialize(model)
+    assert {ONNX_FILE, ONNX_PROBE} <= set(files) and ONNX_REFUSED not in files
+    assert "model.skops" in files
+

@@ -5,6 +5,7 @@ import dagster as dg
 from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.data import FeatureColumns
 from unified_ai.ml.metrics import task_metrics
+from unified_ai.ml.onnx_model import probe_rows
 from unified_ai.ml.targets import TargetError, encode_target
 from unified_ai.ml.training import TrainingError, fit, predict, task_card
 from unified_ai.names import CANDIDATE_MODEL, TRAIN_SPLIT
@@ -181,7 +182,12 @@ def build_candidate_model(project: ProjectConfig) -> dg.AssetsDefinition:
             registered=registered,
         )
         return dg.Output(
-            TrainedModel(pipeline=pipeline, card=card),
+            TrainedModel(
+                pipeline=pipeline,
+                card=card,
+                # The rows the store verifies the model's ONNX form on (as a hand-back's are).
+                probe_rows=probe_rows(train_split, features.numeric, features.categorical),
+            ),
             metadata={
                 "estimator": project.estimator.class_name,
                 "task": project.task,
