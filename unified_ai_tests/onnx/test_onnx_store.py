@@ -296,4 +296,3 @@ def test_the_model_writer_stores_the_verified_onnx_beside_the_skops_file():
     _, files = serialize(model)
     assert {ONNX_FILE, ONNX_PROBE} <= set(files) and ONNX_REFUSED not in files
     assert "model.skops" in files
-
