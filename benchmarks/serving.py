@@ -1,12 +1,20 @@
 """`unified-ai serve` measured: latency, throughput, swap time and failures across swaps.
 
 The service runs as users start it (`python -m unified_ai.cli serve`, its own process) on the
-project `training_loop` deployed twice; the client is plain HTTP on localhost with keep-alive.
+project `training_loop` deployed twice; the client is plain HTTP on localhost with keep-alive,
+the same client for every server measured.
 
 - Latency for 1 and 1,000 rows per request, p50 and p99, vs the raw `pipeline.predict_proba`
-  on the same rows in this process (the least any server could do).
-- Throughput with 1, 4 and 16 concurrent clients (a bounded loop each), vs raw predict_proba
-  calls per second in one thread.
+  on the same rows in this process (the least any server could do); 1,000 rows: target <= 3x.
+- Against the framework's floor, in the same run: a hello-world FastAPI app that parses the
+  same JSON body on the same uvicorn settings (`benchmarks.serving_floor`), one process each,
+  measured in turns with the service: 1-row requests per second from one client (target
+  >= 0.5x), and the p99 of 1-row requests under 8 concurrent clients (target: at most 2 ms
+  above the floor's).
+- Traffic logging: 1-row throughput under 8 clients with served rows written to the inbox,
+  vs the same service started with `--no-traffic-log` (target >= 0.9x).
+- `--workers 2` under 8 clients, vs one worker (information: the client shares the machine).
+- Micro-batching's potential: 8 one-row scoring calls vs one call of 8 rows, in process.
 - Swap time: from `unified-ai rollback --to V` (back and forth between two deployments)
   returning to the first answer from version V (target <= 2 s), with clients sending all
   along; failed requests across the swaps (target 0).
@@ -23,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks.harness import (
@@ -31,6 +40,7 @@ from benchmarks.harness import (
     Stats,
     clean_env,
     free_port,
+    repeat,
     service,
     tail,
     wait_until,
@@ -79,6 +89,64 @@ class Client(threading.Thread):
             self.answers.append((time.time(), status, body.get("deployment_version")))
 
 
+class Timed(threading.Thread):
+    """Sends one body again and again on a keep-alive connection; keeps each request's time."""
+
+    def __init__(self, port: int, path: str, body: bytes, start: threading.Event):
+        super().__init__(daemon=True)
+        self.connection = Connection(port)
+        self.path = path
+        self.body = body
+        self.start_event = start
+        self.latencies: list[float] = []
+        self.failed = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        self.start_event.wait()
+        while not self.done.is_set():
+            began = time.perf_counter()
+            try:
+                status, _ = self.connection.post(self.path, self.body)
+            except (OSError, http.client.HTTPException):
+                self.failed += 1
+                continue
+            if status != 200:
+                self.failed += 1
+                continue
+            self.latencies.append(time.perf_counter() - began)
+
+
+def load(port: int, path: str, body: bytes, clients: int, seconds: float) -> tuple:
+    """(requests per second, latencies, failed) of `clients` senders for `seconds`."""
+    start = threading.Event()
+    threads = [Timed(port, path, body, start) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    # One warm-up request per connection, untimed.
+    for thread in threads:
+        thread.connection.post(path, body)
+    began = time.perf_counter()
+    start.set()
+    time.sleep(seconds)
+    for thread in threads:
+        thread.done.set()
+    for thread in threads:
+        thread.join(60)
+    elapsed = time.perf_counter() - began
+    latencies = [v for t in threads for v in t.latencies]
+    return len(latencies) / elapsed, latencies, sum(t.failed for t in threads)
+
+
+def in_turns(measure, ports: dict[str, int], rounds: int) -> dict[str, list]:
+    """`measure(port)` for each named server, in turns over `rounds` rounds (drift cancels)."""
+    results: dict[str, list] = {name: [] for name in ports}
+    for _ in range(rounds):
+        for name, port in ports.items():
+            results[name].append(measure(port))
+    return results
+
+
 def raw_latencies(pipeline, inputs, times: int) -> list[float]:
     """Seconds of `times` raw predict_proba calls, with the faster of all and of one thread.
 
@@ -120,8 +188,6 @@ def run(quick: bool, shared: Path) -> list[Row]:
 
     project = next(p for p in load_projects() if p.name == DEFAULT_PROJECT)
     requests = {1: 30, 1000: 5} if quick else {1: 200, 1000: 30}
-    concurrency = (2,) if quick else (1, 4, 16)
-    seconds = 2.0 if quick else 5.0
     swaps = 2 if quick else 10
     rows = []
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
@@ -148,25 +214,33 @@ def run(quick: bool, shared: Path) -> list[Row]:
         }
         served = load_deployment(store, project, newest)
 
-        port = free_port()
-        log = root / "serve.log"
-        command = [sys.executable, "-m", "unified_ai.cli", "serve", project.name]
-        command += ["--port", str(port), "--poll-seconds", "0.2", "--log-level", "warning"]
-        command += ["--max-rows", "1000", "--flush-seconds", "5", "--max-concurrent", "4"]
+        ports = {name: free_port() for name in ("serve", "no_log", "workers", "floor")}
+        port = ports["serve"]
+        serve = [sys.executable, "-m", "unified_ai.cli", "serve", project.name]
+        serve += ["--poll-seconds", "0.2", "--log-level", "warning"]
+        serve += ["--max-rows", "1000", "--flush-seconds", "5", "--max-concurrent", "4"]
+        commands = {
+            "serve": [*serve, "--port", str(port)],
+            "no_log": [*serve, "--port", str(ports["no_log"]), "--no-traffic-log"],
+            "workers": [*serve, "--port", str(ports["workers"]), "--workers", "2"],
+            "floor": [sys.executable, "-m", "benchmarks.serving_floor", "--port", ""],
+        }
+        commands["floor"][-1] = str(ports["floor"])
         path = f"/v1/projects/{project.name}/predict"
-        with service(command, env, log) as process:
-
-            def ready():
-                if process.poll() is not None:
-                    raise RuntimeError(f"unified-ai serve exited: {tail(log)}")
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    connection.request("GET", "/readyz")
-                    return connection.getresponse().status == 200
-                except OSError:
-                    return False
-
-            wait_until(ready, timeout=180, what="unified-ai serve to be ready", poll=0.2)
+        with ExitStack() as stack:
+            processes = {
+                name: stack.enter_context(service(command, env, root / f"{name}.log"))
+                for name, command in commands.items()
+            }
+            for name, process in processes.items():
+                wait_until(
+                    lambda name=name, process=process: ready(
+                        process, ports[name], root / f"{name}.log"
+                    ),
+                    timeout=180,
+                    what=f"{name} to be ready",
+                    poll=0.2,
+                )
 
             for count, times in requests.items():
                 connection = Connection(port)
@@ -188,35 +262,12 @@ def run(quick: bool, shared: Path) -> list[Row]:
                             Stats([percentile(latencies, share)]),
                             Stats([percentile(raw, share)]),
                             f"{label} of raw predict_proba on the same rows, in process",
+                            target=3.0 if (count, label) == (1000, "p50") else None,
                         )
                     )
 
-            inputs = model_inputs(pd.DataFrame(sample.head(1)), served.features)
-            raw_rate = 1 / statistics.median(raw_latencies(served.model.pipeline, inputs, 50))
-            for clients in concurrency:
-                threads = [Client(port, path, bodies[1]) for _ in range(clients)]
-                began = time.perf_counter()
-                for thread in threads:
-                    thread.start()
-                time.sleep(seconds)
-                for thread in threads:
-                    thread.done.set()
-                for thread in threads:
-                    thread.join(60)
-                elapsed = time.perf_counter() - began
-                answers = [a for t in threads for a in t.answers]
-                ok = sum(1 for _, status, _ in answers if status == 200)
-                rows.append(
-                    Row(
-                        "serving",
-                        f"throughput, {clients} concurrent client(s), 1-row requests",
-                        Stats([ok / elapsed], unit="req/s"),
-                        Stats([raw_rate], unit="calls/s"),
-                        "raw 1-row predict_proba calls per second, one caller",
-                        higher_is_better=True,
-                        note=f"{len(answers) - ok} failed",
-                    )
-                )
+            rows += against_floor(ports, path, bodies[1], quick)
+            rows.append(micro_batching(project, served, sample))
 
             # Swaps under load: rollback to the previous deployment, then back to the newest.
             runner = CliRunner()
@@ -231,7 +282,8 @@ def run(quick: bool, shared: Path) -> list[Row]:
                 result = runner.invoke(main, [*args, *target_args])
                 returned = time.time()
                 if result.exit_code != 0:
-                    raise RuntimeError(f"unified-ai rollback failed: {result.output.strip()}")
+                    why = result.output.strip() or repr(result.exception)
+                    raise RuntimeError(f"unified-ai rollback failed: {why}")
                 target = store.require_current(deployed)
 
                 def answered(target=target, returned=returned):
@@ -270,3 +322,136 @@ def run(quick: bool, shared: Path) -> list[Row]:
                 )
             )
     return rows
+
+
+def ready(process, port: int, log: Path) -> bool:
+    """Whether the server on `port` answers /readyz with 200 (raises if it exited)."""
+    if process.poll() is not None:
+        raise RuntimeError(f"a server exited: {tail(log)}")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def against_floor(ports: dict[str, int], path: str, body: bytes, quick: bool) -> list[Row]:
+    """The service beside the hello-world floor, without traffic logging and with 2 workers."""
+    seconds = 1.5 if quick else 4.0
+    rounds = 1 if quick else 3
+    rows = []
+
+    one = in_turns(
+        lambda port: load(port, path, body, 1, seconds),
+        {"serve": ports["serve"], "floor": ports["floor"]},
+        rounds,
+    )
+    rate = {name: [r[0] for r in results] for name, results in one.items()}
+    latency = {name: [v for r in results for v in r[1]] for name, results in one.items()}
+    failed = sum(r[2] for results in one.values() for r in results)
+    rows.append(
+        Row(
+            "serving",
+            "1-row requests per second, one client, vs a hello-world FastAPI app parsing the "
+            "same body on the same uvicorn settings",
+            Stats(rate["serve"], unit="req/s"),
+            Stats(rate["floor"], unit="req/s"),
+            "hello-world app, measured in turns with the service",
+            target=0.5,
+            higher_is_better=True,
+            note=f"p50 {percentile(latency['serve'], 0.5) * 1e3:.2f} ms vs "
+            f"{percentile(latency['floor'], 0.5) * 1e3:.2f} ms; {failed} failed",
+        )
+    )
+
+    eight = in_turns(
+        lambda port: load(port, path, body, 8, seconds),
+        {"serve": ports["serve"], "floor": ports["floor"], "no_log": ports["no_log"]},
+        rounds,
+    )
+    p99 = {
+        name: percentile([v for r in results for v in r[1]], 0.99)
+        for name, results in eight.items()
+    }
+    rate = {name: [r[0] for r in results] for name, results in eight.items()}
+    failed = sum(r[2] for results in eight.values() for r in results)
+    rows.append(
+        Row(
+            "serving",
+            "1-row p99 under 8 concurrent clients minus the hello-world app's p99",
+            Stats([p99["serve"] - p99["floor"]]),
+            limit=0.002,
+            note=f"p99 {p99['serve'] * 1e3:.2f} ms vs {p99['floor'] * 1e3:.2f} ms; "
+            f"{statistics.median(rate['serve']):,.0f} vs "
+            f"{statistics.median(rate['floor']):,.0f} req/s; {failed} failed",
+        )
+    )
+    rows.append(
+        Row(
+            "serving",
+            "throughput with traffic logging vs without (1-row requests, 8 clients)",
+            Stats(rate["serve"], unit="req/s"),
+            Stats(rate["no_log"], unit="req/s"),
+            "the same service started with --no-traffic-log, measured in turns",
+            target=0.9,
+            higher_is_better=True,
+        )
+    )
+
+    workers = in_turns(
+        lambda port: load(port, path, body, 8, seconds),
+        {"workers": ports["workers"], "serve": ports["serve"]},
+        rounds,
+    )
+    rate = {name: [r[0] for r in results] for name, results in workers.items()}
+    rows.append(
+        Row(
+            "serving",
+            "throughput with --workers 2 vs one worker (1-row requests, 8 clients)",
+            Stats(rate["workers"], unit="req/s"),
+            Stats(rate["serve"], unit="req/s"),
+            "one worker, measured in turns (the client shares the 2 CPUs)",
+            higher_is_better=True,
+        )
+    )
+    return rows
+
+
+def micro_batching(project, served, sample) -> Row:
+    """What batching 8 concurrent one-row requests could save: 8 calls of 1 row vs 1 of 8."""
+    from unified_ai.serving.plain_rows import check_rows, row_plan
+
+    project_rows = json.loads(sample.head(8).to_json(orient="records"))
+
+    def checked(records):
+        result, problems = check_rows(
+            records, row_plan(project, served.features, served.categories), lambda columns: []
+        )
+        assert result is not None, problems
+        return result.model
+
+    one = [checked(project_rows[i : i + 1]) for i in range(8)]
+    eight = checked(project_rows)
+    score = getattr(served.model, "predict_columns", None)
+    if score is None:  # a model without it: the same columns as a frame
+
+        def score(columns):
+            import pandas as pd
+
+            return served.model.predict(pd.DataFrame(columns))
+
+    def ones():
+        for columns in one:
+            score(columns)
+
+    separate = repeat(30, ones)
+    together = repeat(30, lambda: score(eight))
+    return Row(
+        "serving",
+        "in-process scoring of 8 one-row requests: one call of 8 rows vs 8 calls of 1 row "
+        "(what micro-batching could save per 8 requests)",
+        together,
+        separate,
+        "8 calls of one row",
+    )

@@ -249,6 +249,20 @@ def exclude_cmd(
     help="Open connections at once; more get 503 with Retry-After.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port; each follows the deployment itself.",
+)
+@click.option(
+    "--traffic-log/--no-traffic-log",
+    "log_traffic",
+    default=True,
+    show_default=True,
+    help="Write served rows to the project's inbox (off: answered only, not labellable).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -260,6 +274,7 @@ def serve_cmd(
     port: int,
     log_level: str,
     require_token_for_predict: bool,
+    log_traffic: bool,
     **limits: float,
 ) -> None:
     """Serve PROJECT's deployed model over HTTP, following deployments and rollbacks.
@@ -282,7 +297,7 @@ def serve_cmd(
         ctx = Context()
         config = ctx.project(project)
         try:
-            options = ServeOptions(**limits)
+            options = ServeOptions(**limits, log_traffic=log_traffic)
         except ServeConfigError as exc:
             raise click.ClickException(str(exc)) from None
         token = ctx.settings.serve_token

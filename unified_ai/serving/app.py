@@ -174,9 +174,18 @@ def run(
     log_level: str = "info",
     guard: TokenGuard | None = None,
 ) -> None:
-    """Serve until interrupted; on SIGINT/SIGTERM in-flight requests finish, traffic is written."""
+    """Serve until interrupted; on SIGINT/SIGTERM in-flight requests finish, traffic is written.
+
+    With `options.workers` above 1, that many processes serve the port (`workers.py`).
+    """
     import uvicorn
 
+    if options.workers > 1:
+        from unified_ai.serving.workers import WorkerSpec, run_workers
+
+        spec = WorkerSpec(project, store, inbox_folder, options, guard, log_level)
+        run_workers(spec, host=host, port=port)
+        return
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -97,6 +97,47 @@ def served_text_problems(
     return problems
 
 
+def served_text_plainly_fine(
+    columns: Mapping[str, Sequence[Any]],
+    text_columns: Iterable[str],
+    capped_columns: Iterable[str],
+    *,
+    max_text_chars: int,
+    max_row_bytes: int,
+) -> bool:
+    """Whether `served_text_problems` would find nothing, decided column by column in bulk.
+
+    True only when no text column holds a control character, no capped column a string longer
+    than `max_text_chars`, and an upper bound of every row's size (each column's widest value)
+    is within `max_row_bytes`; False means "check row by row", not "a problem".
+
+    Args:
+        columns: Per column of the request, its values (a missing or empty value as None).
+        text_columns: As `served_text_problems` takes them.
+        capped_columns: As `served_text_problems` takes them.
+        max_text_chars: As `served_text_problems` takes it.
+        max_row_bytes: As `served_text_problems` takes it.
+    """
+    text = set(text_columns)
+    capped = set(capped_columns)
+    bound = 0
+    for column, values in columns.items():
+        strings = [v for v in values if type(v) is str]
+        widest = _NUMBER_BYTES if len(strings) < len(values) else 0
+        if strings:
+            joined = "".join(strings)
+            longest = max(map(len, strings))
+            if column in text and (
+                _CONTROL.search(joined) is not None
+                or (column in capped and longest > max_text_chars)
+            ):
+                return False
+            # UTF-8 takes at most 4 bytes a character (a lone surrogate is replaced by 1).
+            widest = max(widest, longest * (1 if joined.isascii() else 4) + 1)
+        bound += widest
+    return bound <= max_row_bytes
+
+
 class LabelRateLimit:
     """Per-minute caps on label rows and label files touched, over a sliding minute.
 

@@ -33,7 +33,10 @@ class ServeOptions:
         header_seconds: Longest wait for a request's headers (then the connection is closed).
         body_seconds: Longest wait for a request's body (then 400).
         keep_alive_seconds: How long an idle connection is kept open between requests.
-        max_connections: Most open connections; more are answered 503 and closed.
+        max_connections: Most open connections (per worker); more are answered 503 and closed.
+        workers: Server processes sharing the port, each following the deployment itself.
+        log_traffic: Whether served rows are written to the inbox (off: answered only; their
+            row ids then name no batch, so they cannot be labelled).
     """
 
     poll_seconds: float = 0.5
@@ -55,11 +58,17 @@ class ServeOptions:
     body_seconds: float = 10.0
     keep_alive_seconds: float = 5.0
     max_connections: int = 1000
+    workers: int = 1
+    log_traffic: bool = True
 
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
             option = "--" + spec.name.replace("_", "-")
+            if spec.name == "log_traffic":
+                if not isinstance(value, bool):
+                    raise ServeConfigError(f"{option}: {value!r} is not true or false")
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ServeConfigError(f"{option}: {value!r} is not a number")
             if (
@@ -68,6 +77,8 @@ class ServeOptions:
                 or (value == 0 and spec.name != "queue_seconds")
             ):
                 raise ServeConfigError(f"{option}: {value!r} must be a positive number")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool):
+            raise ServeConfigError(f"--workers: {self.workers!r} is not a whole number")
         if self.max_pending_rows < self.flush_rows:
             raise ServeConfigError(
                 f"--max-pending-rows: {self.max_pending_rows} is less than --flush-rows "

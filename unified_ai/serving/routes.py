@@ -1,10 +1,14 @@
 """The HTTP routes of the serving endpoint: parse the request, call the service, answer.
 
-The work (and every refusal) is `ServingService`'s; parsing megabytes of JSON and scoring run
-in a thread pool so the event loop keeps accepting, timing and refusing requests.
+The work (and every refusal) is `ServingService`'s. Parsing megabytes of JSON and scoring many
+rows run in a thread pool so the event loop keeps accepting, timing and refusing requests; a
+small request (at most `INLINE_BYTES` of body, `INLINE_ROWS` rows) is parsed and scored on the
+event loop, because handing it to a thread and back costs more than its work (about a tenth
+of a millisecond of validation and compiled scoring). Predict answers are encoded with orjson.
 """
 
 import anyio
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -20,6 +24,11 @@ from unified_ai.serving.schemas import (
     row_schema,
 )
 from unified_ai.serving.service import ServingService
+
+#: Largest body parsed on the event loop (larger ones are parsed in a thread).
+INLINE_BYTES = 16 * 1024
+#: Most rows scored on the event loop (more are scored in a thread).
+INLINE_ROWS = 16
 
 
 def build_router(service: ServingService) -> APIRouter:
@@ -49,10 +58,16 @@ def build_router(service: ServingService) -> APIRouter:
         served = service.serving()  # read once: this request finishes on this model
         body = await read_body(request, options)
         # Parsing megabytes of JSON takes milliseconds: off the event loop, like scoring.
-        records = await anyio.to_thread.run_sync(records_of, body, "rows", options.max_rows)
+        if len(body) <= INLINE_BYTES:
+            records = records_of(body, "rows", options.max_rows)
+        else:
+            records = await anyio.to_thread.run_sync(records_of, body, "rows", options.max_rows)
         async with service.scoring_slot():
-            result = await anyio.to_thread.run_sync(service.score, served, records)
-        return JSONResponse(result)
+            if len(records) <= INLINE_ROWS:
+                result = service.score(served, records)
+            else:
+                result = await anyio.to_thread.run_sync(service.score, served, records)
+        return Response(orjson.dumps(result), media_type="application/json")
 
     @router.post(
         "/v1/projects/{project}/labels",

@@ -146,9 +146,22 @@ def server_config(
             max_header_bytes=max_header_bytes,
             max_connections=max_connections,
         ),
-        # uvicorn annotates both as int but uses them as asyncio timeouts: fractions work.
-        timeout_keep_alive=keep_alive_seconds,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=graceful_seconds,  # type: ignore[arg-type]
-        h11_max_incomplete_event_size=max_header_bytes,
-        lifespan="on",
+        **server_settings(
+            max_header_bytes=max_header_bytes,
+            keep_alive_seconds=keep_alive_seconds,
+            graceful_seconds=graceful_seconds,
+        ),
     )
+
+
+def server_settings(
+    *, max_header_bytes: int, keep_alive_seconds: float, graceful_seconds: float
+) -> dict[str, Any]:
+    """The uvicorn `Config` settings of the service besides its app, address and protocol."""
+    return {
+        # uvicorn annotates both as int but uses them as asyncio timeouts: fractions work.
+        "timeout_keep_alive": keep_alive_seconds,
+        "timeout_graceful_shutdown": graceful_seconds,
+        "h11_max_incomplete_event_size": max_header_bytes,
+        "lifespan": "on",
+    }

@@ -13,6 +13,8 @@ scored and no slot frees within `queue_seconds`, 503.
 """
 
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -21,15 +23,16 @@ import anyio
 
 from unified_ai.ml.rows import RowProblem, as_model_categories, frame_from_records, row_problems
 from unified_ai.projects.tasks import BINARY, MULTICLASS
-from unified_ai.serving.answers import task_answers
+from unified_ai.serving.answers import TaskAnswer, task_answers
 from unified_ai.serving.auth import TokenGuard
 from unified_ai.serving.follower import DeploymentFollower, Served, probe_problem
 from unified_ai.serving.labels import LabelGate, label_problems, label_value
-from unified_ai.serving.limits import served_text_problems
+from unified_ai.serving.limits import served_text_plainly_fine, served_text_problems
 from unified_ai.serving.metrics import ServingMetrics
 from unified_ai.serving.options import ServeOptions
+from unified_ai.serving.plain_rows import CheckedRows, RowPlan, check_rows, row_plan
 from unified_ai.serving.refusal import RETRY, Refusal
-from unified_ai.serving.traffic import TrafficWriter
+from unified_ai.serving.traffic import TrafficWriter, record_inputs
 
 if TYPE_CHECKING:
     from unified_ai.io.store import LineageStore
@@ -43,6 +46,28 @@ def invalid(problems: list[RowProblem]) -> Refusal:
     more = len(problems) - 1
     detail = problems[0].describe() + (f" (and {more} more problem(s))" if more else "")
     return Refusal(422, "invalid_rows", detail, problems)
+
+
+_threads = threading.local()
+
+
+def _one_native_thread() -> None:
+    """Native thread pools (OpenMP in tree models, BLAS) use one thread in the calling thread.
+
+    A server scores several requests at once: a tree model's OpenMP threads per request then
+    outnumber the cores, and their barriers wait for descheduled threads (measured on 2 busy
+    cores: a 1,000-row request 0.5-1.4 s with the default pool, 70-80 ms with one thread).
+    Parallelism comes from concurrent requests and `--workers`. OpenMP's setting belongs to
+    the thread that makes it, so each scoring thread makes it once.
+    """
+    if getattr(_threads, "limited", False):
+        return
+    _threads.limited = True
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # comes with scikit-learn; without it there is no pool to limit
+        return
+    threadpool_limits(limits=1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -88,6 +113,7 @@ class ServingService:
             max_pending_rows=options.max_pending_rows,
             max_inbox_bytes=options.max_inbox_bytes,
             metrics=metrics,
+            enabled=options.log_traffic,
         )
         self.label_gate = LabelGate(
             project.name,
@@ -98,6 +124,8 @@ class ServingService:
         )
         self._slots: anyio.Semaphore | None = None
         self._classes: dict[str, Any] = {}
+        self._plans: dict[tuple[str, str], RowPlan] = {}
+        self._text_columns: dict[str, tuple[Any, Any]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,23 +196,76 @@ class ServingService:
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def text_problems(self, served: Served, records: list[Any]) -> list[RowProblem]:
-        """Served text the inbox must not hold: too long (no category list), control chars."""
+    def row_plan(self, served: Served) -> RowPlan:
+        """What `served`'s rows are checked against, worked out once per deployment."""
+        key = (served.deployment_version, served.model_version)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = row_plan(self.project, served.features, served.categories)
+            if len(self._plans) >= 4:  # the current and previous deployments, and a spare
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def text_columns(self, served: Served) -> tuple[list[str], list[str]]:
+        """(text columns, capped columns) of the served-text limits.
+
+        Text is checked for control characters; a capped column (no declared category list)
+        for its length too.
+        """
         project = self.project
         numeric = set(served.features.numeric)
         text = [*served.features.categorical, *project.segments, *project.columns]
         text = [c for c in text if c not in numeric]
         listed = {c for c, rule in project.columns.items() if rule.categories is not None}
+        return text, [c for c in text if c not in listed]
+
+    def text_problems(self, served: Served, records: list[Any]) -> list[RowProblem]:
+        """Served text the inbox must not hold: too long (no category list), control chars."""
+        text, capped = self.text_columns(served)
         return served_text_problems(
             records,
             text,
-            [c for c in text if c not in listed],
+            capped,
             max_text_chars=self.options.max_text_chars,
             max_row_bytes=self.options.max_row_bytes,
         )
 
+    def _text_problems_of(self, served: Served, records: list[Any]) -> Any:
+        """`text_problems`, skipped when the request's columns plainly hold the limits."""
+        text, capped = self._text_columns.get(served.deployment_version) or ((), ())
+        if not text:
+            text, capped = self.text_columns(served)
+            self._text_columns = {served.deployment_version: (text, capped)}
+
+        def problems(columns: Any) -> list[RowProblem]:
+            options = self.options
+            if served_text_plainly_fine(
+                columns,
+                text,
+                capped,
+                max_text_chars=options.max_text_chars,
+                max_row_bytes=options.max_row_bytes,
+            ):
+                return []
+            return self.text_problems(served, records)
+
+        return problems
+
+    def checked_rows(self, served: Served, records: list[Any]) -> CheckedRows:
+        """`records` checked and typed for `served`, without a frame; 422 naming every problem.
+
+        The same rules, messages and order as `model_inputs` (the batch path), on plain values.
+        """
+        checked, problems = check_rows(
+            records, self.row_plan(served), self._text_problems_of(served, records)
+        )
+        if checked is None:
+            raise invalid(problems)
+        return checked
+
     def model_inputs(self, served: Served, records: list[Any]) -> Any:
-        """The frame `served` scores from `records`; 422 naming every invalid row."""
+        """The frame `served` scores from `records`; 422 naming every invalid row (batch path)."""
         project = self.project
         frame, problems = frame_from_records(records, project, served.features)
         if frame is not None:
@@ -197,24 +278,52 @@ class ServingService:
         return inputs.astype({column: "float64" for column in served.features.numeric})
 
     def predicted(self, served: Served, inputs: Any) -> Any:
-        """The model's predictions for `inputs`, in its task's shape (500: it failed or gave none).
+        """The model's predictions for a frame of `inputs`, in its task's shape (batch path).
 
         Binary: the positive-class probability per row; multiclass: a row of probabilities per
         row, in the order of `served.class_keys`; regression: the predicted value per row.
+        500 when the model fails or gives something else.
         """
-        import numpy as np
-
         from unified_ai.ml.training import predict
 
+        return self._checked_prediction(
+            served, len(inputs), lambda: predict(served.model, inputs, served.features)
+        )
+
+    def predicted_columns(self, served: Served, checked: CheckedRows) -> Any:
+        """The model's predictions for checked rows, from their typed columns (no frame).
+
+        Through `TrainedModel.predict_columns` (the compiled scorer on arrays) when the model
+        has it; else the same columns as a frame through `TrainedModel.predict`.
+        """
+        model = served.model
+        by_columns = getattr(model, "predict_columns", None)
+        if by_columns is not None:
+            return self._checked_prediction(
+                served, checked.count, lambda: by_columns(checked.model)
+            )
+
+        def framed() -> Any:
+            import pandas as pd
+
+            return model.predict(pd.DataFrame(checked.model)[served.features.all])
+
+        return self._checked_prediction(served, checked.count, framed)
+
+    def _checked_prediction(self, served: Served, rows: int, score: Any) -> Any:
+        """`score()` as a float64 array of the task's shape for `rows` rows (else 500)."""
+        import numpy as np
+
+        _one_native_thread()
         where = f"{self.project.name}/candidate_model@{served.model_version}"
         try:
-            predicted = np.asarray(predict(served.model, inputs, served.features), dtype="float64")
+            predicted = np.asarray(score(), dtype="float64")
         except Exception as exc:
-            log.error("%s: scoring %d rows failed", where, len(inputs), exc_info=exc)
+            log.error("%s: scoring %d rows failed", where, rows, exc_info=exc)
             raise Refusal(
                 500, "internal", f"{where}: scoring failed ({_first_line(exc)})"
             ) from None
-        wanted = probe_problem(served.task, predicted, len(served.class_keys), len(inputs))
+        wanted = probe_problem(served.task, predicted, len(served.class_keys), rows)
         if wanted is not None:
             raise Refusal(
                 500, "internal", f"{where}: the model did not return {wanted} for each row"
@@ -224,14 +333,28 @@ class ServingService:
     def score(self, served: Served, records: list[Any]) -> dict[str, Any]:
         """Score `records` with `served`, write them to the inbox; the predict answer.
 
-        What each row's answer holds depends on the task (`answers.py`): binary the
-        probability and the decision at the threshold, multiclass the predicted class and
-        every class's probability, regression the predicted value.
+        Rows are checked and scored on plain values and typed arrays (`checked_rows`,
+        `predicted_columns`); `score_frame` is the same work through a pandas frame, with the
+        same answers and refusals. What each row's answer holds depends on the task
+        (`answers.py`): binary the probability and the decision at the threshold, multiclass
+        the predicted class and every class's probability, regression the predicted value.
         """
-        project = self.project
+        checked = self.checked_rows(served, records)
+        answer = task_answers(served, self.predicted_columns(served, checked), self.project)
+        ids = self.writer.record_columns(
+            checked.count, record_inputs(checked.written), served, answer.served_columns
+        )
+        return self._answer(served, answer, ids)
+
+    def score_frame(self, served: Served, records: list[Any]) -> dict[str, Any]:
+        """`score` through a pandas frame (`model_inputs`, `predicted`): the batch path."""
         inputs = self.model_inputs(served, records)
-        answer = task_answers(served, self.predicted(served, inputs), project)
+        answer = task_answers(served, self.predicted(served, inputs), self.project)
         ids = self.writer.record_answers(inputs, served, answer.served_columns)
+        return self._answer(served, answer, ids)
+
+    def _answer(self, served: Served, answer: TaskAnswer, ids: list[str]) -> dict[str, Any]:
+        project = self.project
         self.metrics.rows.labels(
             project=project.name, deployment_version=served.deployment_version
         ).inc(len(ids))
@@ -321,7 +444,8 @@ class ServingService:
         """Readiness (body, status): a deployed model is loaded and verified."""
         status = self.follower.status()
         traffic = self.writer.status()
-        body = {**status, "traffic": traffic}
+        # Which worker answered (`serve --workers N`: each follows the deployment itself).
+        body = {**status, "process": os.getpid(), "traffic": traffic}
         if traffic["inbox_full"]:
             # Still ready: predictions are answered. What is not kept is said here.
             traffic["warning"] = (

@@ -7,6 +7,13 @@ name and renamed into place, so the batch sensor never sees half of it. It carri
 the model's inputs and the project's segments (what batch scoring needs, like a simulated
 batch) and what the endpoint answered (`served_*` columns, per task: `serving.answers`).
 
+Off the request path: a request only appends its columns (plain lists and arrays) to the open
+batch under a short lock; building the table, encoding CSV and writing happen in the writer
+thread. The buffer is bounded (`max_pending_rows`): beyond it the oldest waiting batch is
+dropped, never silently (logged, counted in `unified_ai_serving_traffic_rows_dropped` and in
+`/readyz`'s `rows_dropped`). A request never waits for the inbox: blocking would turn a slow
+disk or object store into failed predictions, which the endpoint promises never to give.
+
 Ground truth for served rows is written beside them, as label files named after the batch, in
 the format the `ground_truth` asset reads (`_row_id` and the target column).
 """
@@ -20,6 +27,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import ROW_ID
@@ -45,12 +53,42 @@ SERVED_COLUMNS = (
 )
 
 
+#: How a part's column becomes a table column when the batch is written: "float" (a float64
+#: array), "object" (values kept as they are) or "infer" (pandas infers the type, as it does
+#: for a list assigned to a frame: the `served_*` answers).
+_FLOAT, _OBJECT, _INFER = "float", "object", "infer"
+
+
+class _Part:
+    """The rows of one request: each column's values and how it becomes a table column.
+
+    `layout` (names and kinds) lets a batch whose parts all share one be joined column by
+    column without looking at each part's columns.
+    """
+
+    __slots__ = ("count", "layout", "values")
+
+    def __init__(self, count: int, columns: Mapping[str, tuple[str, Any]]):
+        self.count = count
+        self.layout = (tuple(columns), tuple(kind for kind, _ in columns.values()))
+        # Tuples of plain values: the cyclic garbage collector stops tracking them, so a full
+        # buffer of small requests does not lengthen every collection.
+        self.values = tuple(
+            tuple(values) if type(values) is list else values for _, values in columns.values()
+        )
+
+    @property
+    def columns(self) -> dict[str, tuple[str, Any]]:
+        names, kinds = self.layout
+        return {n: (k, v) for n, k, v in zip(names, kinds, self.values, strict=True)}
+
+
 @dataclass
 class _Batch:
     name: str
     deployment_version: str
     opened: float
-    frames: list["pd.DataFrame"] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
     rows: int = 0
 
 
@@ -79,6 +117,8 @@ class TrafficWriter:
             archived); a batch that would go beyond it is dropped and counted instead of
             written. None: no quota.
         metrics: Where written, failed and dropped rows are counted.
+        enabled: Whether served rows are kept at all (off: `record_columns` only hands out
+            row ids, under batch names that are never written).
     """
 
     def __init__(
@@ -90,6 +130,7 @@ class TrafficWriter:
         max_pending_rows: int = 100_000,
         max_inbox_bytes: int | None = None,
         metrics: "ServingMetrics | None" = None,
+        enabled: bool = True,
     ):
         from upath import UPath
 
@@ -99,6 +140,8 @@ class TrafficWriter:
         self.max_pending_rows = max_pending_rows
         self.max_inbox_bytes = max_inbox_bytes
         self.metrics = metrics
+        self.enabled = enabled
+        self._unlogged = 0  # rows answered while disabled
         # Names from several replicas (or restarts within a second) never collide.
         self._token = uuid.uuid4().hex[:8]
         self._sequence = 0
@@ -143,26 +186,59 @@ class TrafficWriter:
 
         Never waits on file IO: the lock it takes is only ever held for in-memory work.
         """
-        count = len(rows)
-        part = rows.reset_index(drop=True).assign(
-            **{column: list(values) for column, values in answered.items()},
-            served_model_version=served.model_version,
-            served_deployment_version=served.deployment_version,
-        )
+        columns = {
+            str(column): (
+                (_FLOAT, values.to_numpy())
+                if values.dtype == "float64"
+                else (_OBJECT, values.tolist())
+            )
+            for column, values in rows.items()
+        }
+        return self.record_columns(len(rows), columns, served, answered)
+
+    def record_columns(
+        self,
+        count: int,
+        inputs: Mapping[str, tuple[str, Any]],
+        served: "Served",
+        answered: Mapping[str, Sequence[Any]],
+    ) -> list[str]:
+        """Buffer `count` scored rows given as columns; return their row ids (`<batch>:<n>`).
+
+        Args:
+            count: How many rows.
+            inputs: Per input column, ("float", a float64 array) or ("object", a list of
+                values kept as they are); see `record_inputs`.
+            served: The deployment that scored them.
+            answered: What the endpoint answered, per `served_*` column, a value per row.
+
+        Only appends to memory under a short lock: the table is built by the writer thread.
+        """
+        if not self.enabled:
+            with self._lock:
+                start, self._unlogged = self._unlogged, self._unlogged + count
+            return [f"{PREFIX}-unlogged-{self._token}.csv:{start + i}" for i in range(count)]
+        columns: dict[str, tuple[str, Any]] = {ROW_ID: (_OBJECT, [])}
+        columns.update(inputs)
+        for column, values in answered.items():
+            columns[column] = (_INFER, values)
+        columns["served_model_version"] = (_OBJECT, [served.model_version] * count)
+        columns["served_deployment_version"] = (_OBJECT, [served.deployment_version] * count)
         with self._wake:
             batch = self._open
             if batch is None or batch.deployment_version != served.deployment_version:
                 if batch is not None:
                     self._seal(batch)
                 batch = self._open = self._new_batch(served.deployment_version)
-            ids = [f"{batch.name}:{batch.rows + i}" for i in range(count)]
-            part.insert(0, ROW_ID, ids)
-            batch.frames.append(part)
+            start = batch.rows
+            ids = [f"{batch.name}:{start + i}" for i in range(count)]
+            columns[ROW_ID] = (_OBJECT, ids)
+            batch.parts.append(_Part(count, columns))
             batch.rows += count
             self._remember(batch.name, batch.rows)
             if batch.rows >= self.flush_rows:
                 self._seal(batch)
-            self._wake.notify()
+                self._wake.notify()
         return ids
 
     def served_rows(self, batch: str) -> int | None:
@@ -317,9 +393,7 @@ class TrafficWriter:
         Returns:
             Whether the file was written.
         """
-        import pandas as pd
-
-        data = pd.concat(batch.frames, ignore_index=True).to_csv(index=False).encode()
+        data = batch_table(batch.parts).to_csv(index=False).encode()
         if not self.has_room(len(data)):
             self._refused_bytes = len(data)
             with self._lock:
@@ -430,3 +504,55 @@ class TrafficWriter:
                 self.wrote(len(data))
                 written[batch] = len(frame)
         return written
+
+
+def record_inputs(written: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Checked request columns (`plain_rows.CheckedRows.written`) as `record_columns` takes them.
+
+    A float64 array is a numeric column; anything else is kept as the values it holds.
+    """
+    return {
+        column: (_FLOAT if getattr(values, "dtype", None) == "float64" else _OBJECT, values)
+        for column, values in written.items()
+    }
+
+
+def batch_table(parts: Sequence[_Part]) -> "pd.DataFrame":
+    """The rows of a batch's parts as one table, as concatenating each part's frame gives it.
+
+    Columns come in the order they first appear; a part without a column holds NaN there.
+    """
+    import pandas as pd
+
+    first = parts[0].layout
+    if all(part.layout == first for part in parts):
+        names, kinds = first
+        return pd.DataFrame(
+            {
+                name: _joined(kind, [part.values[index] for part in parts])
+                for index, (name, kind) in enumerate(zip(names, kinds, strict=True))
+            }
+        )
+    columns = [part.columns for part in parts]
+    order = list(dict.fromkeys(name for part in columns for name in part))
+    table: dict[str, Any] = {}
+    for name in order:
+        found = {part[name][0] for part in columns if name in part}
+        kind = found.pop() if len(found) == 1 else _INFER
+        pieces = [
+            part[name][1] if name in part else [math.nan] * rows.count
+            for part, rows in zip(columns, parts, strict=True)
+        ]
+        table[name] = _joined(kind, pieces)
+    return pd.DataFrame(table)
+
+
+def _joined(kind: str, pieces: list[Any]) -> Any:
+    """One table column of a kind from its pieces (one per part)."""
+    import numpy as np
+    import pandas as pd
+
+    if kind == _FLOAT:
+        return np.concatenate([np.asarray(piece, dtype="float64") for piece in pieces])
+    values = list(chain.from_iterable(pieces))
+    return pd.Series(values, dtype=object) if kind == _OBJECT else pd.Series(values)

@@ -123,3 +123,33 @@ def deploy(
 def rows(count: int = 3, seed: int = 5) -> list[dict]:
     frame = make_frame(rows=count, seed=seed).drop(columns=["label"])
     return frame.to_dict(orient="records")
+
+
+class Sender(threading.Thread):
+    """Sends the same rows again and again (a fresh connection each time) until told to stop.
+
+    Records every answer with the wall-clock time; a refused or dropped connection is a failed
+    request (status None).
+    """
+
+    def __init__(self, url: str, rows: list[dict], project: str = "small"):
+        super().__init__(daemon=True)
+        self.url = f"{url}/v1/projects/{project}/predict"
+        self.rows = rows
+        self.answers: list[tuple[float, int | None, object]] = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                status, body, _ = call(self.url, "POST", {"rows": self.rows})
+            except Exception as exc:
+                self.answers.append((time.time(), None, repr(exc)))
+                continue
+            self.answers.append((time.time(), status, body))
+
+    def served(self) -> list[tuple[float, str]]:
+        return [(t, b["deployment_version"]) for t, status, b in self.answers if status == 200]
+
+    def failed(self) -> list:
+        return [(t, s, b) for t, s, b in self.answers if s != 200]

@@ -333,3 +333,8 @@ def test_options_are_checked():
         ServeOptions(poll_seconds=float("nan"))
     with pytest.raises(ServeConfigError, match="--max-pending-rows"):
         ServeOptions(flush_rows=10, max_pending_rows=5)
+    with pytest.raises(ServeConfigError, match=r"--workers: 1\.5 is not a whole number"):
+        ServeOptions(workers=1.5)
+    with pytest.raises(ServeConfigError, match="--log-traffic: 1 is not true or false"):
+        ServeOptions(log_traffic=1)
+    assert ServeOptions(workers=2, log_traffic=False).workers == 2

@@ -150,3 +150,16 @@ def test_serve_command_refuses_bad_options_and_unknown_projects(home, projects_d
     assert result.output.strip() == "Error: --max-rows: 0 must be a positive number"
     result = CliRunner().invoke(main, ["serve", "nope"])
     assert result.exit_code == 1 and "unknown project 'nope'" in result.output
+
+
+def test_without_traffic_logging_rows_are_answered_not_kept(tmp_path):
+    metrics = ServingMetrics("small")
+    writer = TrafficWriter(tmp_path / "inbox", flush_rows=2, metrics=metrics, enabled=False)
+    ids = record(writer, 3) + record(writer, 2)
+    assert len(set(ids)) == 5 and all(parse_row_id(i) is not None for i in ids)
+    # No batch is kept or named: a label for these rows names nothing that exists.
+    assert writer.status()["buffered_rows"] == 0
+    assert writer.served_rows(parse_row_id(ids[0])[0]) is None
+    assert writer.flush(force=True) is True
+    assert not (tmp_path / "inbox").exists()
+    assert sample(metrics, "unified_ai_serving_traffic_rows_dropped_total") == 0
