@@ -50,7 +50,7 @@ def run(fn):
     from unified_ai.io.store import LineageStoreError
     from unified_ai.payloads import PayloadError
     from unified_ai.policies.rollback import RollbackError
-    from unified_ai.projects.loader import ProjectConfigError
+    from unified_ai.projects.errors import ProjectConfigError
     from unified_ai.runtime import RuntimeConfigError
 
     try:

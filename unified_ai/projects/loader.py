@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from unified_ai.names import MODEL_PROJECT_TYPE
+from unified_ai.projects.errors import ProjectConfigError as ProjectConfigError
 from unified_ai.projects.schema import ProjectConfig, leaves_folder
 
 
@@ -23,10 +24,6 @@ def resolve_source(source: str, base_dir: str | None) -> str:
         return source
     path = Path(source).expanduser()
     return str(path if path.is_absolute() else Path(base_dir) / path)
-
-
-class ProjectConfigError(ValueError):
-    """A project file is unreadable or invalid."""
 
 
 class _DuplicateKey(yaml.YAMLError):
