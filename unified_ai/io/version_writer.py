@@ -7,11 +7,12 @@ stores the manifest is the last object put (see `unified_ai.io.store`).
 import os
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from unified_ai.io.formats import (
+    FRAME,
     Payload,
     describe,
     payload_bytes,
@@ -32,6 +33,17 @@ from unified_ai.io.records import (
     version_of_checksums,
 )
 from unified_ai.io.version_reader import VersionReader
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+#: The one file of a stored frame (what `formats.serialize` writes for a DataFrame).
+FRAME_FILE = "data.parquet"
+
+
+class ChunkSchemaError(LineageStoreError):
+    """A chunk of a streamed frame does not fit the schema its first chunk set."""
 
 
 class VersionWriter(VersionReader):
@@ -91,6 +103,81 @@ class VersionWriter(VersionReader):
             (target / name).write_bytes(data)
         (target / MANIFEST).write_bytes(self._manifest_bytes(manifest))  # last: makes it visible
         return manifest
+
+    def write_frame_chunks(
+        self,
+        asset_path: Sequence[str],
+        chunks: Iterable["pd.DataFrame"],
+        *,
+        schema: "pa.Schema | None" = None,
+        run_id: str | None = None,
+        code_version: str | None = None,
+        policy_version: str | None = None,
+        upstream: Mapping[str, str | list[str]] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Manifest:
+        """Store a frame given in chunks as one version: one Parquet file, streamed to disk.
+
+        Read back, the version is the concatenation of the chunks (`read_value` gives one
+        frame, `unified_ai.io.frame_chunks` gives it chunk by chunk): the same kind and file
+        name as a frame stored whole. Each chunk becomes one row group, written by a
+        `pyarrow.parquet.ParquetWriter` into the version's staging file as it arrives, so only
+        one chunk is in memory; the version is published whole exactly as `write_version`
+        publishes one (a failure while chunks are produced, an exception from the iterator
+        included, leaves nothing behind). On an object store the file is assembled in memory
+        first (`write_version` puts whole objects).
+
+        Args:
+            asset_path: Where the version goes.
+            chunks: The frame's chunks, in order; at least one (it sets the schema unless
+                `schema` is given). Every chunk must have the same columns.
+            schema: The Arrow schema of every chunk, when the first chunk cannot tell it (a
+                column all missing in the first chunk).
+            run_id: As `write_version`.
+            code_version: As `write_version`.
+            policy_version: As `write_version`.
+            upstream: As `write_version`.
+            metadata: As `write_version`.
+
+        Raises:
+            ChunkSchemaError: no chunk was given, or a chunk does not fit the schema.
+        """
+
+        def write(handle: BinaryIO) -> None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            fixed = schema
+            try:
+                for number, chunk in enumerate(chunks):
+                    try:
+                        table = pa.Table.from_pandas(chunk, schema=fixed, preserve_index=False)
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, ValueError) as exc:
+                        raise ChunkSchemaError(
+                            f"{asset_label(asset_path)}: chunk {number} does not fit the schema "
+                            f"of the first: {exc}"
+                        ) from None
+                    if writer is None:
+                        fixed = table.schema
+                        writer = pq.ParquetWriter(handle, fixed)
+                    writer.write_table(table)
+                if writer is None:
+                    raise ChunkSchemaError(f"{asset_label(asset_path)}: no chunk to store")
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        return self.write_version(
+            asset_path,
+            FRAME,
+            {FRAME_FILE: write},
+            run_id=run_id,
+            code_version=code_version,
+            policy_version=policy_version,
+            upstream=upstream,
+            metadata=metadata,
+        )
 
     def _manifest_bytes(self, manifest: Manifest) -> bytes:
         return self._codec.encode(manifest.__dict__, indent=2)

@@ -18,7 +18,7 @@ from unified_ai.ml.file_rules import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     import pandas as pd
 
@@ -300,3 +300,72 @@ def _numbers_kept(frame: "pd.DataFrame") -> "pd.DataFrame":
             kept[words] = values[words]
             frame[column] = kept
     return frame
+
+
+class ChunkTypesDiffer(ValueError):
+    """Chunks of one file were read with different column types (read the file whole).
+
+    A column pandas reads as integers in one chunk and floats (or text) in another, or whose
+    numbers stay numbers beside missing words in one chunk but not in the rest, is typed from
+    the whole column when the file is read whole: its chunks cannot stand for it.
+    """
+
+
+def iter_csv_checked(
+    source: Any, rows: int, limits: FileLimits = BATCH_LIMITS
+) -> "Iterator[pd.DataFrame]":
+    """`read_csv_checked` in chunks of at most `rows` rows, each numbered from 0.
+
+    The same checks in one pass (the limits on each block of bytes before the parser sees it,
+    a row longer than the header, the numbers beside missing words); concatenated, the chunks
+    are the frame `read_csv_checked` returns, with one exception it refuses rather than
+    guesses: a column typed differently in two chunks.
+
+    Raises:
+        ChunkTypesDiffer: a column's type (or its missing-word reading) differs between two
+            chunks; the caller reads the file whole instead (`read_csv_checked`).
+        FileLimitError, FileRuleError, CsvShapeError: as `read_csv_checked`.
+    """
+    import pandas as pd
+
+    check_size(size_of(source), limits)
+    opener = binary_opener(source)
+
+    def longer_row() -> str | None:
+        with opener() as raw:
+            stream = io.BufferedReader(_CsvGuard(raw, limits))
+            text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+            return _too_many_fields(text)
+
+    types: dict[str, tuple[str, bool]] | None = None
+    with opener() as raw:
+        chunks = pd.read_csv(
+            _CsvGuard(raw, limits),
+            keep_default_na=False,
+            na_values=CSV_MISSING,
+            chunksize=rows,
+        )
+        with chunks:
+            while True:
+                try:
+                    frame = next(chunks)
+                except StopIteration:
+                    return
+                except pd.errors.ParserError:
+                    problem = longer_row()
+                    if problem is None:
+                        raise
+                    raise CsvShapeError(problem) from None
+                if not isinstance(frame.index, pd.RangeIndex):
+                    raise CsvShapeError(longer_row() or "rows have more fields than the header")
+                kept = {
+                    str(c): numeric_with_missing_words(frame[c])
+                    for c in frame.columns[frame.dtypes.map(pd.api.types.is_object_dtype)]
+                }
+                found = {str(c): (str(frame[c].dtype), kept.get(str(c), False)) for c in frame}
+                if types is None:
+                    types = found
+                elif found != types:
+                    changed = sorted(c for c in found if found[c] != types.get(c))
+                    raise ChunkTypesDiffer(f"columns {changed} are typed differently by chunk")
+                yield _numbers_kept(frame.reset_index(drop=True))

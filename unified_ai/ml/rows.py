@@ -61,18 +61,18 @@ def known_columns(project: "ProjectConfig", features: "FeatureColumns") -> list[
     return list(dict.fromkeys([*required_columns(project, features), *project.columns]))
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
-def _is_null(value: Any) -> bool:
+def is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
     """A real number that is finite (an integer too large for a float is not)."""
-    if not isinstance(value, numbers.Real) or _is_bool(value):
+    if not isinstance(value, numbers.Real) or is_bool(value):
         return False
     try:
         return math.isfinite(float(value))
@@ -80,13 +80,13 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _is_bool(value: Any) -> bool:
+def is_bool(value: Any) -> bool:
     import numpy as np
 
     return isinstance(value, bool | np.bool_)
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
     if isinstance(value, str):
         return "text"
     if isinstance(value, Mapping):
@@ -115,7 +115,7 @@ def frame_from_records(
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             problems.append(
-                RowProblem(index, "", f"is {_kind(record)}, not an object of field: value")
+                RowProblem(index, "", f"is {value_kind(record)}, not an object of field: value")
             )
             continue
         present.update(record)
@@ -188,7 +188,7 @@ def _number_problems(values: "pd.Series", column: str) -> list[RowProblem]:
         return [
             RowProblem(row, column, f"is a boolean ({value}), not a number")
             for row, value in enumerate(values.tolist())
-            if not _is_null(value)
+            if not is_null(value)
         ]
     if pd.api.types.is_numeric_dtype(values):
         numbers_ = values.to_numpy(dtype="float64", na_value=np.nan)
@@ -198,33 +198,33 @@ def _number_problems(values: "pd.Series", column: str) -> list[RowProblem]:
         ]
     problems = []
     for row, value in enumerate(values.tolist()):
-        if _is_null(value):
+        if is_null(value):
             continue  # the pipeline imputes a missing number
-        if _is_bool(value):
+        if is_bool(value):
             problems.append(RowProblem(row, column, f"is a boolean ({value}), not a number"))
         elif isinstance(value, numbers.Real):
-            if not _finite(value):
-                problems.append(RowProblem(row, column, f"is {_shown(value)}, not a finite number"))
+            if not finite(value):
+                problems.append(RowProblem(row, column, f"is {shown(value)}, not a finite number"))
         else:
             problems.append(
-                RowProblem(row, column, f"is {_kind(value)} ({_shown(value)}), not a number")
+                RowProblem(row, column, f"is {value_kind(value)} ({shown(value)}), not a number")
             )
     return problems
 
 
 def _single_value_problems(values: "pd.Series", column: str) -> list[RowProblem]:
     """A categorical value is text, a number or a boolean; never a list, object or infinity."""
-    return _checked(values, _rows_to_check_single(values), _single_value_problem, column)
+    return _checked(values, _rows_to_check_single(values), single_value_problem, column)
 
 
-def _single_value_problem(row: int, value: Any, column: str) -> list[RowProblem]:
-    if _is_null(value) or isinstance(value, str) or _is_bool(value):
+def single_value_problem(row: int, value: Any, column: str) -> list[RowProblem]:
+    if is_null(value) or isinstance(value, str) or is_bool(value):
         return []
     if isinstance(value, numbers.Real):
-        if not _finite(value):
-            return [RowProblem(row, column, f"is {_shown(value)}, not a category")]
+        if not finite(value):
+            return [RowProblem(row, column, f"is {shown(value)}, not a category")]
         return []
-    return [RowProblem(row, column, f"is {_kind(value)} ({_shown(value)}), not a single value")]
+    return [RowProblem(row, column, f"is {value_kind(value)} ({shown(value)}), not a single value")]
 
 
 def _checked(values: "pd.Series", rows: Any, check: Any, *args: Any) -> list[RowProblem]:
@@ -285,7 +285,7 @@ def _rule_problems(
     """
     allowed = {category_text(c) for c in rule.categories} if rule.categories is not None else None
     rows = _rows_to_check_rule(values, rule, allowed)
-    return _checked(values, rows, _rule_problem, column, rule, allowed, typed)
+    return _checked(values, rows, rule_problem, column, rule, allowed, typed)
 
 
 def _rows_to_check_rule(values: "pd.Series", rule: "ColumnRule", allowed: set[str] | None) -> Any:
@@ -318,7 +318,7 @@ def _rows_to_check_rule(values: "pd.Series", rule: "ColumnRule", allowed: set[st
     return rows
 
 
-def _rule_problem(
+def rule_problem(
     row: int,
     value: Any,
     column: str,
@@ -326,7 +326,7 @@ def _rule_problem(
     allowed: set[str] | None,
     typed: bool,
 ) -> list[RowProblem]:
-    if _is_null(value):
+    if is_null(value):
         return (
             []
             if rule.allow_null
@@ -334,12 +334,12 @@ def _rule_problem(
         )
     problems = []
     if rule.min is not None or rule.max is not None:
-        number = isinstance(value, numbers.Real) and not _is_bool(value)
-        if not _finite(value):
+        number = isinstance(value, numbers.Real) and not is_bool(value)
+        if not finite(value):
             if not typed:  # a numeric feature's type check has reported it already
-                shown = f"{_kind(value)} ({_shown(value)})" if not number else _shown(value)
+                text = f"{value_kind(value)} ({shown(value)})" if not number else shown(value)
                 problems.append(
-                    RowProblem(row, column, f"is {shown}, not a number in the declared range")
+                    RowProblem(row, column, f"is {text}, not a number in the declared range")
                 )
         elif rule.min is not None and value < rule.min:
             problems.append(
@@ -349,13 +349,13 @@ def _rule_problem(
             problems.append(
                 RowProblem(row, column, f"is {value}, above the declared maximum {rule.max}")
             )
-    scalar = isinstance(value, str) or _is_bool(value) or _finite(value)
+    scalar = isinstance(value, str) or is_bool(value) or finite(value)
     if allowed is not None and (scalar or not typed) and category_text(value) not in allowed:
         problems.append(
             RowProblem(
                 row,
                 column,
-                f"is {_shown(value)}, not one of the declared categories {rule.categories}",
+                f"is {shown(value)}, not one of the declared categories {rule.categories}",
             )
         )
     return problems
@@ -388,7 +388,7 @@ def as_model_categories(
             if pd.isna(value):
                 return np.nan
             plain = str(value)
-            if not seen or plain in seen or _is_bool(value):
+            if not seen or plain in seen or is_bool(value):
                 return plain
             if isinstance(value, numbers.Real):
                 for candidate in (category_text(value), str(float(value))):

@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 from unified_ai.ml.rows import (
     RowProblem,
     category_text,
+    finite,
+    is_bool,
+    is_null,
     known_columns,
     required_columns,
+    rule_problem,
+    shown,
+    single_value_problem,
 )
-from unified_ai.ml.rows import _finite as finite
-from unified_ai.ml.rows import _is_bool as is_bool
-from unified_ai.ml.rows import _is_null as is_null
-from unified_ai.ml.rows import _kind as kind
-from unified_ai.ml.rows import _rule_problem as rule_problem
-from unified_ai.ml.rows import _shown as shown
-from unified_ai.ml.rows import _single_value_problem as single_value_problem
+from unified_ai.ml.rows import value_kind as kind
 
 if TYPE_CHECKING:
     import numpy as np

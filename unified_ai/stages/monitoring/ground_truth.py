@@ -11,13 +11,14 @@ import dagster as dg
 from unified_ai.io.reader import StoreReader
 from unified_ai.ml.data import target_classes
 from unified_ai.ml.label_join import join_labels, label_column, missing_label_columns
-from unified_ai.names import CANDIDATE_MODEL, GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
+from unified_ai.names import GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.monitoring.scoring import recorded_classes
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -118,8 +119,8 @@ def _scoring_model_classes(
     if project.task != MULTICLASS or not len(predictions) or "model_version" not in predictions:
         return []
     version = str(predictions["model_version"].iloc[0])
-    model = reader.read_value(key(project, CANDIDATE_MODEL).path, version)
-    classes = model.classes
+    # From the model's card: checked like any stored file, without loading the model.
+    classes = recorded_classes(reader, project, version)
     if not classes:
         raise dg.Failure(
             description=f"{project.name}/ground_truth[?]: model {version} that scored the "

@@ -7,14 +7,14 @@ import dagster as dg
 
 from unified_ai.ml.live import live_report
 from unified_ai.ml.plots import live_metric_markdown
-from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
+from unified_ai.names import DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
 from unified_ai.payloads import LiveSummary
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import MULTICLASS
 from unified_ai.queries import labeled_batches, read_deployment, rollback_target
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, key, stage_tags
-from unified_ai.stages.monitoring.scoring import waiting_candidate_version
+from unified_ai.stages.monitoring.scoring import recorded_classes, waiting_candidate_version
 from unified_ai.stages.placement import stage_op_tags
 
 #: How many of the newest labeled batches the live metric plot shows.
@@ -42,9 +42,9 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
         previous = rollback_target(reader, project.name, deployment)
         classes = None
         if project.task == MULTICLASS:
-            # Labels are indexed into the deployed model's classes (its `proba_<i>` columns).
-            model = reader.read_value(key(project, CANDIDATE_MODEL).path, manifest.model_version)
-            classes = model.classes
+            # Labels are indexed into the deployed model's classes (its `proba_<i>` columns),
+            # read from its card: the model itself is not needed (nor loaded).
+            classes = recorded_classes(reader, project, manifest.model_version)
         report = live_report(
             batches,
             deployment,

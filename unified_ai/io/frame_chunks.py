@@ -1,0 +1,74 @@
+"""Reading a stored frame chunk by chunk, its checksum verified first (bounded memory).
+
+`LineageStore.read_value` reads a version's files whole; a frame of millions of rows is read
+here instead in chunks of its Parquet file's record batches. The file is hashed in blocks and
+compared with its manifest's checksum before the first chunk is decoded, so a damaged file is
+refused as `read_value` refuses it. Versions are immutable once published: nothing rewrites the
+file between the check and the reads.
+"""
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from unified_ai.io.formats import FRAME
+from unified_ai.io.records import IntegrityError, LineageStoreError, asset_label
+from unified_ai.io.version_writer import FRAME_FILE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from unified_ai.io.version_reader import VersionReader
+
+_BLOCK = 1 << 20
+
+
+class FrameChunks:
+    """A stored frame version, read in chunks of at most `rows` rows.
+
+    Args:
+        store: The lineage store (or anything with its reading methods).
+        asset_path: The frame's asset path.
+        version: Its version.
+        rows: The most rows per chunk.
+
+    Raises:
+        LineageStoreError: the version is not a stored frame.
+        IntegrityError: its file does not match its checksum.
+    """
+
+    def __init__(self, store: "VersionReader", asset_path: Sequence[str], version: str, rows: int):
+        manifest = store.read_manifest(asset_path, version)
+        label = asset_label(asset_path)
+        if manifest.kind != FRAME or FRAME_FILE not in manifest.files:
+            raise LineageStoreError(f"{label}@{version}: not a stored frame ({manifest.kind})")
+        self.path = store.version_dir(asset_path, version) / FRAME_FILE
+        self.rows_per_chunk = rows
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+        if digest.hexdigest() != manifest.files[FRAME_FILE]:
+            raise IntegrityError(
+                f"{label}@{version}: {self.path} does not match its checksum; refusing to load it",
+                asset=label,
+                version=version,
+                path=self.path,
+            )
+        import pyarrow.parquet as pq
+
+        with self.path.open("rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            #: How many rows the frame has, and its columns.
+            self.rows = parquet.metadata.num_rows
+            self.columns = list(parquet.schema_arrow.names)
+
+    def __iter__(self) -> Iterator["pd.DataFrame"]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with self.path.open("rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            schema = parquet.schema_arrow
+            for batch in parquet.iter_batches(batch_size=self.rows_per_chunk):
+                yield pa.Table.from_batches([batch], schema=schema).to_pandas()

@@ -1,0 +1,219 @@
+"""The three steps of a `score_batch` run on a batch in chunks, in bounded memory (no Dagster).
+
+`store_batch_file` (the `production_batch` step), `score_stored_batch` (`predictions`) and
+`drift_of_stored_batch` (`drift_report`) each stream their input: the inbox file, or the stored
+batch version read back chunk by chunk (`unified_ai.io.frame_chunks`), and each writes its
+frame as one Parquet file through the store's streaming writer (`write_frame_chunks`: one row
+group per chunk, published whole or not at all). Their results are the whole-frame steps'
+results on the same rows: the same validation findings, predictions and drift statistics
+(`unified_ai.ml.chunked_batches`, `unified_ai.ml.chunked_drift`).
+"""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from unified_ai.io.frame_chunks import FrameChunks
+from unified_ai.ml.artifacts import COMPILED_MAX_ROWS
+from unified_ai.ml.chunked_batches import (
+    CHUNK_ROWS,
+    ChunkedScoring,
+    ChunkedValidation,
+    RowGatherer,
+    Shadow,
+    at_least,
+    drift_sample_rows,
+    iter_batch_file,
+)
+from unified_ai.ml.chunked_drift import DriftScores
+from unified_ai.names import PREDICTIONS, PRODUCTION_BATCH
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from unified_ai.io.store import LineageStore, Manifest
+    from unified_ai.ml.validation import ValidationOutcome
+    from unified_ai.projects.schema import ProjectConfig
+
+
+class NonFiniteScores(ValueError):
+    """The model gave some rows a NaN or infinite score: nothing is stored."""
+
+
+@dataclass
+class StoredBatch:
+    """A batch file stored as a version, and its validation."""
+
+    manifest: "Manifest"
+    outcome: "ValidationOutcome"
+    rows: int
+
+
+def store_batch_file(
+    project: "ProjectConfig",
+    store: "LineageStore",
+    source: Any,
+    name: str,
+    *,
+    rows: int = CHUNK_ROWS,
+    **write: Any,
+) -> StoredBatch:
+    """Read, validate and store a batch file in chunks (`production_batch`).
+
+    Args:
+        project: The project.
+        store: The lineage store.
+        source: The file (a path or UPath).
+        name: Its name (`.parquet`, else CSV); the partition.
+        rows: Rows per chunk.
+        write: `write_frame_chunks` keywords (run id, lineage, ...).
+
+    Raises:
+        ChunkTypesDiffer: a CSV column is typed differently in two chunks (nothing is stored;
+            read the file whole).
+    """
+    validation = ChunkedValidation(project)
+
+    def chunks() -> "Any":
+        for chunk in iter_batch_file(source, name, rows):
+            validation.add(chunk)
+            yield chunk
+
+    manifest = store.write_frame_chunks([project.name, PRODUCTION_BATCH, name], chunks(), **write)
+    return StoredBatch(manifest, validation.outcome(), validation.rows)
+
+
+@dataclass
+class ScoredBatch:
+    """The stored predictions of a batch and what their metadata says."""
+
+    manifest: "Manifest"
+    rows: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def score_stored_batch(
+    project: "ProjectConfig",
+    store: "LineageStore",
+    batch: str,
+    batch_version: str,
+    *,
+    model: Any,
+    deployment: str,
+    model_version: str,
+    reference: "np.ndarray | None" = None,
+    shadows: list[Shadow] | None = None,
+    rows: int = CHUNK_ROWS,
+    min_rows: int = COMPILED_MAX_ROWS + 1,
+    **write: Any,
+) -> ScoredBatch:
+    """Score a stored batch in chunks and store its predictions (`predictions`).
+
+    The live model scores chunks of more than `COMPILED_MAX_ROWS` rows (a small last chunk
+    joins the one before): each takes the path (compiled scorer or pipeline) the whole batch
+    takes, so the predictions are the whole batch's.
+
+    Args:
+        project: The project.
+        store: The lineage store.
+        batch: The batch (partition) name.
+        batch_version: Its stored `production_batch` version.
+        model: The deployed model.
+        deployment: The deployment version.
+        model_version: The model's version.
+        reference: The model's primary scores on the reference (prediction drift), if any.
+        shadows: The shadow models, in column order.
+        rows: Rows per chunk read.
+        min_rows: Rows per chunk scored, at least (see above).
+        write: `write_frame_chunks` keywords.
+
+    Raises:
+        NonFiniteScores: a row got a NaN or infinite score (nothing is stored).
+    """
+    from unified_ai.ml.data import FeatureColumns
+
+    source = FrameChunks(store, [project.name, PRODUCTION_BATCH, batch], batch_version, rows)
+    scoring = ChunkedScoring(
+        model=model,
+        features=FeatureColumns(**model.card["features"]),
+        segments=project.segments,
+        threshold=project.evaluation.threshold,
+        deployment=deployment,
+        model_version=model_version,
+        rows=source.rows,
+        shadow_most=project.monitoring.shadow_rows,
+        batch=batch,
+        reference=reference,
+        shadows=list(shadows or []),
+    )
+
+    if any(shadow.model is not None for shadow in scoring.shadows):
+        # The sampled rows first (one more read of the stored file), scored whole per model.
+        columns = list(source.columns)
+        gatherer = RowGatherer(scoring.shadow_sample(), columns)
+        for chunk in source:
+            gatherer.add(chunk)
+        scoring.score_shadows(gatherer.frame())
+
+    def chunks() -> "Any":
+        for chunk in at_least(source, min_rows):
+            yield scoring.score(chunk)
+        if scoring.non_finite:
+            # Raised inside the writer: its staging is discarded, no version is published.
+            raise NonFiniteScores(
+                f"{project.name}/predictions: model {model_version} gave {scoring.non_finite} "
+                f"of {scoring.scored_rows} rows a non-finite score (first: row "
+                f"{scoring.first_non_finite}); refusing to store them"
+            )
+
+    manifest = store.write_frame_chunks([project.name, PREDICTIONS, batch], chunks(), **write)
+    metadata = scoring.metadata(model.classes)
+    if reference is not None:
+        found = scoring.prediction_drift(project.policy.triggers.drift.psi_threshold)
+        psi = found["psi"]
+        metadata.update(
+            {
+                "prediction_drift_of": found["of"],
+                "prediction_psi": "none" if psi is None else float(psi),
+                "prediction_drifted": bool(found["drifted"]),
+            }
+        )
+    metadata.update({f"shadow_failed_{k}": v for k, v in scoring.shadow_failures.items()})
+    return ScoredBatch(manifest, scoring.scored_rows, metadata)
+
+
+def drift_of_stored_batch(
+    project: "ProjectConfig",
+    store: "LineageStore",
+    batch: str,
+    batch_version: str,
+    reference: "pd.DataFrame",
+    numeric: list[str],
+    categorical: list[str],
+    *,
+    sample_rows: int | None = None,
+    rows: int = CHUNK_ROWS,
+) -> tuple[dict, "pd.DataFrame | None"]:
+    """`drift_scores` of a stored batch read in chunks, and the Evidently page's sample.
+
+    Returns:
+        The drift body, and (when `sample_rows` is given) the rows of the batch
+        `drift.drift_snapshot` samples (`DataFrame.sample(n, random_state=seed)`, the same
+        rows in the same order), or the whole batch's columns when it is not larger.
+    """
+    source = FrameChunks(store, [project.name, PRODUCTION_BATCH, batch], batch_version, rows)
+    scores = DriftScores(
+        reference, numeric, categorical, project.policy.triggers.drift.psi_threshold
+    )
+    gatherer = None
+    if sample_rows is not None:
+        import numpy as np
+
+        positions = drift_sample_rows(source.rows, sample_rows, project.split.seed)
+        order = np.arange(source.rows) if positions is None else positions
+        gatherer = RowGatherer(order, [*numeric, *categorical])
+    for chunk in source:
+        scores.add(chunk)
+        if gatherer is not None:
+            gatherer.add(chunk)
+    return scores.result(), None if gatherer is None else gatherer.frame()
