@@ -94,6 +94,11 @@ def route_reviews_job(project: str) -> str:
     return f"{project}__route_reviews"
 
 
+def review_job(project: str) -> str:
+    """Records one reviewer's answer to a routed prediction (launchpad config)."""
+    return f"{project}__review"
+
+
 def op_name(project: str, asset: str) -> str:
     """The op that materializes `asset` (the key of its config in run config)."""
     return f"{project}__{asset}"
@@ -242,6 +247,11 @@ CLASS_PROBA_PREFIX = "proba_"
 ORIGIN = "_origin"
 #: Column of `review_queue` identifying one routed prediction (stable across reruns).
 REVIEW_ID = "review_id"
+#: `_origin` of a `ground_truth` row: a label from the label inbox, or a reviewer's answer.
+LABEL_ORIGIN = "label"
+REVIEW_ORIGIN = "review"
+#: Column of `ground_truth` naming who answered a row's review (empty for inbox labels).
+REVIEWER_COLUMN = "_reviewed_by"
 #: Columns the product adds to frames; never model inputs, whatever the project's features say.
 INTERNAL_COLUMNS = (ROW_ID, ORIGIN)
 

@@ -12,7 +12,7 @@ Dagster import.
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import unified_ai
 from unified_ai.io.formats import serialize
@@ -24,22 +24,29 @@ from unified_ai.names import (
     REVIEW_ACTION,
     REVIEW_ID,
     REVIEW_QUEUE,
+    REVIEWER_COLUMN,
     REVIEWS,
     ROW_ID,
 )
 from unified_ai.policies.review_answers import (
+    ANSWERED,
     ReviewAnswer,
     ReviewRefused,
     answer_text,
     check_review,
     item_state,
+    label_value,
 )
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import MULTICLASS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "ReviewItem",
     "ReviewRefused",
+    "answered_labels",
     "answers_of",
     "find_item",
     "queue_batches",
@@ -251,3 +258,54 @@ def _classes(store: LineageStore, project: ProjectConfig, item: ReviewItem) -> l
         return None
     model = StoreReader(store).read_value([project.name, CANDIDATE_MODEL], item.model_version)
     return list(model.classes or [])
+
+
+def answered_labels(
+    reader: StoreReader, project: ProjectConfig, batch: str, *, now: datetime | None = None
+) -> "pd.DataFrame":
+    """The answered items of `batch` as labels: `ROW_ID`, `label` and `REVIEWER_COLUMN`.
+
+    An item counts once it is answered as policy asks (one person, or two agreeing with
+    `four_eyes`); open, overdue, skipped and escalated items give no label. The label takes the
+    task's form (`label_value`); `REVIEWER_COLUMN` names who gave it. When any item counts,
+    the queue version and every answer version of the batch are noted in `reader`'s lineage,
+    so what is stored from these labels names the reviews it came from.
+    """
+    import pandas as pd
+
+    columns = [ROW_ID, "label", REVIEWER_COLUMN]
+    empty = pd.DataFrame(columns=columns)
+    review = project.policy.review
+    queue, path = _queue_path(project.name, batch), _answers_path(project.name, batch)
+    queue_version = reader.current_version(queue)
+    if review is None or queue_version is None or reader.current_version(path) is None:
+        return empty
+    now = now or datetime.now(timezone.utc)
+    store = reader.store  # read untracked; noted below only when used
+    manifests = store.versions(path)
+    by_item: dict[str, list[ReviewAnswer]] = {}
+    for manifest in manifests:
+        answer = ReviewAnswer.from_json(store.read_value(path, manifest.version))
+        by_item.setdefault(answer.review_id, []).append(answer)
+    rows = store.read_value(queue, queue_version)
+    found = []
+    for row in rows.to_dict("records"):
+        answers = by_item.get(row[REVIEW_ID], [])
+        if not answers:
+            continue
+        state, agreed = item_state(review, answers, row["due_at"].to_pydatetime(), now)
+        if state != ANSWERED or agreed is None:
+            continue
+        names = list(
+            dict.fromkeys(
+                a.reviewer for a in answers if a.action == "answer" and a.answer == agreed
+            )
+        )
+        found.append((row[ROW_ID], label_value(project.task, agreed), ", ".join(names)))
+    if not found:
+        return empty
+    if reader.log is not None:
+        reader.log.add(queue, queue_version)
+        for manifest in manifests:
+            reader.log.add(path, manifest.version)
+    return pd.DataFrame(found, columns=columns)

@@ -10,7 +10,7 @@ often it is labeled.
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from unified_ai.names import ROW_ID
+from unified_ai.names import LABEL_ORIGIN, ORIGIN, REVIEW_ORIGIN, REVIEWER_COLUMN, ROW_ID
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import MULTICLASS, REGRESSION
 
@@ -51,6 +51,38 @@ def label_column(
         return None, f"column {project.target!r}: {problem}"
     labels = labels.assign(**{project.target: truth})
     return labels.assign(label=binary_target(project, labels))[[ROW_ID, "label"]], None
+
+
+def with_review_labels(
+    labels: "pd.DataFrame | None", reviewed: "pd.DataFrame"
+) -> tuple["pd.DataFrame", list[str]]:
+    """Inbox labels and reviewers' answers as one set of label rows, and the answers set aside.
+
+    Each row says where its label came from (`_origin`: `label` or `review`) and who reviewed
+    it (`REVIEWER_COLUMN`, empty for inbox labels). A label from the label inbox wins over a
+    review answer for the same row id: the answer is set aside (its row id is returned, as
+    text), so a row never gets two labels from the two sources.
+
+    Args:
+        labels: Checked inbox labels (`label_column`), or None when the batch has no file.
+        reviewed: Answered reviews as labels (`ROW_ID`, `label`, `REVIEWER_COLUMN`).
+    """
+    import pandas as pd
+
+    frames = []
+    overridden: list[str] = []
+    if labels is not None:
+        frames.append(labels.assign(**{ORIGIN: LABEL_ORIGIN, REVIEWER_COLUMN: ""}))
+    if len(reviewed):
+        labeled = set() if labels is None else {str(i) for i in labels[ROW_ID]}
+        taken = reviewed[ROW_ID].astype(str).isin(labeled).to_numpy()
+        overridden = sorted(str(i) for i in reviewed.loc[taken, ROW_ID])
+        frames.append(reviewed[~taken].assign(**{ORIGIN: REVIEW_ORIGIN}))
+    columns = [ROW_ID, "label", ORIGIN, REVIEWER_COLUMN]
+    if not frames:
+        return pd.DataFrame(columns=columns), overridden
+    kept = [f[columns] for f in frames if len(f)] or [frames[0][columns]]
+    return pd.concat(kept, ignore_index=True), overridden
 
 
 @dataclass(frozen=True)

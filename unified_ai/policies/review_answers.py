@@ -136,6 +136,19 @@ def answer_text(task: str, answer: str, classes: Sequence[object] | None = None)
     raise ReviewRefused(f"unknown task {task!r}")
 
 
+def label_value(task: str, text: str) -> object:
+    """A stored answer (`answer_text`) as a `ground_truth` label of the task.
+
+    The form `unified_ai.ml.label_join.label_column` gives inbox labels: binary the int 0/1,
+    multiclass the class label as text, regression a float.
+    """
+    if task == BINARY:
+        return int(text)
+    if task == REGRESSION:
+        return float(text)
+    return text
+
+
 def item_state(
     policy: ReviewPolicy, answers: Sequence[ReviewAnswer], due_at: datetime, now: datetime
 ) -> tuple[str, str | None]:

@@ -1,8 +1,9 @@
 """Who may do what on the serving endpoint: a bearer token guards writes.
 
 Labels steer the loop (they become ground truth, which drives retraining and rollback), so
-`POST /labels` needs the token `unified-ai serve` reads from `UNIFIED_AI_SERVE_TOKEN`. Without
-a token configured, the labels endpoint is disabled (403) and predictions still work.
+`POST /labels` needs the token `unified-ai serve` reads from `UNIFIED_AI_SERVE_TOKEN`, and so
+does `POST /reviews` (reviewers' answers become ground truth too). Without a token configured,
+those endpoints are disabled (403) and predictions still work.
 Predictions need the token only with `--require-token-for-predict`. Tokens are compared in
 constant time; a missing or wrong one gets 401 with `WWW-Authenticate: Bearer`.
 """

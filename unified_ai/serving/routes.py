@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from unified_ai.serving.body import read_body, records_of
 from unified_ai.serving.docs import docs_page
+from unified_ai.serving.reviews import accept_review, review_body_schema
 from unified_ai.serving.schemas import (
     LabelsResponse,
     error_responses,
@@ -32,7 +33,7 @@ INLINE_ROWS = 16
 
 
 def build_router(service: ServingService) -> APIRouter:
-    """The routes of `service`: predict, labels, health, readiness, docs and metrics."""
+    """The routes of `service`: predict, labels, reviews, health, readiness, docs, metrics."""
     options = service.options
     errors = error_responses()
     router = APIRouter()
@@ -92,6 +93,26 @@ def build_router(service: ServingService) -> APIRouter:
         records = await anyio.to_thread.run_sync(records_of, body, "labels", options.max_rows)
         async with service.scoring_slot():
             result = await anyio.to_thread.run_sync(service.accept_labels, records)
+        return JSONResponse(result)
+
+    @router.post(
+        "/v1/projects/{project}/reviews",
+        responses=errors,
+        summary="Answer a prediction routed to people (policy.review)",
+        openapi_extra=review_body_schema(),
+    )
+    async def reviews(project: str, request: Request) -> Response:
+        """One reviewer's answer to a routed item (`{review_id, answer, by, comment}`).
+
+        Recorded as the command line and the `<project>__review` job record it: `by` must be
+        one of `policy.review.reviewers`, the answer one the task can take (binary 0/1,
+        multiclass one of the model's classes, regression a number). Answered reviews become
+        the batch's ground truth. Needs `Authorization: Bearer <token>`, as labels do.
+        """
+        service.check_project(project)
+        service.guard.check_write(request.headers, "reviews")
+        body = await read_body(request, options)
+        result = await anyio.to_thread.run_sync(accept_review, service.store, service.project, body)
         return JSONResponse(result)
 
     @router.get("/healthz", summary="Liveness: the process and its background threads run")

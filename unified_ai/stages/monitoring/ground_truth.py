@@ -2,6 +2,8 @@
 
 The rules (which labels count, once) are `unified_ai.ml.label_join`'s; this asset reads the
 file, refuses it into labels/quarantine/ when the rules do, and reports what they left out.
+With `policy.review`, the batch's answered reviews join too (`_origin: review`, the reviewer in
+`_reviewed_by`); a label from the inbox wins over a review answer for the same row.
 """
 
 from typing import TYPE_CHECKING
@@ -9,9 +11,23 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.review_answers import answered_labels
 from unified_ai.ml.data import target_classes
-from unified_ai.ml.label_join import join_labels, label_column, missing_label_columns
-from unified_ai.names import GROUND_TRUTH, PREDICTIONS, TRAIN_SPLIT
+from unified_ai.ml.label_join import (
+    join_labels,
+    label_column,
+    missing_label_columns,
+    with_review_labels,
+)
+from unified_ai.names import (
+    GROUND_TRUTH,
+    ORIGIN,
+    PREDICTIONS,
+    REVIEW_ORIGIN,
+    REVIEWER_COLUMN,
+    ROW_ID,
+    TRAIN_SPLIT,
+)
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.resources.inbox import Inbox
@@ -44,7 +60,9 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         "0/1, ...) are refused and the file kept in labels/quarantine/. Labels for row ids the "
         "batch does not have are left out and listed; exact duplicates (same row id, same "
         "label) count once; a row id given different labels is quarantined (left out of "
-        "ground truth and live metrics, listed in the metadata).",
+        "ground truth and live metrics, listed in the metadata). With policy.review, answered "
+        "reviews are labels too (`_origin: review`, who answered in `_reviewed_by`); an inbox "
+        "label wins over a review answer for the same row.",
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
@@ -76,19 +94,28 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         batch = context.partition_key
         folder = inbox.labels_folder(project)
         path = inbox.locate(folder, batch)
-        labels = _read_label_file(context, project, inbox, notifier, path)
         reader = lineage.reader(context)
+        reviewed = _review_labels(reader, project, batch)
+        # A batch may have reviewers' answers and no label file yet: they are its ground truth.
+        has_file = not len(reviewed) or path.exists()
+        labels = _read_label_file(context, project, inbox, notifier, path) if has_file else None
         if project.task == BINARY:
             train_path = key(project, TRAIN_SPLIT).path
             train_version = reader.require_current(train_path)
             classes = target_classes(project, reader.read_value(train_path, train_version))
         else:
             classes = _scoring_model_classes(project, reader, predictions)
-        checked, problem = label_column(project, labels, classes)
-        if checked is None:
-            raise _refuse(context, project, inbox, notifier, path, f"{path}: {problem}")
-        join = join_labels(checked, predictions)
-        metadata = _join_metadata(join)
+        checked = None
+        if labels is not None:
+            checked, problem = label_column(project, labels, classes)
+            if checked is None:
+                raise _refuse(context, project, inbox, notifier, path, f"{path}: {problem}")
+        combined, overridden = with_review_labels(checked, reviewed)
+        join = join_labels(combined, predictions)
+        metadata = {
+            **_join_metadata(join),
+            **_review_metadata(join, reviewed, overridden),
+        }
         yield dg.Output(
             join.joined,
             metadata={
@@ -97,7 +124,8 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
                 "classes": dg.MetadataValue.json(classes),
             },
         )
-        inbox.archive(folder, batch, PROCESSED)
+        if has_file:
+            inbox.archive(folder, batch, PROCESSED)
         yield dg.AssetCheckResult(
             check_name=LABELS_CHECK,
             passed=not join.problems,
@@ -107,6 +135,32 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return ground_truth
+
+
+def _review_labels(reader: StoreReader, project: ProjectConfig, batch: str) -> "pd.DataFrame":
+    """The batch's answered reviews as labels (none without `policy.review`).
+
+    Read through the step's reader, so the ground truth's manifest names the review queue and
+    answer versions its review rows came from, and the next training's lineage names them.
+    """
+    import pandas as pd
+
+    if project.policy.review is None:
+        return pd.DataFrame(columns=[ROW_ID, "label", REVIEWER_COLUMN])
+    return answered_labels(reader, project, batch)
+
+
+def _review_metadata(join: "LabelJoin", reviewed: "pd.DataFrame", overridden: list[str]) -> dict:
+    """How many ground-truth rows are reviewers' answers, by whom, and which an inbox label beat."""
+    if not len(reviewed):
+        return {}
+    used = join.joined[join.joined[ORIGIN] == REVIEW_ORIGIN]
+    return {
+        "review_labels": len(used),
+        "review_labels_overridden": len(overridden),
+        "overridden_review_row_ids": dg.MetadataValue.json(overridden[:LISTED_ROW_IDS]),
+        "reviewers": dg.MetadataValue.json(sorted(set(used[REVIEWER_COLUMN]))),
+    }
 
 
 def _scoring_model_classes(
