@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from unified_ai.payloads import ApprovalRecord
-from unified_ai.projects.identity import normalize_identity
+from unified_ai.projects.identity import expand_people, is_listed, normalize_identity
 from unified_ai.projects.schema import LOWER_IS_BETTER, ApprovalPolicy, DeploymentWindow
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -65,24 +65,12 @@ def _future(record: ApprovalRecord, now: datetime) -> str | None:
 
 def allowed_approvers(policy: ApprovalPolicy) -> set[str] | None:
     """Names allowed to approve, as written in the policy, or None when anyone may."""
-    if not policy.approvers:
-        return None
-    names: set[str] = set()
-    for entry in policy.approvers:
-        if entry.startswith("group:"):
-            names.update(policy.groups[entry.removeprefix("group:")])
-        else:
-            names.add(entry)
-    return names
+    return expand_people(policy.approvers, policy.groups)
 
 
 def may_approve(policy: ApprovalPolicy, name: str) -> bool:
     """Whether the current policy lets this person approve (names compared normalised)."""
-    person = normalize_identity(name)
-    if not person:
-        return False
-    allowed = allowed_approvers(policy)
-    return allowed is None or person in {normalize_identity(n) for n in allowed}
+    return is_listed(name, allowed_approvers(policy))
 
 
 def same_person(first: str | None, second: str | None) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from unified_ai.projects.identity import normalize_identity
+from unified_ai.projects.identity import expand_people, is_listed, normalize_identity
 from unified_ai.projects.schema_review import ReviewPolicy
 from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, class_key
 
@@ -82,24 +82,12 @@ class ReviewAnswer:
 
 def allowed_reviewers(policy: ReviewPolicy) -> set[str] | None:
     """Names allowed to review, as written in the policy, or None when anyone may."""
-    if not policy.reviewers:
-        return None
-    names: set[str] = set()
-    for entry in policy.reviewers:
-        if entry.startswith("group:"):
-            names.update(policy.groups[entry.removeprefix("group:")])
-        else:
-            names.add(entry)
-    return names
+    return expand_people(policy.reviewers, policy.groups)
 
 
 def may_review(policy: ReviewPolicy, name: str) -> bool:
     """Whether the policy lets this person answer (names compared normalised)."""
-    person = normalize_identity(name)
-    if not person:
-        return False
-    allowed = allowed_reviewers(policy)
-    return allowed is None or person in {normalize_identity(n) for n in allowed}
+    return is_listed(name, allowed_reviewers(policy))
 
 
 def answer_text(task: str, answer: str, classes: Sequence[object] | None = None) -> str:

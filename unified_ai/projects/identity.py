@@ -36,3 +36,27 @@ def normalize_identity(name: str) -> str:
     # Casefolding can leave text that NFKC changes again (e.g. some ligatures), so normalise twice.
     text = unicodedata.normalize("NFKC", text.casefold())
     return " ".join(text.split())
+
+
+def expand_people(entries: list[str], groups: dict[str, list[str]]) -> set[str] | None:
+    """Names listed in `entries`, or None when the list is empty (anyone may).
+
+    A `group:<name>` entry brings the group's members. Approvers and reviewers are listed alike.
+    """
+    if not entries:
+        return None
+    names: set[str] = set()
+    for entry in entries:
+        if entry.startswith("group:"):
+            names.update(groups[entry.removeprefix("group:")])
+        else:
+            names.add(entry)
+    return names
+
+
+def is_listed(name: str, allowed: set[str] | None) -> bool:
+    """Whether `name` is one of `allowed` (None: anyone), spellings compared normalised."""
+    person = normalize_identity(name)
+    if not person:
+        return False
+    return allowed is None or person in {normalize_identity(n) for n in allowed}
