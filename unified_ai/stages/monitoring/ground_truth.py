@@ -33,7 +33,14 @@ from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.common import (
+    DATA_FRAME,
+    DataFrame,
+    asset_metadata,
+    batches_partitions,
+    key,
+    stage_tags,
+)
 from unified_ai.stages.monitoring.scoring import recorded_classes
 from unified_ai.stages.placement import stage_op_tags
 
@@ -52,7 +59,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key,
-        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
+        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS), dagster_type=DATA_FRAME)},
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
         description="Labels that arrived later for a batch, joined to its predictions: one "
@@ -80,7 +87,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         inbox: Inbox,
         notifier: Notifier,
         lineage: LineageStorage,
-        predictions,
+        predictions: DataFrame,
     ):
         """Labels of one batch, one per scored row, joined to its predictions.
 

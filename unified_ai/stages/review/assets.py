@@ -37,7 +37,14 @@ from unified_ai.policies.review import Routing, TrainingProfile, route_batch
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.schema_review import ReviewPolicy, check_review
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.common import (
+    DATA_FRAME,
+    DataFrame,
+    asset_metadata,
+    batches_partitions,
+    key,
+    stage_tags,
+)
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -62,7 +69,7 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key,
-        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS))},
+        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS), dagster_type=DATA_FRAME)},
         # With out_of_range the batch's own rows are read too (through the step's reader).
         deps=[key(project, PRODUCTION_BATCH)] if review.out_of_range else [],
         partitions_def=batches_partitions(project),
@@ -75,7 +82,9 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
     )
-    def review_queue(context: dg.AssetExecutionContext, lineage: LineageStorage, predictions):
+    def review_queue(
+        context: dg.AssetExecutionContext, lineage: LineageStorage, predictions: DataFrame
+    ):
         reader = lineage.reader(context)
         batch = context.partition_key
         now = datetime.now(timezone.utc)
