@@ -8,8 +8,9 @@ file between the check and the reads.
 """
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from unified_ai.io.formats import FRAME
 from unified_ai.io.records import IntegrityError, LineageStoreError, asset_label
@@ -21,6 +22,38 @@ if TYPE_CHECKING:
     from unified_ai.io.version_reader import VersionReader
 
 _BLOCK = 1 << 20
+
+
+def stored_frame_rows(store: "VersionReader", asset_path: Sequence[str], version: str) -> int:
+    """A stored version's row count from its Parquet footer (-1: not a stored frame).
+
+    Reads the manifest and the file's footer only: cheap enough to ask before every read.
+    """
+    manifest = store.read_manifest(asset_path, version)
+    if manifest.kind != FRAME or FRAME_FILE not in manifest.files:
+        return -1
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(store.version_dir(asset_path, version) / FRAME_FILE).num_rows)
+
+
+@dataclass
+class ChunkedOutput:
+    """A frame output given to the IO manager in chunks, stored as it is produced.
+
+    Attributes:
+        chunks: Gives the frame's chunks, in order (called once per attempt to store).
+        metadata: The output's metadata, asked for once the frame is stored (it may depend on
+            what the chunks held).
+        fallback: Gives the chunks again another way when `chunks` fails with one of
+            `fallback_on` (nothing of the first attempt is stored).
+        fallback_on: The exceptions that make the store try `fallback`.
+    """
+
+    chunks: Callable[[], Iterable["pd.DataFrame"]]
+    metadata: Callable[[], Mapping[str, Any]] = dict
+    fallback: Callable[[], Iterable["pd.DataFrame"]] | None = None
+    fallback_on: tuple[type[BaseException], ...] = field(default_factory=tuple)
 
 
 class FrameChunks:
@@ -42,6 +75,9 @@ class FrameChunks:
         label = asset_label(asset_path)
         if manifest.kind != FRAME or FRAME_FILE not in manifest.files:
             raise LineageStoreError(f"{label}@{version}: not a stored frame ({manifest.kind})")
+        #: Which stored version the chunks are.
+        self.asset_path = list(asset_path)
+        self.version = version
         self.path = store.version_dir(asset_path, version) / FRAME_FILE
         self.rows_per_chunk = rows
         digest = hashlib.sha256()

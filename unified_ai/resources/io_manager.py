@@ -5,6 +5,11 @@ from the store (its inputs, loaded here, and what it read through `LineageStorag
 moves the asset's pointer and shows version, path and lineage in the UI. `load_input` always
 resolves the upstream's *current pointer* (so a rollback is honoured, which Dagster's own
 provenance does not do) and verifies checksums.
+
+Large frames stay out of memory: an output given as a `ChunkedOutput` is streamed into its
+version chunk by chunk, and an input whose `AssetIn` metadata asks for chunks
+(`CHUNKS_METADATA`) is handed over as `FrameChunks` when its stored frame is larger than one
+chunk (a smaller one is read whole, as any other input).
 """
 
 import dagster as dg
@@ -12,6 +17,7 @@ from pydantic import PrivateAttr
 
 import unified_ai
 from unified_ai.io.formats import serialize
+from unified_ai.io.frame_chunks import ChunkedOutput, FrameChunks, stored_frame_rows
 from unified_ai.io.reader import ReadLog, step_log
 from unified_ai.names import (
     COLUMN_SCHEMA_METADATA,
@@ -25,6 +31,16 @@ from unified_ai.names import (
     actor_of,
 )
 from unified_ai.resources.storage import LineageStorage
+
+#: `AssetIn` metadata key: the step takes a large stored frame as `FrameChunks`.
+CHUNKS_METADATA = "unified_ai/chunks"
+
+
+def chunk_rows() -> int:
+    """Rows per chunk of a chunked input (read when asked, so a test can make it small)."""
+    from unified_ai.ml import chunked_batches
+
+    return chunked_batches.CHUNK_ROWS
 
 
 def storage_path(asset_key: dg.AssetKey, partition: str | None = None) -> list[str]:
@@ -88,16 +104,19 @@ class LineageIOManager(dg.ConfigurableIOManager):
         # Every output of the step gets all of its reads (a step may store several assets).
         upstream = log.upstream() if log is not None else {}
         policy_version = (context.definition_metadata or {}).get(POLICY_VERSION_METADATA)
-        kind, files = serialize(obj)
-        manifest = store.write_version(
-            path,
-            kind,
-            files,
-            run_id=run_id,
-            code_version=_code_version(context),
-            policy_version=policy_version,
-            upstream=upstream,
-        )
+        if isinstance(obj, ChunkedOutput):
+            manifest = self._write_chunks(context, store, path, obj, upstream, policy_version)
+        else:
+            kind, files = serialize(obj)
+            manifest = store.write_version(
+                path,
+                kind,
+                files,
+                run_id=run_id,
+                code_version=_code_version(context),
+                policy_version=policy_version,
+                upstream=upstream,
+            )
         store.set_current(
             path,
             manifest.version,
@@ -119,13 +138,41 @@ class LineageIOManager(dg.ConfigurableIOManager):
                 FILES_METADATA: dg.MetadataValue.json(manifest.files),
             }
         )
+        if isinstance(obj, ChunkedOutput):
+            # Known once every chunk went through (row counts, validation, scores).
+            context.add_output_metadata(dict(obj.metadata()))
+
+    def _write_chunks(self, context, store, path, obj: ChunkedOutput, upstream, policy_version):
+        """Store a chunked output as one version (nothing is stored if a chunk fails)."""
+
+        def write(chunks):
+            return store.write_frame_chunks(
+                path,
+                chunks,
+                run_id=self._run_id,
+                code_version=_code_version(context),
+                policy_version=policy_version,
+                upstream=upstream,
+            )
+
+        try:
+            return write(obj.chunks())
+        except obj.fallback_on:
+            if obj.fallback is None:
+                raise
+            return write(obj.fallback())
 
     def load_input(self, context: dg.InputContext):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         path = storage_path(context.asset_key, partition)
         store = self.storage.store()
         version = store.require_current(path)
-        value = store.read_value(path, version)
+        rows = chunk_rows() if (context.definition_metadata or {}).get(CHUNKS_METADATA) else 0
+        if rows and stored_frame_rows(store, path, version) > rows:
+            # Its read is recorded below as any input's: the lineage is the same.
+            value: object = FrameChunks(store, path, version, rows)
+        else:
+            value = store.read_value(path, version)
         log = self._read_log(context)
         if log is not None:
             log.add(path, version)

@@ -12,7 +12,7 @@ results on the same rows: the same validation findings, predictions and drift st
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unified_ai.io.frame_chunks import FrameChunks
+from unified_ai.io.frame_chunks import ChunkedOutput, FrameChunks
 from unified_ai.ml.artifacts import COMPILED_MAX_ROWS
 from unified_ai.ml.chunked_batches import (
     CHUNK_ROWS,
@@ -28,6 +28,8 @@ from unified_ai.ml.chunked_drift import DriftScores
 from unified_ai.names import PREDICTIONS, PRODUCTION_BATCH
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     import numpy as np
     import pandas as pd
 
@@ -83,6 +85,102 @@ def store_batch_file(
     return StoredBatch(manifest, validation.outcome(), validation.rows)
 
 
+class StreamedBatch:
+    """A batch file read, validated and stored in chunks by the IO manager (`production_batch`).
+
+    Its first chunk is read at once, so an empty or unreadable file is refused before anything
+    is stored. A CSV file whose columns are typed differently in two chunks is read whole
+    instead (`read_whole`), and validated whole.
+
+    Args:
+        project: The project.
+        source: The file.
+        name: Its name (`.parquet`, else CSV).
+        rows: Rows per chunk.
+        read_whole: Reads the file whole (the fallback).
+    """
+
+    def __init__(
+        self,
+        project: "ProjectConfig",
+        source: Any,
+        name: str,
+        rows: int,
+        read_whole: "Callable[[], pd.DataFrame]",
+    ):
+        self._project = project
+        self._read_whole = read_whole
+        self._chunks = iter(iter_batch_file(source, name, rows))
+        self._first = next(self._chunks, None)
+        self._outcome: ValidationOutcome | None = None
+        self._validation: ChunkedValidation | None = None
+        #: Rows stored.
+        self.rows = 0
+
+    @property
+    def empty(self) -> bool:
+        """Whether the file has no rows (nothing to store)."""
+        return self._first is None or (len(self._first) == 0 and self._peek_empty())
+
+    def _peek_empty(self) -> bool:
+        following = next(self._chunks, None)
+        if following is None:
+            return True
+        import itertools
+
+        self._chunks = itertools.chain([following], self._chunks)
+        return False
+
+    def _streamed(self) -> "Iterator[pd.DataFrame]":
+        validation = self._validation = ChunkedValidation(self._project)
+        first, self._first = self._first, None
+        if first is None:
+            return
+        import itertools
+
+        for chunk in itertools.chain([first] if len(first) else [], self._chunks):
+            validation.add(chunk)
+            yield chunk
+
+    def _whole(self) -> "Iterator[pd.DataFrame]":
+        from unified_ai.ml.validation import validate_batch
+
+        self._validation = None
+        frame = self._read_whole()
+        self._outcome = validate_batch(self._project, frame)
+        self.rows = len(frame)
+        yield frame
+
+    def outcome(self) -> "ValidationOutcome":
+        """The batch's validation (once stored)."""
+        if self._validation is not None:
+            self.rows = self._validation.rows
+            return self._validation.outcome()
+        if self._outcome is None:
+            raise RuntimeError("the batch was not stored")
+        return self._outcome
+
+    def metadata(self) -> dict[str, Any]:
+        """`production_batch`'s output metadata (once stored)."""
+        outcome = self.outcome()
+        return {
+            "dagster/row_count": self.rows,
+            "quarantined": not outcome.passed,
+            "reason": outcome.describe()[:1000],
+        }
+
+    def output(self) -> "ChunkedOutput":
+        """What the IO manager stores."""
+        from unified_ai.ml.csv_reader import ChunkTypesDiffer
+
+        return ChunkedOutput(
+            chunks=self._streamed,
+            metadata=self.metadata,
+            fallback=self._whole,
+            fallback_on=(ChunkTypesDiffer,),
+        )
+
+
 @dataclass
 class ScoredBatch:
     """The stored predictions of a batch and what their metadata says."""
@@ -130,9 +228,45 @@ def score_stored_batch(
     Raises:
         NonFiniteScores: a row got a NaN or infinite score (nothing is stored).
     """
+    source = FrameChunks(store, [project.name, PRODUCTION_BATCH, batch], batch_version, rows)
+    scoring, chunks, metadata = stream_scores(
+        project,
+        source,
+        batch,
+        model=model,
+        deployment=deployment,
+        model_version=model_version,
+        reference=reference,
+        shadows=shadows,
+        min_rows=min_rows,
+    )
+    manifest = store.write_frame_chunks([project.name, PREDICTIONS, batch], chunks, **write)
+    return ScoredBatch(manifest, scoring.scored_rows, metadata())
+
+
+def stream_scores(
+    project: "ProjectConfig",
+    source: FrameChunks,
+    batch: str,
+    *,
+    model: Any,
+    deployment: str,
+    model_version: str,
+    reference: "np.ndarray | None" = None,
+    shadows: list[Shadow] | None = None,
+    min_rows: int = COMPILED_MAX_ROWS + 1,
+) -> tuple[ChunkedScoring, "Iterator[pd.DataFrame]", "Callable[[], dict[str, Any]]"]:
+    """The predictions of a stored batch as chunks to store, and their metadata once stored.
+
+    The shadow sample is scored here, before the chunks (see `score_stored_batch`).
+
+    Returns:
+        The scoring (its counts once the chunks are consumed), the predictions' chunks (they
+        raise `NonFiniteScores` after the last one if a row got a non-finite score, so a
+        streaming writer stores nothing), and a function giving the metadata once they are.
+    """
     from unified_ai.ml.data import FeatureColumns
 
-    source = FrameChunks(store, [project.name, PRODUCTION_BATCH, batch], batch_version, rows)
     scoring = ChunkedScoring(
         model=model,
         features=FeatureColumns(**model.card["features"]),
@@ -155,7 +289,7 @@ def score_stored_batch(
             gatherer.add(chunk)
         scoring.score_shadows(gatherer.frame())
 
-    def chunks() -> "Any":
+    def chunks() -> "Iterator[pd.DataFrame]":
         for chunk in at_least(source, min_rows):
             yield scoring.score(chunk)
         if scoring.non_finite:
@@ -166,20 +300,22 @@ def score_stored_batch(
                 f"{scoring.first_non_finite}); refusing to store them"
             )
 
-    manifest = store.write_frame_chunks([project.name, PREDICTIONS, batch], chunks(), **write)
-    metadata = scoring.metadata(model.classes)
-    if reference is not None:
-        found = scoring.prediction_drift(project.policy.triggers.drift.psi_threshold)
-        psi = found["psi"]
-        metadata.update(
-            {
-                "prediction_drift_of": found["of"],
-                "prediction_psi": "none" if psi is None else float(psi),
-                "prediction_drifted": bool(found["drifted"]),
-            }
-        )
-    metadata.update({f"shadow_failed_{k}": v for k, v in scoring.shadow_failures.items()})
-    return ScoredBatch(manifest, scoring.scored_rows, metadata)
+    def metadata() -> dict[str, Any]:
+        described = scoring.metadata(model.classes)
+        if reference is not None:
+            found = scoring.prediction_drift(project.policy.triggers.drift.psi_threshold)
+            psi = found["psi"]
+            described.update(
+                {
+                    "prediction_drift_of": found["of"],
+                    "prediction_psi": "none" if psi is None else float(psi),
+                    "prediction_drifted": bool(found["drifted"]),
+                }
+            )
+        described.update({f"shadow_failed_{k}": v for k, v in scoring.shadow_failures.items()})
+        return described
+
+    return scoring, chunks(), metadata
 
 
 def drift_of_stored_batch(
@@ -202,6 +338,19 @@ def drift_of_stored_batch(
         rows in the same order), or the whole batch's columns when it is not larger.
     """
     source = FrameChunks(store, [project.name, PRODUCTION_BATCH, batch], batch_version, rows)
+    return stream_drift(project, source, reference, numeric, categorical, sample_rows=sample_rows)
+
+
+def stream_drift(
+    project: "ProjectConfig",
+    source: FrameChunks,
+    reference: "pd.DataFrame",
+    numeric: list[str],
+    categorical: list[str],
+    *,
+    sample_rows: int | None = None,
+) -> tuple[dict, "pd.DataFrame | None"]:
+    """`drift_of_stored_batch` of a stored batch already opened as chunks."""
     scores = DriftScores(
         reference, numeric, categorical, project.policy.triggers.drift.psi_threshold
     )

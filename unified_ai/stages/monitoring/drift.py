@@ -7,6 +7,7 @@ every Nth batch.
 
 import dagster as dg
 
+from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.ml.artifacts import Report
 from unified_ai.ml.data import resolve_features
 from unified_ai.ml.drift import columns_markdown, drift_page, drift_scores, page_reason
@@ -15,6 +16,7 @@ from unified_ai.names import DRIFT_REPORT, PRODUCTION_BATCH, TRAIN_SPLIT
 from unified_ai.payloads import DriftSummary
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import current_deployment
+from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
@@ -29,7 +31,11 @@ DRIFT_HISTORY_BATCHES = 30
 def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, DRIFT_REPORT),
-        ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
+        ins={
+            "production_batch": dg.AssetIn(
+                key=key(project, PRODUCTION_BATCH), metadata={CHUNKS_METADATA: True}
+            )
+        },
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
         description="Per-column drift (PSI, KS) of the batch against the training reference, "
@@ -50,9 +56,27 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         reference = reader.read_value(reference_path, reference_version)
         features = resolve_features(project, reference)
         rule = project.policy.triggers.drift
-        body = drift_scores(
-            reference, production_batch, features.numeric, features.categorical, rule.psi_threshold
-        )
+        if isinstance(production_batch, FrameChunks):
+            # Larger than one chunk: the statistics are summed chunk by chunk, and the page
+            # gets the rows it would sample from the whole batch.
+            from unified_ai.stages.monitoring.chunked_scoring import stream_drift
+
+            body, production_batch = stream_drift(
+                project,
+                production_batch,
+                reference,
+                features.numeric,
+                features.categorical,
+                sample_rows=project.monitoring.drift_report_rows,
+            )
+        else:
+            body = drift_scores(
+                reference,
+                production_batch,
+                features.numeric,
+                features.categorical,
+                rule.psi_threshold,
+            )
         body.update({"batch": context.partition_key, "reference_version": reference_version})
         # The Evidently page costs seconds (its import alone) while the statistics cost
         # milliseconds: a clean batch gets none unless the project asks for every Nth one.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from unified_ai.io.frame_chunks import ChunkedOutput, FrameChunks
 from unified_ai.io.reader import StoreReader
 from unified_ai.ml.batch_scoring import (
     empty_shadow_columns,
@@ -41,6 +42,7 @@ from unified_ai.queries import (
     waiting_candidate,
 )
 from unified_ai.resources.inbox import Inbox
+from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
@@ -81,7 +83,8 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
         batch = context.partition_key
         folder = inbox.folder(project)
         try:
-            frame = inbox.read(folder, batch)
+            streamed = _streamed_batch(project, inbox, folder, batch)
+            frame = inbox.read(folder, batch) if streamed is None else None
         except InboxError as exc:
             inbox.archive(folder, batch, QUARANTINE)
             notifier.notify(
@@ -101,15 +104,21 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=f"{project.name}/production_batch[{batch}]: {exc}"
             ) from None
-        outcome = validate_batch(project, frame)
-        yield dg.Output(
-            frame,
-            metadata={
-                "dagster/row_count": len(frame),
-                "quarantined": not outcome.passed,
-                "reason": outcome.describe()[:1000],
-            },
-        )
+        if streamed is not None:
+            # Validated and stored chunk by chunk by the IO manager while this step waits.
+            yield dg.Output(streamed.output())
+            outcome, rows = streamed.outcome(), streamed.rows
+        else:
+            assert frame is not None
+            outcome, rows = validate_batch(project, frame), len(frame)
+            yield dg.Output(
+                frame,
+                metadata={
+                    "dagster/row_count": rows,
+                    "quarantined": not outcome.passed,
+                    "reason": outcome.describe()[:1000],
+                },
+            )
         # The rows are in the lineage store now: the file leaves the waiting list, kept.
         inbox.archive(folder, batch, PROCESSED if outcome.passed else QUARANTINE)
         if not outcome.passed:
@@ -118,7 +127,7 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
                 project=project.name,
                 event="quarantine",
                 summary=f"batch {batch} was quarantined (kept, not scored): {outcome.describe()}",
-                evidence={"batch": batch, "rows": len(frame)},
+                evidence={"batch": batch, "rows": rows},
                 run_id=context.run_id,
             )
         yield dg.AssetCheckResult(
@@ -132,10 +141,48 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
     return production_batch
 
 
+#: Batch files larger than this are read, validated and stored in chunks (bounded memory).
+STREAM_FROM_BYTES = 32 << 20
+
+
+def _streamed_batch(project: ProjectConfig, inbox: Inbox, folder, batch: str):
+    """A large batch file as a `StreamedBatch` (its first chunk read), or None to read it whole.
+
+    Raises:
+        InboxError: the file is unreadable, or has no rows (as `Inbox.read` says).
+    """
+    from unified_ai.ml.data import FileRuleError
+    from unified_ai.resources.inbox import InboxError
+    from unified_ai.resources.io_manager import chunk_rows
+    from unified_ai.stages.monitoring.chunked_scoring import StreamedBatch
+
+    path = inbox.locate(folder, batch)
+    try:
+        if path.stat().st_size <= STREAM_FROM_BYTES:
+            return None
+        streamed = StreamedBatch(
+            project, path, batch, chunk_rows(), lambda: inbox.read(folder, batch)
+        )
+    except FileNotFoundError:
+        return None  # `Inbox.read` says so
+    except FileRuleError as exc:
+        raise InboxError(f"{path}: {exc}") from None
+    except Exception as exc:  # as `Inbox.read`: a decoding problem is the file's
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InboxError(f"{path} cannot be read: {first}") from None
+    if streamed.empty:
+        raise InboxError(f"{path} has no rows")
+    return streamed
+
+
 def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(project, PREDICTIONS),
-        ins={"production_batch": dg.AssetIn(key=key(project, PRODUCTION_BATCH))},
+        ins={
+            "production_batch": dg.AssetIn(
+                key=key(project, PRODUCTION_BATCH), metadata={CHUNKS_METADATA: True}
+            )
+        },
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
         description="The batch scored by the currently deployed model (its version recorded), "
@@ -152,6 +199,10 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         except NothingDeployedError as exc:
             raise dg.Failure(description=f"{project.name}/predictions: {exc}") from None
         _refuse_other_task(project, manifest.model_version, model)
+        if isinstance(production_batch, FrameChunks):
+            return _chunked_predictions(
+                context, reader, project, deployment, manifest, model, production_batch
+            )
         predicted = predict(model, production_batch, FeatureColumns(**model.card["features"]))
         _refuse_non_finite(project.name, manifest.model_version, production_batch, predicted)
         scored = scored_frame(
@@ -196,6 +247,123 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return predictions
+
+
+def _chunked_predictions(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    deployment: str,
+    manifest: Deployment,
+    model,
+    batch: FrameChunks,
+) -> dg.Output:
+    """`predictions` of a batch larger than one chunk: scored and stored chunk by chunk.
+
+    The same rows, columns and metadata as the whole-frame path (see `chunked_scoring`).
+    """
+    from unified_ai.ml.chunked_batches import Shadow
+    from unified_ai.stages.monitoring.chunked_scoring import NonFiniteScores, stream_scores
+
+    notes: dict[str, Any] = {}
+    try:
+        reference = reference_scores(context, reader, project, model, manifest.model_version)
+    except Exception as exc:
+        context.log.warning(f"{project.name}/predictions: no prediction drift: {exc}")
+        reference = None
+        notes["prediction_drift"] = f"not measured: {exc}"[:300]
+    shadows: list[Shadow] = []
+    roles: dict[str, str] = {}
+    metadata = {"shadow_previous": "none", "shadow_candidate": "none"}
+
+    def shadow(role: str, owner_column: str, proba_column: str, owner: str, model_version: str):
+        if model_version == manifest.model_version:
+            shadows.append(Shadow(owner_column, proba_column, owner))
+            metadata[f"shadow_{role}"] = f"{owner} (the live model itself)"
+            return
+        roles[owner] = role
+        try:
+            loaded = reader.read_value(key(project, CANDIDATE_MODEL).path, model_version)
+            if loaded.task != project.task:
+                raise ValueError(f"a {loaded.task} model, the project's task is {project.task}")
+        except Exception as exc:
+            loaded = _Unloadable(exc)
+        shadows.append(Shadow(owner_column, proba_column, owner, loaded))
+        metadata[f"shadow_{role}"] = owner
+
+    previous = rollback_target(reader, project.name, deployment)
+    if previous is not None:
+        version, previous_manifest = previous
+        shadow(
+            "previous",
+            SHADOW_PREVIOUS_DEPLOYMENT,
+            SHADOW_PREVIOUS_PROBA,
+            version,
+            previous_manifest.model_version,
+        )
+    candidate = waiting_candidate_version(context, reader, project, manifest)
+    if candidate is not None:
+        shadow("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
+    scoring, chunks, described = stream_scores(
+        project,
+        batch,
+        context.partition_key,
+        model=model,
+        deployment=deployment,
+        model_version=manifest.model_version,
+        reference=reference,
+        shadows=shadows,
+    )
+    sampled = len(scoring.shadow_sample())
+    if sampled < batch.rows:
+        metadata["shadow_sample"] = (
+            f"{sampled:,} of {batch.rows:,} (a random sample: monitoring.shadow_rows)"
+        )
+
+    def stored() -> "Any":
+        try:
+            yield from chunks
+        except NonFiniteScores as exc:
+            raise dg.Failure(description=str(exc)) from None
+
+    def after() -> dict[str, Any]:
+        found = described()
+        for owner, reason in scoring.shadow_failures.items():
+            found.pop(f"shadow_failed_{owner}", None)
+            metadata[f"shadow_{roles[owner]}"] = reason
+            context.log.warning(f"{project.name}/predictions: shadow {roles[owner]} {reason}")
+        found.update(notes)
+        return {
+            "dagster/row_count": scoring.scored_rows,
+            **{
+                name: dg.MetadataValue.json(value) if isinstance(value, list | dict) else value
+                for name, value in found.items()
+            },
+            **metadata,
+        }
+
+    return dg.Output(
+        ChunkedOutput(chunks=stored, metadata=after),
+        metadata={
+            "deployment_version": deployment,
+            "model_version": manifest.model_version,
+            "task": model.task,
+            **({"scorer": model.scorer_note} if model.scorer_note else {}),
+        },
+    )
+
+
+class _Unloadable:
+    """A shadow model that could not be read: scoring it fails with why (recorded as such)."""
+
+    task = None
+
+    def __init__(self, error: Exception):
+        self._error = error
+
+    @property
+    def card(self) -> dict:
+        raise self._error
 
 
 def _prediction_drift(
