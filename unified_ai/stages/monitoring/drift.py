@@ -19,7 +19,14 @@ from unified_ai.queries import current_deployment
 from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.common import (
+    TABLE_OR_CHUNKS,
+    TableOrChunks,
+    asset_metadata,
+    batches_partitions,
+    key,
+    stage_tags,
+)
 from unified_ai.stages.placement import stage_op_tags
 
 DRIFT_HTML = "drift.html"
@@ -33,7 +40,9 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         key=key(project, DRIFT_REPORT),
         ins={
             "production_batch": dg.AssetIn(
-                key=key(project, PRODUCTION_BATCH), metadata={CHUNKS_METADATA: True}
+                key=key(project, PRODUCTION_BATCH),
+                metadata={CHUNKS_METADATA: True},
+                dagster_type=TABLE_OR_CHUNKS,
             )
         },
         partitions_def=batches_partitions(project),
@@ -48,7 +57,7 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         lineage: LineageStorage,
         mlflow: MlflowRegistry,
-        production_batch,
+        production_batch: TableOrChunks,
     ):
         reader = lineage.reader(context)
         reference_path = key(project, TRAIN_SPLIT).path

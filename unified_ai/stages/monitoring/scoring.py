@@ -45,7 +45,14 @@ from unified_ai.resources.inbox import Inbox
 from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
-from unified_ai.stages.common import asset_metadata, batches_partitions, key, stage_tags
+from unified_ai.stages.common import (
+    TABLE_OR_CHUNKS,
+    TableOrChunks,
+    asset_metadata,
+    batches_partitions,
+    key,
+    stage_tags,
+)
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -180,7 +187,9 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         key=key(project, PREDICTIONS),
         ins={
             "production_batch": dg.AssetIn(
-                key=key(project, PRODUCTION_BATCH), metadata={CHUNKS_METADATA: True}
+                key=key(project, PRODUCTION_BATCH),
+                metadata={CHUNKS_METADATA: True},
+                dagster_type=TABLE_OR_CHUNKS,
             )
         },
         partitions_def=batches_partitions(project),
@@ -192,7 +201,11 @@ def build_predictions(project: ProjectConfig) -> dg.AssetsDefinition:
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas", "scikitlearn"},
     )
-    def predictions(context: dg.AssetExecutionContext, lineage: LineageStorage, production_batch):
+    def predictions(
+        context: dg.AssetExecutionContext,
+        lineage: LineageStorage,
+        production_batch: TableOrChunks,
+    ):
         reader = lineage.reader(context)
         try:
             deployment, manifest, model = deployed_model_of(reader, project.name)
