@@ -95,20 +95,13 @@ def history_page(
     positions = parse_cursor(cursor, assets)
     pulled: dict[str, list[tuple[str, PointerMove]]] = {asset: [] for asset in assets}
     sources: dict[str, Iterator[tuple[str, PointerMove]]] = {}
-
-    def rows(asset: str) -> Iterator[tuple[str, str, str, PointerMove]]:
-        path = [project, asset]
-        if oldest_first:
-            source = store.history_entries_oldest_first(path, after=positions.get(asset))
-        else:
-            source = store.history_entries(path, before=positions.get(asset))
-        sources[asset] = source
-        for name, move in source:
-            pulled[asset].append((name, move))
-            yield move.at, asset, name, move
-
     merged = heapq.merge(
-        *(rows(asset) for asset in assets), key=lambda row: row[0], reverse=not oldest_first
+        *(
+            _rows(store, project, asset, positions.get(asset), oldest_first, pulled, sources)
+            for asset in assets
+        ),
+        key=lambda row: row[0],
+        reverse=not oldest_first,
     )
     taken = list(itertools.islice(merged, limit + 1) if limit else merged)
     shown = taken[:limit] if limit else taken
@@ -116,24 +109,13 @@ def history_page(
     for _, asset, name, _ in shown:
         following[asset] = name
     counts = {asset: sum(1 for row in shown if row[1] == asset) for asset in assets}
-
-    def after_shown(asset: str) -> PointerMove | None:
-        """The asset's move after its last one shown (oldest first), None if there is none."""
-        if len(pulled[asset]) <= counts[asset]:
-            source = sources.get(asset)
-            extra = next(source, None) if source is not None else None
-            if extra is None:
-                return None
-            pulled[asset].append(extra)
-        return pulled[asset][counts[asset]][1]
-
     newest: dict[str, str] = {}
     newer: dict[str, PointerMove | None] = {}
     for asset in assets:
         if not counts[asset]:
             continue
         if oldest_first:
-            newer[asset] = after_shown(asset)
+            newer[asset] = _after_shown(pulled[asset], sources.get(asset), counts[asset])
             if newer[asset] is None:
                 newest[asset] = following[asset]
         else:
@@ -151,3 +133,42 @@ def history_page(
         newer_than_page=newer,
         newest=newest,
     )
+
+
+def _rows(
+    store: LineageStore,
+    project: str,
+    asset: str,
+    position: str | None,
+    oldest_first: bool,
+    pulled: dict[str, list[tuple[str, PointerMove]]],
+    sources: dict[str, Iterator[tuple[str, PointerMove]]],
+) -> Iterator[tuple[str, str, str, PointerMove]]:
+    """(time, asset, entry name, move) of the asset's moves after `position`, in page order.
+
+    Each move read is kept in `pulled[asset]`, and the entry source in `sources[asset]`, so
+    the page can read one move more after the merge has stopped.
+    """
+    path = [project, asset]
+    if oldest_first:
+        source = store.history_entries_oldest_first(path, after=position)
+    else:
+        source = store.history_entries(path, before=position)
+    sources[asset] = source
+    for name, move in source:
+        pulled[asset].append((name, move))
+        yield move.at, asset, name, move
+
+
+def _after_shown(
+    pulled: list[tuple[str, PointerMove]],
+    source: Iterator[tuple[str, PointerMove]] | None,
+    count: int,
+) -> PointerMove | None:
+    """The asset's move after its last one shown (oldest first), None if there is none."""
+    if len(pulled) <= count:
+        extra = next(source, None) if source is not None else None
+        if extra is None:
+            return None
+        pulled.append(extra)
+    return pulled[count][1]

@@ -75,23 +75,9 @@ class PointerHistory(HistoryWalk):
                 and previous is not None
                 and previous != newest.version
             ):
-                # The last move was interrupted between its history entry and the pointer
-                # (or CURRENT was replaced by hand): record that, so the chain stays whole.
-                repair = PointerMove(
-                    asset_key=list(asset_path),
-                    version=previous,
-                    previous=newest.version,
-                    action="repair",
-                    at=utc_now(),
-                    reason=f"CURRENT named {previous} while the newest history entry "
-                    f"moved to {newest.version}; recorded before the next move",
-                    prev_entry=self._link(newest_name, newest_data),
-                    prev_entry_name=newest_name,
+                newest_name, newest_data = self._record_repair(
+                    asset_path, history, previous, newest, newest_name, newest_data
                 )
-                data = self._codec.encode(repair.__dict__)
-                newest_name = self._entry_name(newest_name, newest_data)
-                self._write_entry(history, newest_name, data)
-                newest_data = data
             if notes:
                 reason = "; ".join([reason, *notes] if reason else notes)
             move = PointerMove(
@@ -121,6 +107,38 @@ class PointerHistory(HistoryWalk):
             self._replace(folder / CURRENT, self._codec.encode(pointer))
             self._write_entry(history, entry, data)
         return move
+
+    def _record_repair(
+        self,
+        asset_path: Sequence[str],
+        history: Any,
+        previous: str,
+        newest: PointerMove,
+        newest_name: str | None,
+        newest_data: bytes | None,
+    ) -> tuple[str, bytes]:
+        """Append the `repair` entry of a move CURRENT names but history does not end with.
+
+        Returns:
+            The name and data of the appended entry (the newest one from now on).
+        """
+        # The last move was interrupted between its history entry and the pointer
+        # (or CURRENT was replaced by hand): record that, so the chain stays whole.
+        repair = PointerMove(
+            asset_key=list(asset_path),
+            version=previous,
+            previous=newest.version,
+            action="repair",
+            at=utc_now(),
+            reason=f"CURRENT named {previous} while the newest history entry "
+            f"moved to {newest.version}; recorded before the next move",
+            prev_entry=self._link(newest_name, newest_data),
+            prev_entry_name=newest_name,
+        )
+        data = self._codec.encode(repair.__dict__)
+        name = self._entry_name(newest_name, newest_data)
+        self._write_entry(history, name, data)
+        return name, data
 
     @staticmethod
     def _link(newest_name: str | None, newest_data: bytes | None) -> str | None:

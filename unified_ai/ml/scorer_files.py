@@ -176,54 +176,14 @@ def read_arrays(
     """
     import zipfile
 
-    import numpy as np
-
-    def refused(name: str, reason: str) -> ScorerError:
-        return ScorerError(f"{where}: compiled scorer array {name!r} {reason}")
-
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
     except Exception as exc:  # not a zip, truncated
         raise ScorerError(f"{where}: compiled scorer is unreadable ({exc})") from None
     with archive:
-        names = [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in members]
-        extra = sorted(set(names) - set(layout))
-        if extra:
-            raise refused(extra[0], "is not part of this scorer (an extra array)")
-        if len(names) != len(set(names)):
-            repeated = sorted(n for n in set(names) if names.count(n) > 1)
-            raise refused(repeated[0], "is stored more than once")
-        missing = sorted(set(layout) - set(names))
-        if missing:
-            raise refused(missing[0], "is missing")
-        headers = {}
-        total = 0
-        for member, name in zip(members, names, strict=True):
-            dtype, shape = layout[name]
-            try:
-                with archive.open(member) as handle:
-                    found_shape, fortran, found_dtype = _npy_header(handle)
-            except Exception as exc:  # a malformed or unreadable header
-                raise refused(name, f"is unreadable ({exc})") from None
-            if found_dtype.hasobject:
-                raise refused(name, "is an object array; refusing to unpickle it")
-            if found_dtype != dtype:
-                raise refused(name, f"has dtype {found_dtype}, expected {dtype}")
-            size = math.prod(int(n) for n in found_shape) * dtype.itemsize
-            if size > MAX_ARRAY_BYTES:
-                raise refused(
-                    name, f"would decompress to {size:,} bytes (more than {MAX_ARRAY_BYTES:,})"
-                )
-            if len(found_shape) != 1 or (shape is not None and tuple(found_shape) != shape):
-                expected = "a 1-D array" if shape is None else f"shape {shape}"
-                raise refused(name, f"has shape {tuple(found_shape)}, expected {expected}")
-            total += size
-            if total > MAX_SCORER_BYTES:
-                raise refused(
-                    name, f"brings the arrays to {total:,} bytes (more than {MAX_SCORER_BYTES:,})"
-                )
-            headers[name] = (member, found_shape, fortran)
+        names = _member_names(members, layout, where)
+        headers = _checked_headers(archive, members, names, layout, where)
         # Format 1 names no lengths: its tree arrays must at least agree with each other.
         lengths = {
             shape[0]
@@ -234,20 +194,115 @@ def read_arrays(
             raise ScorerError(f"{where}: compiled scorer is inconsistent (tree arrays differ)")
         arrays = {}
         for name, (member, found_shape, fortran) in headers.items():
-            dtype = layout[name][0]
-            size = int(found_shape[0]) * dtype.itemsize
-            try:
-                with archive.open(member) as handle:
-                    _npy_header(handle)
-                    raw = handle.read(size)  # never more than the checked size
-            except Exception as exc:  # bad compression, a CRC mismatch
-                raise refused(name, f"is unreadable ({exc})") from None
-            if len(raw) != size:
-                raise refused(name, f"is truncated ({len(raw):,} of {size:,} bytes)")
-            arrays[name] = np.frombuffer(raw, dtype=dtype).reshape(
-                tuple(found_shape), order="F" if fortran else "C"
+            arrays[name] = _member_array(
+                archive, member, name, found_shape, fortran, layout[name][0], where
             )
     return arrays
+
+
+def _refused(where: str, name: str, reason: str) -> ScorerError:
+    """The error refusing the stored array `name`, for `reason`."""
+    return ScorerError(f"{where}: compiled scorer array {name!r} {reason}")
+
+
+def _member_names(
+    members: list[Any], layout: "dict[str, tuple[Any, tuple[int, ...] | None]]", where: str
+) -> list[str]:
+    """The array names of the archive's members, refused unless they are `layout`'s exactly."""
+    names = [m.filename[:-4] if m.filename.endswith(".npy") else m.filename for m in members]
+    extra = sorted(set(names) - set(layout))
+    if extra:
+        raise _refused(where, extra[0], "is not part of this scorer (an extra array)")
+    if len(names) != len(set(names)):
+        repeated = sorted(n for n in set(names) if names.count(n) > 1)
+        raise _refused(where, repeated[0], "is stored more than once")
+    missing = sorted(set(layout) - set(names))
+    if missing:
+        raise _refused(where, missing[0], "is missing")
+    return names
+
+
+def _checked_headers(
+    archive: Any,
+    members: list[Any],
+    names: list[str],
+    layout: "dict[str, tuple[Any, tuple[int, ...] | None]]",
+    where: str,
+) -> dict[str, tuple[Any, tuple[int, ...], bool]]:
+    """The (member, shape, fortran order) of each array by name, its header checked; no data read.
+
+    Refuses an array whose header does not match `layout` or passes a size cap, and arrays
+    that together pass `MAX_SCORER_BYTES`.
+    """
+    headers = {}
+    total = 0
+    for member, name in zip(members, names, strict=True):
+        dtype, shape = layout[name]
+        found_shape, fortran, size = _member_header(archive, member, name, dtype, shape, where)
+        total += size
+        if total > MAX_SCORER_BYTES:
+            raise _refused(
+                where,
+                name,
+                f"brings the arrays to {total:,} bytes (more than {MAX_SCORER_BYTES:,})",
+            )
+        headers[name] = (member, found_shape, fortran)
+    return headers
+
+
+def _member_header(
+    archive: Any,
+    member: Any,
+    name: str,
+    dtype: Any,
+    shape: tuple[int, ...] | None,
+    where: str,
+) -> tuple[tuple[int, ...], bool, int]:
+    """(shape, fortran order, data size) of one member, refused unless its header fits."""
+    try:
+        with archive.open(member) as handle:
+            found_shape, fortran, found_dtype = _npy_header(handle)
+    except Exception as exc:  # a malformed or unreadable header
+        raise _refused(where, name, f"is unreadable ({exc})") from None
+    if found_dtype.hasobject:
+        raise _refused(where, name, "is an object array; refusing to unpickle it")
+    if found_dtype != dtype:
+        raise _refused(where, name, f"has dtype {found_dtype}, expected {dtype}")
+    size = math.prod(int(n) for n in found_shape) * dtype.itemsize
+    if size > MAX_ARRAY_BYTES:
+        raise _refused(
+            where, name, f"would decompress to {size:,} bytes (more than {MAX_ARRAY_BYTES:,})"
+        )
+    if len(found_shape) != 1 or (shape is not None and tuple(found_shape) != shape):
+        expected = "a 1-D array" if shape is None else f"shape {shape}"
+        raise _refused(where, name, f"has shape {tuple(found_shape)}, expected {expected}")
+    return found_shape, fortran, size
+
+
+def _member_array(
+    archive: Any,
+    member: Any,
+    name: str,
+    found_shape: tuple[int, ...],
+    fortran: bool,
+    dtype: Any,
+    where: str,
+) -> "np.ndarray":
+    """The data of one checked member, never reading more than its checked size."""
+    import numpy as np
+
+    size = int(found_shape[0]) * dtype.itemsize
+    try:
+        with archive.open(member) as handle:
+            _npy_header(handle)
+            raw = handle.read(size)  # never more than the checked size
+    except Exception as exc:  # bad compression, a CRC mismatch
+        raise _refused(where, name, f"is unreadable ({exc})") from None
+    if len(raw) != size:
+        raise _refused(where, name, f"is truncated ({len(raw):,} of {size:,} bytes)")
+    return np.frombuffer(raw, dtype=dtype).reshape(
+        tuple(found_shape), order="F" if fortran else "C"
+    )
 
 
 def _npy_header(handle: Any) -> "tuple[tuple[int, ...], bool, np.dtype]":

@@ -165,40 +165,21 @@ def route_batch(
     """
     import numpy as np
 
-    check_review_task(review, task)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("review routing: `now` needs a time zone")
-    if task not in (BINARY, MULTICLASS, REGRESSION):
-        raise ValueError(f"review routing: unknown task {task!r}")
+    _check_routing(review, task, now)
     frame = predictions.reset_index(drop=True)
     n = len(frame)
     flags: dict[str, np.ndarray] = {}
     unsure, closeness = _unsure(frame, review, task, threshold)
     flags[UNSURE] = unsure
     flags[SHADOW_DISAGREEMENT] = _disagreement(frame, review, task)
-    outside: dict[str, np.ndarray] = {}
-    unseen: dict[str, np.ndarray] = {}
-    aligned = None
-    if review.out_of_range:
-        if inputs is None or profile is None:
-            raise ValueError("review routing: out_of_range needs the batch's inputs and profile")
-        aligned = inputs.set_index(ROW_ID).reindex(frame[ROW_ID]).reset_index(drop=True)
-        outside, unseen = _beyond_training(aligned, profile)
+    outside, unseen, aligned = _beyond_rows(frame, review, inputs, profile)
     flags[OUT_OF_RANGE] = _any(outside.values(), n)
     flags[UNSEEN_CATEGORY] = _any(unseen.values(), n)
     draws = np.fromiter(
         (audit_draw(review.seed, batch, row) for row in frame[ROW_ID]), dtype="float64", count=n
     )
     flags[AUDIT] = draws < review.audit_share
-    rank = np.full(n, len(REASONS))
-    for position, reason in reversed(list(enumerate(REASONS))):
-        rank = np.where(flags[reason], position, rank)
-    flagged = np.flatnonzero(rank < len(REASONS))
-    # How unsure orders only the rows whose first reason is `unsure`: an audit sample or the
-    # out-of-range rows would otherwise lean toward the threshold.
-    closeness = np.where(rank == REASONS.index(UNSURE), closeness, 0.0)
-    # Most serious reason first; within it the most unsure first; then the seeded draw.
-    order = flagged[np.lexsort((draws[flagged], closeness[flagged], rank[flagged]))]
+    order = _routing_order(flags, closeness, draws)
     room = n if review.daily_cap is None else max(review.daily_cap - routed_today, 0)
     chosen, left_by_quota = _within_quotas(frame, order, review.segment_quotas, room)
     chosen = np.sort(chosen)
@@ -222,6 +203,53 @@ def route_batch(
         left_by_cap=left_by_cap,
         left_by_quota=left_by_quota,
     )
+
+
+def _check_routing(review: ReviewPolicy, task: str, now: datetime) -> None:
+    """Refuse a policy of another task, a naive `now` or an unknown task (ValueError)."""
+    check_review_task(review, task)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("review routing: `now` needs a time zone")
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        raise ValueError(f"review routing: unknown task {task!r}")
+
+
+def _beyond_rows(
+    frame: "pd.DataFrame",
+    review: ReviewPolicy,
+    inputs: "pd.DataFrame | None",
+    profile: TrainingProfile | None,
+) -> "tuple[dict[str, Any], dict[str, Any], pd.DataFrame | None]":
+    """(outside, unseen, aligned inputs) of the batch's rows; all empty without `out_of_range`.
+
+    Raises:
+        ValueError: `out_of_range` is set and no inputs or profile are given.
+    """
+    outside: dict[str, Any] = {}
+    unseen: dict[str, Any] = {}
+    aligned = None
+    if review.out_of_range:
+        if inputs is None or profile is None:
+            raise ValueError("review routing: out_of_range needs the batch's inputs and profile")
+        aligned = inputs.set_index(ROW_ID).reindex(frame[ROW_ID]).reset_index(drop=True)
+        outside, unseen = _beyond_training(aligned, profile)
+    return outside, unseen, aligned
+
+
+def _routing_order(flags: Mapping[str, Any], closeness: Any, draws: Any) -> Any:
+    """Positions of the flagged rows in the order they are offered to the cap and quotas."""
+    import numpy as np
+
+    n = len(draws)
+    rank = np.full(n, len(REASONS))
+    for position, reason in reversed(list(enumerate(REASONS))):
+        rank = np.where(flags[reason], position, rank)
+    flagged = np.flatnonzero(rank < len(REASONS))
+    # How unsure orders only the rows whose first reason is `unsure`: an audit sample or the
+    # out-of-range rows would otherwise lean toward the threshold.
+    closeness = np.where(rank == REASONS.index(UNSURE), closeness, 0.0)
+    # Most serious reason first; within it the most unsure first; then the seeded draw.
+    return flagged[np.lexsort((draws[flagged], closeness[flagged], rank[flagged]))]
 
 
 def _any(masks: Iterable[Any], n: int) -> Any:

@@ -7,6 +7,8 @@ event loop, because handing it to a thread and back costs more than its work (ab
 of a millisecond of validation and compiled scoring). Predict answers are encoded with orjson.
 """
 
+from typing import Any
+
 import anyio
 import orjson
 from fastapi import APIRouter, Request
@@ -31,12 +33,24 @@ INLINE_BYTES = 16 * 1024
 #: Most rows scored on the event loop (more are scored in a thread).
 INLINE_ROWS = 16
 
+#: OpenAPI `responses` (the refusals a route may answer), as `error_responses` gives them.
+_Responses = dict[int | str, dict[str, Any]]
+
 
 def build_router(service: ServingService) -> APIRouter:
     """The routes of `service`: predict, labels, reviews, health, readiness, docs, metrics."""
-    options = service.options
     errors = error_responses()
     router = APIRouter()
+    # Added in this order, which is also the order of the OpenAPI document.
+    _add_predict_route(router, service, errors)
+    _add_write_routes(router, service, errors)
+    _add_health_routes(router, service)
+    return router
+
+
+def _add_predict_route(router: APIRouter, service: ServingService, errors: _Responses) -> None:
+    """Add `POST /v1/projects/{project}/predict` to `router`."""
+    options = service.options
 
     @router.post(
         "/v1/projects/{project}/predict",
@@ -69,6 +83,11 @@ def build_router(service: ServingService) -> APIRouter:
             else:
                 result = await anyio.to_thread.run_sync(service.score, served, records)
         return Response(orjson.dumps(result), media_type="application/json")
+
+
+def _add_write_routes(router: APIRouter, service: ServingService, errors: _Responses) -> None:
+    """Add the routes that write what people deliver: labels and review answers."""
+    options = service.options
 
     @router.post(
         "/v1/projects/{project}/labels",
@@ -115,6 +134,10 @@ def build_router(service: ServingService) -> APIRouter:
         result = await anyio.to_thread.run_sync(accept_review, service.store, service.project, body)
         return JSONResponse(result)
 
+
+def _add_health_routes(router: APIRouter, service: ServingService) -> None:
+    """Add liveness, readiness, the docs page and the Prometheus metrics to `router`."""
+
     @router.get("/healthz", summary="Liveness: the process and its background threads run")
     async def healthz() -> Response:
         body, status = service.health()
@@ -133,5 +156,3 @@ def build_router(service: ServingService) -> APIRouter:
     async def prometheus() -> Response:
         content, media_type = service.metrics.exposition()
         return Response(content, media_type=media_type)
-
-    return router

@@ -14,7 +14,6 @@ scored and no slot frees within `queue_seconds`, 503.
 
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -29,6 +28,7 @@ from unified_ai.serving.follower import DeploymentFollower, Served, probe_proble
 from unified_ai.serving.labels import LabelGate, label_problems, label_value
 from unified_ai.serving.limits import served_text_plainly_fine, served_text_problems
 from unified_ai.serving.metrics import ServingMetrics
+from unified_ai.serving.native_threads import one_native_thread
 from unified_ai.serving.options import ServeOptions
 from unified_ai.serving.plain_rows import CheckedRows, RowPlan, check_rows, row_plan
 from unified_ai.serving.refusal import RETRY, Refusal
@@ -46,28 +46,6 @@ def invalid(problems: list[RowProblem]) -> Refusal:
     more = len(problems) - 1
     detail = problems[0].describe() + (f" (and {more} more problem(s))" if more else "")
     return Refusal(422, "invalid_rows", detail, problems)
-
-
-_threads = threading.local()
-
-
-def _one_native_thread() -> None:
-    """Native thread pools (OpenMP in tree models, BLAS) use one thread in the calling thread.
-
-    A server scores several requests at once: a tree model's OpenMP threads per request then
-    outnumber the cores, and their barriers wait for descheduled threads (measured on 2 busy
-    cores: a 1,000-row request 0.5-1.4 s with the default pool, 70-80 ms with one thread).
-    Parallelism comes from concurrent requests and `--workers`. OpenMP's setting belongs to
-    the thread that makes it, so each scoring thread makes it once.
-    """
-    if getattr(_threads, "limited", False):
-        return
-    _threads.limited = True
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-    except ImportError:  # comes with scikit-learn; without it there is no pool to limit
-        return
-    threadpool_limits(limits=1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -314,7 +292,7 @@ class ServingService:
         """`score()` as a float64 array of the task's shape for `rows` rows (else 500)."""
         import numpy as np
 
-        _one_native_thread()
+        one_native_thread()
         where = f"{self.project.name}/candidate_model@{served.model_version}"
         try:
             predicted = np.asarray(score(), dtype="float64")

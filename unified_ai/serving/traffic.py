@@ -26,14 +26,25 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import ROW_ID
 from unified_ai.resources.inbox import LABELS
 from unified_ai.serving.inbox_files import parse_row_id as parse_row_id
-from unified_ai.serving.inbox_files import read_existing, write_bytes_atomically
+from unified_ai.serving.inbox_files import write_bytes_atomically
+from unified_ai.serving.inbox_quota import MEASURE_SECONDS as MEASURE_SECONDS
+from unified_ai.serving.inbox_quota import InboxQuota
+from unified_ai.serving.traffic_files import (
+    FLOAT,
+    INFER,
+    OBJECT,
+    Batch,
+    Part,
+    batch_table,
+    labels_by_batch,
+    write_label_files,
+)
+from unified_ai.serving.traffic_files import record_inputs as record_inputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,52 +64,11 @@ SERVED_COLUMNS = (
 )
 
 
-#: How a part's column becomes a table column when the batch is written: "float" (a float64
-#: array), "object" (values kept as they are) or "infer" (pandas infers the type, as it does
-#: for a list assigned to a frame: the `served_*` answers).
-_FLOAT, _OBJECT, _INFER = "float", "object", "infer"
-
-
-class _Part:
-    """The rows of one request: each column's values and how it becomes a table column.
-
-    `layout` (names and kinds) lets a batch whose parts all share one be joined column by
-    column without looking at each part's columns.
-    """
-
-    __slots__ = ("count", "layout", "values")
-
-    def __init__(self, count: int, columns: Mapping[str, tuple[str, Any]]):
-        self.count = count
-        self.layout = (tuple(columns), tuple(kind for kind, _ in columns.values()))
-        # Tuples of plain values: the cyclic garbage collector stops tracking them, so a full
-        # buffer of small requests does not lengthen every collection.
-        self.values = tuple(
-            tuple(values) if type(values) is list else values for _, values in columns.values()
-        )
-
-    @property
-    def columns(self) -> dict[str, tuple[str, Any]]:
-        names, kinds = self.layout
-        return {n: (k, v) for n, k, v in zip(names, kinds, self.values, strict=True)}
-
-
-@dataclass
-class _Batch:
-    name: str
-    deployment_version: str
-    opened: float
-    parts: list[_Part] = field(default_factory=list)
-    rows: int = 0
-
-
 #: Batches (open, waiting or written) whose row counts the writer remembers for label checks.
 KNOWN_BATCHES = 10_000
-#: How often the inbox's size is measured again (between, the writer adds what it wrote).
-MEASURE_SECONDS = 5.0
 
 
-class TrafficWriter:
+class TrafficWriter(InboxQuota):
     """Buffers served rows and writes them to the inbox as batch files.
 
     `record` (on the request path) only appends to memory under a short lock; every file is
@@ -145,9 +115,9 @@ class TrafficWriter:
         # Names from several replicas (or restarts within a second) never collide.
         self._token = uuid.uuid4().hex[:8]
         self._sequence = 0
-        self._open: _Batch | None = None
-        self._sealed: list[_Batch] = []
-        self._writing: _Batch | None = None  # taken out of `_sealed`: never dropped
+        self._open: Batch | None = None
+        self._sealed: list[Batch] = []
+        self._writing: Batch | None = None  # taken out of `_sealed`: never dropped
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._labels_lock = threading.Lock()
@@ -188,9 +158,9 @@ class TrafficWriter:
         """
         columns = {
             str(column): (
-                (_FLOAT, values.to_numpy())
+                (FLOAT, values.to_numpy())
                 if values.dtype == "float64"
-                else (_OBJECT, values.tolist())
+                else (OBJECT, values.tolist())
             )
             for column, values in rows.items()
         }
@@ -218,12 +188,12 @@ class TrafficWriter:
             with self._lock:
                 start, self._unlogged = self._unlogged, self._unlogged + count
             return [f"{PREFIX}-unlogged-{self._token}.csv:{start + i}" for i in range(count)]
-        columns: dict[str, tuple[str, Any]] = {ROW_ID: (_OBJECT, [])}
+        columns: dict[str, tuple[str, Any]] = {ROW_ID: (OBJECT, [])}
         columns.update(inputs)
         for column, values in answered.items():
-            columns[column] = (_INFER, values)
-        columns["served_model_version"] = (_OBJECT, [served.model_version] * count)
-        columns["served_deployment_version"] = (_OBJECT, [served.deployment_version] * count)
+            columns[column] = (INFER, values)
+        columns["served_model_version"] = (OBJECT, [served.model_version] * count)
+        columns["served_deployment_version"] = (OBJECT, [served.deployment_version] * count)
         with self._wake:
             batch = self._open
             if batch is None or batch.deployment_version != served.deployment_version:
@@ -232,8 +202,8 @@ class TrafficWriter:
                 batch = self._open = self._new_batch(served.deployment_version)
             start = batch.rows
             ids = [f"{batch.name}:{start + i}" for i in range(count)]
-            columns[ROW_ID] = (_OBJECT, ids)
-            batch.parts.append(_Part(count, columns))
+            columns[ROW_ID] = (OBJECT, ids)
+            batch.parts.append(Part(count, columns))
             batch.rows += count
             self._remember(batch.name, batch.rows)
             if batch.rows >= self.flush_rows:
@@ -255,13 +225,13 @@ class TrafficWriter:
         while len(self._known) > KNOWN_BATCHES:
             self._known.popitem(last=False)
 
-    def _new_batch(self, deployment_version: str) -> _Batch:
+    def _new_batch(self, deployment_version: str) -> Batch:
         self._sequence += 1
         stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
         name = f"{PREFIX}-{stamp}-{self._token}-{self._sequence:06d}.csv"
-        return _Batch(name=name, deployment_version=deployment_version, opened=time.monotonic())
+        return Batch(name=name, deployment_version=deployment_version, opened=time.monotonic())
 
-    def _seal(self, batch: _Batch) -> None:
+    def _seal(self, batch: Batch) -> None:
         """Hand a batch to the writer thread (lock held); drop the oldest waiting beyond the cap.
 
         The batch being written is not in `_sealed`, so it is never dropped.
@@ -282,7 +252,7 @@ class TrafficWriter:
                 dropped, f"to keep at most {self.max_pending_rows} rows waiting, because {why}"
             )
 
-    def _drop(self, batch: _Batch, why: str) -> None:
+    def _drop(self, batch: Batch, why: str) -> None:
         """Count and log a batch that will never be written (lock held)."""
         self._known.pop(batch.name, None)
         self._dropped_rows += batch.rows
@@ -387,7 +357,7 @@ class TrafficWriter:
             if written and self.metrics is not None:
                 self.metrics.traffic_rows.inc(batch.rows)
 
-    def _write(self, batch: _Batch) -> bool:
+    def _write(self, batch: Batch) -> bool:
         """Write one batch file, unless it would take the inbox beyond its quota (then drop it).
 
         Returns:
@@ -408,46 +378,6 @@ class TrafficWriter:
         self.wrote(len(data))
         log.info("inbox %s: wrote batch %s (%d rows)", self.folder, batch.name, batch.rows)
         return True
-
-    # -- inbox quota -----------------------------------------------------------------------
-    def inbox_bytes(self, *, refresh: bool = False) -> int | None:
-        """Bytes under the inbox folder (measured at most every few seconds); None if unknown."""
-        now = time.monotonic()
-        if refresh or now - self._measured >= MEASURE_SECONDS:
-            try:
-                self.folder.fs.invalidate_cache(self.folder.path)
-                if self.folder.exists():
-                    size = int(self.folder.fs.du(self.folder.path, total=True))
-                else:
-                    size = 0
-            except Exception as exc:  # an unreadable inbox is reported by the writes
-                log.warning("inbox %s: cannot measure its size: %s", self.folder, exc)
-                return self._inbox_bytes
-            self._inbox_bytes, self._measured = size, now
-            if self.metrics is not None:
-                self.metrics.inbox_bytes.set(size)
-        return self._inbox_bytes
-
-    def has_room(self, size: int = 0) -> bool:
-        """Whether `size` more bytes fit in the inbox's quota."""
-        if self.max_inbox_bytes is None:
-            return True
-        used = self.inbox_bytes()
-        return used is None or used + size <= self.max_inbox_bytes
-
-    @property
-    def inbox_full(self) -> bool:
-        """Whether the inbox reached its quota: it is full, or the last batch did not fit."""
-        used, quota = self._inbox_bytes, self.max_inbox_bytes
-        # As last measured (by the writer thread): never measures on a request's path.
-        return quota is not None and used is not None and used + max(1, self._refused_bytes) > quota
-
-    def wrote(self, size: int) -> None:
-        """Count `size` bytes written to the inbox since it was last measured."""
-        if self._inbox_bytes is not None:
-            self._inbox_bytes += size
-            if self.metrics is not None:
-                self.metrics.inbox_bytes.set(self._inbox_bytes)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -478,81 +408,6 @@ class TrafficWriter:
         with it, newest value per row winning, and the merged file is delivered again: the
         labels sensor ingests a changed file once more.
         """
-        import pandas as pd
-
-        by_batch: dict[str, list[tuple[str, Any]]] = {}
-        for row_id, value in labels:
-            parsed = parse_row_id(row_id)
-            if parsed is None:  # the endpoint validates first; this guards other callers
-                raise ValueError(f"row id {row_id!r} is not <batch file name>:<row number>")
-            by_batch.setdefault(parsed[0], []).append((row_id, value))
-        folder = self.folder / LABELS
-        written = {}
+        by_batch = labels_by_batch(labels)
         with self._labels_lock:
-            for batch, items in by_batch.items():
-                frame = pd.DataFrame(items, columns=[ROW_ID, target])
-                earlier = read_existing(folder, batch)
-                if earlier is not None and {ROW_ID, target} <= set(earlier.columns):
-                    frame = pd.concat([earlier[[ROW_ID, target]], frame], ignore_index=True)
-                    frame = frame.drop_duplicates(ROW_ID, keep="last")
-                data = (
-                    frame.to_parquet(index=False)
-                    if batch.endswith(".parquet")
-                    else frame.to_csv(index=False).encode()
-                )
-                write_bytes_atomically(data, folder, batch)
-                self.wrote(len(data))
-                written[batch] = len(frame)
-        return written
-
-
-def record_inputs(written: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
-    """Checked request columns (`plain_rows.CheckedRows.written`) as `record_columns` takes them.
-
-    A float64 array is a numeric column; anything else is kept as the values it holds.
-    """
-    return {
-        column: (_FLOAT if getattr(values, "dtype", None) == "float64" else _OBJECT, values)
-        for column, values in written.items()
-    }
-
-
-def batch_table(parts: Sequence[_Part]) -> "pd.DataFrame":
-    """The rows of a batch's parts as one table, as concatenating each part's frame gives it.
-
-    Columns come in the order they first appear; a part without a column holds NaN there.
-    """
-    import pandas as pd
-
-    first = parts[0].layout
-    if all(part.layout == first for part in parts):
-        names, kinds = first
-        return pd.DataFrame(
-            {
-                name: _joined(kind, [part.values[index] for part in parts])
-                for index, (name, kind) in enumerate(zip(names, kinds, strict=True))
-            }
-        )
-    columns = [part.columns for part in parts]
-    order = list(dict.fromkeys(name for part in columns for name in part))
-    table: dict[str, Any] = {}
-    for name in order:
-        found = {part[name][0] for part in columns if name in part}
-        kind = found.pop() if len(found) == 1 else _INFER
-        pieces = [
-            part[name][1] if name in part else [math.nan] * rows.count
-            for part, rows in zip(columns, parts, strict=True)
-        ]
-        table[name] = _joined(kind, pieces)
-    return pd.DataFrame(table)
-
-
-def _joined(kind: str, pieces: list[Any]) -> Any:
-    """One table column of a kind from its pieces (one per part)."""
-    import numpy as np
-    import pandas as pd
-
-    if kind == _FLOAT:
-        return np.concatenate([np.asarray(piece, dtype="float64") for piece in pieces])
-    values = list(chain.from_iterable(pieces))
-    return pd.Series(values, dtype=object) if kind == _OBJECT else pd.Series(values)
+            return write_label_files(self.folder / LABELS, by_batch, target, self.wrote)

@@ -5,11 +5,13 @@ page in the deployed model's MLflow run only when a column drifted or the projec
 every Nth batch.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.ml.artifacts import Report
-from unified_ai.ml.data import resolve_features
+from unified_ai.ml.data import FeatureColumns, resolve_features
 from unified_ai.ml.drift import columns_markdown, drift_page, drift_scores, page_reason
 from unified_ai.ml.plots import markdown_image, series_plot
 from unified_ai.names import DRIFT_REPORT, PRODUCTION_BATCH, TRAIN_SPLIT
@@ -29,10 +31,17 @@ from unified_ai.stages.common import (
 )
 from unified_ai.stages.placement import stage_op_tags
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DRIFT_HTML = "drift.html"
 DRIFT_SHARE_PLOT = "drift_share.png"
 #: How many earlier batches the drift share plot shows.
 DRIFT_HISTORY_BATCHES = 30
+DRIFT_REPORT_DESCRIPTION = (
+    "Per-column drift (PSI, KS) of the batch against the training reference, the share of "
+    "drifted columns, and an Evidently page built from a sample."
+)
 
 
 def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -47,8 +56,7 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         },
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
-        description="Per-column drift (PSI, KS) of the batch against the training reference, "
-        "the share of drifted columns, and an Evidently page built from a sample.",
+        description=DRIFT_REPORT_DESCRIPTION,
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"evidently", "json"},
@@ -65,27 +73,7 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         reference = reader.read_value(reference_path, reference_version)
         features = resolve_features(project, reference)
         rule = project.policy.triggers.drift
-        if isinstance(production_batch, FrameChunks):
-            # Larger than one chunk: the statistics are summed chunk by chunk, and the page
-            # gets the rows it would sample from the whole batch.
-            from unified_ai.stages.monitoring.chunked_scoring import stream_drift
-
-            body, production_batch = stream_drift(
-                project,
-                production_batch,
-                reference,
-                features.numeric,
-                features.categorical,
-                sample_rows=project.monitoring.drift_report_rows,
-            )
-        else:
-            body = drift_scores(
-                reference,
-                production_batch,
-                features.numeric,
-                features.categorical,
-                rule.psi_threshold,
-            )
+        body, production_batch = _drift_statistics(project, production_batch, reference, features)
         body.update({"batch": context.partition_key, "reference_version": reference_version})
         # The Evidently page costs seconds (its import alone) while the statistics cost
         # milliseconds: a clean batch gets none unless the project asks for every Nth one.
@@ -126,6 +114,36 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return drift_report
+
+
+def _drift_statistics(
+    project: ProjectConfig,
+    production_batch: TableOrChunks,
+    reference: "pd.DataFrame",
+    features: FeatureColumns,
+) -> "tuple[dict, pd.DataFrame | None]":
+    """The batch's per-column drift statistics, and the rows its Evidently page would use."""
+    if isinstance(production_batch, FrameChunks):
+        # Larger than one chunk: the statistics are summed chunk by chunk, and the page
+        # gets the rows it would sample from the whole batch.
+        from unified_ai.stages.monitoring.chunked_scoring import stream_drift
+
+        return stream_drift(
+            project,
+            production_batch,
+            reference,
+            features.numeric,
+            features.categorical,
+            sample_rows=project.monitoring.drift_report_rows,
+        )
+    body = drift_scores(
+        reference,
+        production_batch,
+        features.numeric,
+        features.categorical,
+        project.policy.triggers.drift.psi_threshold,
+    )
+    return body, production_batch
 
 
 def _drift_evidence(

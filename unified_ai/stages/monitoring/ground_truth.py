@@ -41,7 +41,7 @@ from unified_ai.stages.common import (
     key,
     stage_tags,
 )
-from unified_ai.stages.monitoring.scoring import recorded_classes
+from unified_ai.stages.monitoring.prediction_reference import recorded_classes
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -52,6 +52,20 @@ if TYPE_CHECKING:
 LABELS_CHECK = "labels_match_predictions"
 #: Row ids listed by value in `ground_truth` metadata; the rest are counted.
 LISTED_ROW_IDS = 20
+GROUND_TRUTH_DESCRIPTION = (
+    "Labels that arrived later for a batch, joined to its predictions: one "
+    "label per scored row. Labels that are not the training classes (blanks, yes/no for "
+    "0/1, ...) are refused and the file kept in labels/quarantine/. Labels for row ids the "
+    "batch does not have are left out and listed; exact duplicates (same row id, same "
+    "label) count once; a row id given different labels is quarantined (left out of "
+    "ground truth and live metrics, listed in the metadata). With policy.review, answered "
+    "reviews are labels too (`_origin: review`, who answered in `_reviewed_by`); an inbox "
+    "label wins over a review answer for the same row."
+)
+LABELS_CHECK_DESCRIPTION = (
+    "Every label row matches a scored row of the batch and gives "
+    "it its one label (no duplicates, no conflicting labels)."
+)
 
 
 def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
@@ -62,14 +76,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS), dagster_type=DATA_FRAME)},
         partitions_def=batches_partitions(project),
         tags=stage_tags("monitoring"),
-        description="Labels that arrived later for a batch, joined to its predictions: one "
-        "label per scored row. Labels that are not the training classes (blanks, yes/no for "
-        "0/1, ...) are refused and the file kept in labels/quarantine/. Labels for row ids the "
-        "batch does not have are left out and listed; exact duplicates (same row id, same "
-        "label) count once; a row id given different labels is quarantined (left out of "
-        "ground truth and live metrics, listed in the metadata). With policy.review, answered "
-        "reviews are labels too (`_origin: review`, who answered in `_reviewed_by`); an inbox "
-        "label wins over a review answer for the same row.",
+        description=GROUND_TRUTH_DESCRIPTION,
         metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
         kinds={"pandas"},
@@ -77,8 +84,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 LABELS_CHECK,
                 asset=asset_key,
-                description="Every label row matches a scored row of the batch and gives "
-                "it its one label (no duplicates, no conflicting labels).",
+                description=LABELS_CHECK_DESCRIPTION,
             )
         ],
     )
@@ -106,12 +112,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         # A batch may have reviewers' answers and no label file yet: they are its ground truth.
         has_file = not len(reviewed) or path.exists()
         labels = _read_label_file(context, project, inbox, notifier, path) if has_file else None
-        if project.task == BINARY:
-            train_path = key(project, TRAIN_SPLIT).path
-            train_version = reader.require_current(train_path)
-            classes = target_classes(project, reader.read_value(train_path, train_version))
-        else:
-            classes = _scoring_model_classes(project, reader, predictions)
+        classes = _label_classes(project, reader, predictions)
         checked = None
         if labels is not None:
             checked, problem = label_column(project, labels, classes)
@@ -142,6 +143,15 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         )
 
     return ground_truth
+
+
+def _label_classes(project: ProjectConfig, reader: StoreReader, predictions: DataFrame) -> list:
+    """The classes a label may be: the training split's (binary), else the scoring model's."""
+    if project.task == BINARY:
+        train_path = key(project, TRAIN_SPLIT).path
+        train_version = reader.require_current(train_path)
+        return target_classes(project, reader.read_value(train_path, train_version))
+    return _scoring_model_classes(project, reader, predictions)
 
 
 def _review_labels(reader: StoreReader, project: ProjectConfig, batch: str) -> "pd.DataFrame":
