@@ -34,7 +34,9 @@ def stored_frame_rows(store: "VersionReader", asset_path: Sequence[str], version
         return -1
     import pyarrow.parquet as pq
 
-    return int(pq.read_metadata(store.version_dir(asset_path, version) / FRAME_FILE).num_rows)
+    # Through a file handle: the store may be an object store (a UPath pyarrow cannot open).
+    with (store.version_dir(asset_path, version) / FRAME_FILE).open("rb") as handle:
+        return int(pq.read_metadata(handle).num_rows)
 
 
 @dataclass
