@@ -83,19 +83,8 @@ def shadow_scores(
             metadata[f"shadow_{role}"] = reason
             context.log.warning(f"{project.name}/predictions: shadow {role} {reason}")
 
-    previous = rollback_target(reader, project.name, deployment)
-    if previous is not None:
-        version, previous_manifest = previous
-        shadow(
-            "previous",
-            SHADOW_PREVIOUS_DEPLOYMENT,
-            SHADOW_PREVIOUS_PROBA,
-            version,
-            previous_manifest.model_version,
-        )
-    candidate = waiting_candidate_version(context, reader, project, manifest)
-    if candidate is not None:
-        shadow("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
+    for target in shadow_targets(context, reader, project, deployment, manifest):
+        shadow(*target)
     return columns, metadata
 
 
@@ -136,20 +125,41 @@ def chunked_shadows(
         shadows.append(Shadow(owner_column, proba_column, owner, loaded))
         metadata[f"shadow_{role}"] = owner
 
+    for target in shadow_targets(context, reader, project, deployment, manifest):
+        shadow(*target)
+    return shadows, roles, metadata
+
+
+def shadow_targets(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    project: ProjectConfig,
+    deployment: str,
+    manifest: Deployment,
+) -> list[tuple[str, str, str, str, str]]:
+    """The models that shadow-score a batch: a rollback's deployment, then a waiting candidate.
+
+    Each as (role, owner column, score column, owner, model version).
+    """
+    targets = []
     previous = rollback_target(reader, project.name, deployment)
     if previous is not None:
         version, previous_manifest = previous
-        shadow(
-            "previous",
-            SHADOW_PREVIOUS_DEPLOYMENT,
-            SHADOW_PREVIOUS_PROBA,
-            version,
-            previous_manifest.model_version,
+        targets.append(
+            (
+                "previous",
+                SHADOW_PREVIOUS_DEPLOYMENT,
+                SHADOW_PREVIOUS_PROBA,
+                version,
+                previous_manifest.model_version,
+            )
         )
     candidate = waiting_candidate_version(context, reader, project, manifest)
     if candidate is not None:
-        shadow("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
-    return shadows, roles, metadata
+        targets.append(
+            ("candidate", SHADOW_CANDIDATE_MODEL, SHADOW_CANDIDATE_PROBA, candidate, candidate)
+        )
+    return targets
 
 
 class _Unloadable:
