@@ -1,17 +1,11 @@
 """Answers recorded in the lineage store: four eyes, escalation, overdue items, concurrency."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from unified_ai import names
-from unified_ai.io.formats import serialize
 from unified_ai.io.review_answers import answers_of, find_item, read_items, record_review
-from unified_ai.io.store import LineageStore
-from unified_ai.policies.review import route_batch
 from unified_ai.policies.review_answers import (
     ANSWERED,
     ESCALATED,
@@ -19,49 +13,14 @@ from unified_ai.policies.review_answers import (
     OVERDUE,
     ReviewRefused,
 )
-from unified_ai.projects.loader import load_project_file
-from unified_ai_tests.conftest import write_project
-
-NOW = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
-FOUR_EYES = """\
-  review:
-    audit_share: 1.0
-    due_after: 2h
-    reviewers: [group:risk]
-    groups: {risk: [ana, bo, chen]}
-    four_eyes: true
-"""
+from unified_ai_tests.flows.review_helpers import NOW, routed_batch
 
 
 @pytest.fixture
 def queued(tmp_path, projects_dir):
     """A four-eyes project and a store holding one routed batch of four rows."""
-    project = load_project_file(write_project(projects_dir, policy_extra=FOUR_EYES))
-    proba = np.array([0.2, 0.45, 0.55, 0.9])
-    predictions = pd.DataFrame(
-        {
-            names.ROW_ID: ["r0", "r1", "r2", "r3"],
-            "region": ["north", "south", "north", "south"],
-            "proba": proba,
-            "prediction": (proba >= 0.5).astype(int),
-            "model_version": "m1",
-        }
-    )
-    routing = route_batch(
-        predictions,
-        review=project.policy.review,
-        project=project.name,
-        task=project.task,
-        batch="b1",
-        now=NOW,
-        segments=project.segments,
-    )
-    store = LineageStore(tmp_path / "store")
-    path = [project.name, names.REVIEW_QUEUE, names.PARTITIONS, "b1"]
-    kind, files = serialize(routing.rows)
-    manifest = store.write_version(path, kind, files)
-    store.set_current(path, manifest.version, action=names.MATERIALIZE_ACTION)
-    return project, store, list(routing.rows[names.REVIEW_ID])
+    project, store, ids, _ = routed_batch(tmp_path, projects_dir, ["r0", "r1", "r2", "r3"])
+    return project, store, ids
 
 
 def test_four_eyes_two_who_agree_answer_two_who_differ_escalate(queued):

@@ -1,60 +1,20 @@
 """Answered reviews as labels: which items count, in the task's form, and who gave them."""
 
-from datetime import datetime, timezone
-
-import numpy as np
 import pandas as pd
 import pytest
 
 from unified_ai import names
-from unified_ai.io.formats import serialize
 from unified_ai.io.reader import ReadLog, StoreReader
 from unified_ai.io.review_answers import answered_labels, record_review
-from unified_ai.io.store import LineageStore
 from unified_ai.ml.label_join import join_labels, with_review_labels
-from unified_ai.policies.review import route_batch
 from unified_ai.policies.review_answers import label_value
-from unified_ai.projects.loader import load_project_file
-from unified_ai_tests.conftest import write_project
-
-NOW = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
-FOUR_EYES = """\
-  review:
-    audit_share: 1.0
-    due_after: 2h
-    reviewers: [group:risk]
-    groups: {risk: [ana, bo, chen]}
-    four_eyes: true
-"""
+from unified_ai_tests.flows.review_helpers import NOW, routed_batch
 
 
 @pytest.fixture
 def queued(tmp_path, projects_dir):
-    project = load_project_file(write_project(projects_dir, policy_extra=FOUR_EYES))
-    proba = np.array([0.2, 0.45, 0.55, 0.9])
-    predictions = pd.DataFrame(
-        {
-            names.ROW_ID: [10, 11, 12, 13],
-            "region": ["north", "south", "north", "south"],
-            "proba": proba,
-            "prediction": (proba >= 0.5).astype(int),
-            "model_version": "m1",
-        }
-    )
-    routing = route_batch(
-        predictions,
-        review=project.policy.review,
-        project=project.name,
-        task=project.task,
-        batch="b1",
-        now=NOW,
-        segments=project.segments,
-    )
-    store = LineageStore(tmp_path / "store")
-    path = [project.name, names.REVIEW_QUEUE, names.PARTITIONS, "b1"]
-    manifest = store.write_version(path, *serialize(routing.rows))
-    store.set_current(path, manifest.version, action=names.MATERIALIZE_ACTION)
-    return project, store, list(routing.rows[names.REVIEW_ID]), predictions
+    """A four-eyes project and a store holding one routed batch of four rows."""
+    return routed_batch(tmp_path, projects_dir, [10, 11, 12, 13])
 
 
 def test_only_items_answered_as_policy_asks_become_labels(queued):
