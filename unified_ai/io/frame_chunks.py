@@ -50,12 +50,16 @@ class ChunkedOutput:
         fallback: Gives the chunks again another way when `chunks` fails with one of
             `fallback_on` (nothing of the first attempt is stored).
         fallback_on: The exceptions that make the store try `fallback`.
+        on_failure: Told why nothing was stored (a chunk or the fallback raised), before the
+            exception goes on; it may raise one of its own that says so in one line. A step
+            whose output streams a file has no later line to quarantine it from.
     """
 
     chunks: Callable[[], Iterable["pd.DataFrame"]]
     metadata: Callable[[], Mapping[str, Any]] = dict
     fallback: Callable[[], Iterable["pd.DataFrame"]] | None = None
     fallback_on: tuple[type[BaseException], ...] = field(default_factory=tuple)
+    on_failure: Callable[[Exception], None] | None = None
 
 
 class FrameChunks:

@@ -156,11 +156,16 @@ class LineageIOManager(dg.ConfigurableIOManager):
             )
 
         try:
-            return write(obj.chunks())
-        except obj.fallback_on:
-            if obj.fallback is None:
-                raise
-            return write(obj.fallback())
+            try:
+                return write(obj.chunks())
+            except obj.fallback_on:
+                if obj.fallback is None:
+                    raise
+                return write(obj.fallback())
+        except Exception as exc:
+            if obj.on_failure is not None:
+                obj.on_failure(exc)
+            raise
 
     def load_input(self, context: dg.InputContext):
         partition = context.asset_partition_key if context.has_asset_partitions else None

@@ -199,3 +199,24 @@ def test_failure_mid_stream_leaves_no_version(home, driver, monkeypatch):
         assert lineage.versions(path) == []
     # The file waits in the inbox still: nothing of it is in the store.
     assert (home / "inbox" / "small" / "broken.csv").exists()
+
+
+def test_file_unreadable_past_its_first_chunk_is_quarantined(home, driver, monkeypatch):
+    content = _batch_file(home, "--seed", "7")
+    lines = content.decode().splitlines(keepends=True)
+    # Row 400 has two fields too many: the first chunks read fine, a later one cannot.
+    fields = lines[400].rstrip("\n")
+    broken = "".join([*lines[:400], f"{fields},9,9\n", *lines[401:]]).encode()
+    _deliver(home, "whole.csv", broken)
+    plain = _run(driver, "whole.csv")
+    _chunked(monkeypatch)
+    _deliver(home, "late.csv", broken)
+    run = _run(driver, "late.csv")
+    assert not plain.success and not run.success
+    [message] = step_failures(run).values()
+    assert "late.csv: line 401 has 7 fields" in message and "\n" not in message.strip()
+    for name in ("whole.csv", "late.csv"):
+        assert (home / "inbox" / "small" / "quarantine" / name).exists()
+        assert not (home / "inbox" / "small" / name).exists()
+    path = ["small", "production_batch", "partitions", "late.csv"]
+    assert store(home).versions(path) == []

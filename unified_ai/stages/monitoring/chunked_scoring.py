@@ -109,6 +109,7 @@ class StreamedBatch:
         read_whole: "Callable[[], pd.DataFrame]",
     ):
         self._project = project
+        self._source = source
         self._read_whole = read_whole
         self._chunks = iter(iter_batch_file(source, name, rows))
         self._first = next(self._chunks, None)
@@ -138,7 +139,25 @@ class StreamedBatch:
             return
         import itertools
 
-        for chunk in itertools.chain([first] if len(first) else [], self._chunks):
+        from unified_ai.ml.csv_reader import ChunkTypesDiffer
+        from unified_ai.ml.data import FileRuleError
+        from unified_ai.resources.inbox import InboxError
+
+        chunks = itertools.chain([first] if len(first) else [], self._chunks)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except ChunkTypesDiffer:
+                raise  # the store reads the file whole instead
+            except FileRuleError as exc:
+                raise InboxError(f"{self._source}: {exc}") from None
+            except Exception as exc:  # as `Inbox.read`: a decoding problem is the file's
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise InboxError(
+                    f"{self._source} cannot be read after row {validation.rows}: {reason}"
+                ) from None
             validation.add(chunk)
             yield chunk
 
@@ -169,8 +188,13 @@ class StreamedBatch:
             "reason": outcome.describe()[:1000],
         }
 
-    def output(self) -> "ChunkedOutput":
-        """What the IO manager stores."""
+    def output(self, on_failure: "Callable[[Exception], None] | None" = None) -> "ChunkedOutput":
+        """What the IO manager stores.
+
+        Args:
+            on_failure: Told why nothing was stored: an `InboxError` when the file turned out
+                unreadable after its first chunk (see `ChunkedOutput.on_failure`).
+        """
         from unified_ai.ml.csv_reader import ChunkTypesDiffer
 
         return ChunkedOutput(
@@ -178,6 +202,7 @@ class StreamedBatch:
             metadata=self.metadata,
             fallback=self._whole,
             fallback_on=(ChunkTypesDiffer,),
+            on_failure=on_failure,
         )
 
 

@@ -112,8 +112,13 @@ def build_production_batch(project: ProjectConfig) -> dg.AssetsDefinition:
                 description=f"{project.name}/production_batch[{batch}]: {exc}"
             ) from None
         if streamed is not None:
-            # Validated and stored chunk by chunk by the IO manager while this step waits.
-            yield dg.Output(streamed.output())
+            # Validated and stored chunk by chunk by the IO manager while this step waits; a
+            # file unreadable past its first chunk is quarantined from there (nothing stored).
+            yield dg.Output(
+                streamed.output(
+                    lambda exc: _unreadable_mid_stream(context, project, inbox, notifier, exc)
+                )
+            )
             outcome, rows = streamed.outcome(), streamed.rows
         else:
             assert frame is not None
@@ -175,6 +180,28 @@ def _quarantine_unreadable(
         description=str(exc),
         severity=dg.AssetCheckSeverity.ERROR,
     )
+
+
+def _unreadable_mid_stream(
+    context: dg.AssetExecutionContext,
+    project: ProjectConfig,
+    inbox: Inbox,
+    notifier: Notifier,
+    exc: Exception,
+) -> None:
+    """A streamed batch file failed past its first chunk: quarantine it, fail in one line.
+
+    Called by the IO manager (the step's body has no later line to do it from); failures that
+    are not the file's (the store's disk, say) leave the file in the inbox for another run.
+    """
+    from unified_ai.resources.inbox import InboxError
+
+    if not isinstance(exc, InboxError):
+        return
+    _quarantine_unreadable(context, project, inbox, notifier, inbox.folder(project), exc)
+    raise dg.Failure(
+        description=f"{project.name}/production_batch[{context.partition_key}]: {exc}"
+    ) from None
 
 
 #: Batch files larger than this are read, validated and stored in chunks (bounded memory).
