@@ -13,32 +13,25 @@ so the pool is cut in three disjoint parts: rows the retrain trains on, rows of 
 holdout, and rows of the next batches, which no model ever trained on.
 """
 
-import pandas as pd
 import pytest
 
-from unified_ai.ml.data import resolve_features
-from unified_ai.ml.simulate import parse_drift, write_batches
 from unified_ai.ml.split import holdout_parts
 from unified_ai.names import (
     DEPLOYMENT_COLUMN,
-    HOLDOUT_SPLIT,
     ORIGIN,
-    ROW_ID,
     SHADOW_PREVIOUS_DEPLOYMENT,
     SHADOW_PREVIOUS_PROBA,
 )
 from unified_ai.project_tree import load_projects
-from unified_ai.resources.inbox import Inbox
-from unified_ai.runtime import load_settings
 from unified_ai_tests.flows.helpers import (
     check_results,
     current,
     project_defs,
     run_loop,
     step_failures,
-    store,
 )
-from unified_ai_tests.flows.monitoring_helpers import SensorDriver, simulate
+from unified_ai_tests.flows.monitoring_helpers import SensorDriver
+from unified_ai_tests.flows.recovery_helpers import drifted, inputs, pool_parts, score_and_label
 
 pytestmark = pytest.mark.slow
 
@@ -52,61 +45,17 @@ DRIFT = f"concept:{COLUMN}"
 MARGIN = 0.15
 
 
-def pool_parts(home, project) -> list[pd.DataFrame]:
-    """The rows `simulate` draws from, cut in three parts with the same spread of `COLUMN`.
-
-    Every third row by `COLUMN` goes to each part, so the concept's median (taken in the rows
-    a batch is drawn from) is the same to within a row in all three.
-    """
-    lineage = store(home)
-    path = [project.name, HOLDOUT_SPLIT]
-    pool = holdout_parts(project, lineage.read_value(path, lineage.require_current(path)))[0]
-    ordered = pool.sort_values([COLUMN, ROW_ID], kind="stable")
-    return [ordered.iloc[start::3].reset_index(drop=True) for start in range(3)]
-
-
-def drifted(project, pool, *, batches: int, rows: int, seed: int) -> list[str]:
-    """Write concept-drifted batches drawn from `pool` into the inbox, as `simulate` does."""
-    inbox = Inbox(root=load_settings().inbox_root).folder(project)
-    spec = parse_drift([DRIFT], project, resolve_features(project, pool).numeric)
-    return write_batches(project, pool, inbox, batches=batches, rows=rows, drift=spec, seed=seed)
-
-
-def score_and_label(driver: SensorDriver, project, batches: list[str]) -> None:
-    """The batch sensor scores the waiting batches; their labels arrive and are ingested."""
-    name = project.name
-    scored = [
-        driver.launch(r, f"{name}__score_batch")
-        for r in driver.tick(f"{name}__batch_sensor").requests
-    ]
-    assert all(run.success for run in scored), [step_failures(run) for run in scored]
-    assert sorted(run.dagster_run.tags["dagster/partition"] for run in scored) == sorted(batches)
-    simulate(name, "--labels")
-    labeled = [
-        driver.launch(r, f"{name}__ingest_labels")
-        for r in driver.tick(f"{name}__labels_sensor").requests
-    ]
-    assert len(labeled) == len(batches)
-    assert all(run.success for run in labeled), [step_failures(run) for run in labeled]
-
-
-def inputs(project, frame: pd.DataFrame) -> set[tuple]:
-    """Each row's model inputs: the identity of a drawn row (a concept drift leaves them)."""
-    columns = [*project.features.numeric, *project.features.categorical]
-    return set(frame[columns].astype(str).itertuples(index=False, name=None))
-
-
 def drift_and_retrain(home, instance, defs, project):
     """Deploy, drift, label, let the ground-truth trigger retrain: (run, old deployment, parts)."""
     driver = SensorDriver(defs, instance)
     first = run_loop(defs, instance, project.name)
     assert first.success, step_failures(first)
     old_deployment, _ = current(home, project.name, "deployed_model")
-    trained, held_out, unseen = pool_parts(home, project)
+    trained, held_out, unseen = pool_parts(home, project, COLUMN)
 
     # 700 drifted rows to train on, then 300 newer ones: the recent holdout.
-    batches = drifted(project, trained, batches=2, rows=350, seed=1)
-    newest = drifted(project, held_out, batches=1, rows=300, seed=3)
+    batches = drifted(project, trained, DRIFT, batches=2, rows=350, seed=1)
+    newest = drifted(project, held_out, DRIFT, batches=1, rows=300, seed=3)
     score_and_label(driver, project, batches + newest)
     _, live = current(home, project.name, "live_performance")
     assert live["current"]["deployment"] == old_deployment
@@ -155,8 +104,8 @@ def test_the_loop_recovers_from_concept_drift(home, instance):
     # The next drifted batches: rows neither model trained on.
     halves = [unseen.iloc[0::2], unseen.iloc[1::2]]
     fresh = [
-        *drifted(project, halves[0], batches=1, rows=len(halves[0]), seed=5),
-        *drifted(project, halves[1], batches=1, rows=len(halves[1]), seed=6),
+        *drifted(project, halves[0], DRIFT, batches=1, rows=len(halves[0]), seed=5),
+        *drifted(project, halves[1], DRIFT, batches=1, rows=len(halves[1]), seed=6),
     ]
     score_and_label(driver, project, fresh)
     _, train = current(home, name, "train_split")

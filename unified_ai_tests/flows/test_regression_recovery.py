@@ -17,33 +17,26 @@ outnumbered by the 1,260 drifted ones (the loop has no training window: a retrai
 all its labeled rows).
 """
 
-import pandas as pd
 import pytest
 
-from unified_ai.ml.data import resolve_features
-from unified_ai.ml.simulate import parse_drift, write_batches
 from unified_ai.ml.split import holdout_parts
 from unified_ai.names import (
     DEPLOYMENT_COLUMN,
-    HOLDOUT_SPLIT,
     ORIGIN,
-    ROW_ID,
     SHADOW_PREVIOUS_DEPLOYMENT,
     SHADOW_PREVIOUS_PROBA,
 )
 from unified_ai.projects.loader import load_project_file
 from unified_ai.projects.tasks import REGRESSION
-from unified_ai.resources.inbox import Inbox
-from unified_ai.runtime import load_settings
 from unified_ai_tests.flows.helpers import (
     check_results,
     current,
     project_defs,
     run_loop,
     step_failures,
-    store,
 )
-from unified_ai_tests.flows.monitoring_helpers import SensorDriver, simulate
+from unified_ai_tests.flows.monitoring_helpers import SensorDriver
+from unified_ai_tests.flows.recovery_helpers import drifted, inputs, pool_parts, score_and_label
 from unified_ai_tests.tasks_fixtures import write_regression_project
 
 pytestmark = pytest.mark.slow
@@ -74,46 +67,6 @@ POLICY = """\
 MARGIN = 5.0
 
 
-def pool_parts(home, project) -> list[pd.DataFrame]:
-    """The rows `simulate` draws from, cut in three parts with the same spread of `COLUMN`."""
-    lineage = store(home)
-    path = [project.name, HOLDOUT_SPLIT]
-    pool = holdout_parts(project, lineage.read_value(path, lineage.require_current(path)))[0]
-    ordered = pool.sort_values([COLUMN, ROW_ID], kind="stable")
-    return [ordered.iloc[start::3].reset_index(drop=True) for start in range(3)]
-
-
-def drifted(project, pool, *, batches: int, rows: int, seed: int) -> list[str]:
-    """Write concept-drifted batches drawn from `pool` into the inbox, as `simulate` does."""
-    inbox = Inbox(root=load_settings().inbox_root).folder(project)
-    spec = parse_drift([DRIFT], project, resolve_features(project, pool).numeric)
-    return write_batches(project, pool, inbox, batches=batches, rows=rows, drift=spec, seed=seed)
-
-
-def score_and_label(driver: SensorDriver, project, batches: list[str]) -> None:
-    """The batch sensor scores the waiting batches; their labels arrive and are ingested."""
-    name = project.name
-    scored = [
-        driver.launch(r, f"{name}__score_batch")
-        for r in driver.tick(f"{name}__batch_sensor").requests
-    ]
-    assert all(run.success for run in scored), [step_failures(run) for run in scored]
-    assert sorted(run.dagster_run.tags["dagster/partition"] for run in scored) == sorted(batches)
-    simulate(name, "--labels")
-    labeled = [
-        driver.launch(r, f"{name}__ingest_labels")
-        for r in driver.tick(f"{name}__labels_sensor").requests
-    ]
-    assert len(labeled) == len(batches)
-    assert all(run.success for run in labeled), [step_failures(run) for run in labeled]
-
-
-def inputs(project, frame: pd.DataFrame) -> set[tuple]:
-    """Each row's model inputs: the identity of a drawn row (a concept drift leaves them)."""
-    columns = [*project.features.numeric, *project.features.categorical]
-    return set(frame[columns].astype(str).itertuples(index=False, name=None))
-
-
 def test_the_loop_recovers_a_regression_model_from_concept_drift(
     home, projects_dir, instance, monkeypatch
 ):
@@ -134,12 +87,12 @@ def test_the_loop_recovers_a_regression_model_from_concept_drift(
     first = run_loop(defs, instance, NAME)
     assert first.success, step_failures(first)
     old_deployment, _ = current(home, NAME, "deployed_model")
-    trained, held_out, unseen = pool_parts(home, project)
+    trained, held_out, unseen = pool_parts(home, project, COLUMN)
     assert min(len(trained), len(held_out), len(unseen)) >= 290
 
     # 1,260 drifted rows to train on, then 540 newer ones: the recent holdout.
-    batches = drifted(project, trained, batches=TRAIN_BATCHES, rows=TRAIN_ROWS, seed=1)
-    newest = drifted(project, held_out, batches=1, rows=RECENT_ROWS, seed=3)
+    batches = drifted(project, trained, DRIFT, batches=TRAIN_BATCHES, rows=TRAIN_ROWS, seed=1)
+    newest = drifted(project, held_out, DRIFT, batches=1, rows=RECENT_ROWS, seed=3)
     score_and_label(driver, project, batches + newest)
     _, live = current(home, NAME, "live_performance")
     assert live["task"] == REGRESSION and live["metric"] == "rmse"
@@ -182,8 +135,8 @@ def test_the_loop_recovers_a_regression_model_from_concept_drift(
     # The next drifted batches: rows neither model trained on.
     halves = [unseen.iloc[0::2], unseen.iloc[1::2]]
     fresh = [
-        *drifted(project, halves[0], batches=1, rows=len(halves[0]), seed=5),
-        *drifted(project, halves[1], batches=1, rows=len(halves[1]), seed=6),
+        *drifted(project, halves[0], DRIFT, batches=1, rows=len(halves[0]), seed=5),
+        *drifted(project, halves[1], DRIFT, batches=1, rows=len(halves[1]), seed=6),
     ]
     score_and_label(driver, project, fresh)
     _, train = current(home, NAME, "train_split")
