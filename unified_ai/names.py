@@ -148,6 +148,11 @@ def run_failure_sensor(project: str) -> str:
     return f"{project}__run_failure_notifier"
 
 
+def review_queue_sensor(project: str) -> str:
+    """Applies `on_timeout` to overdue review items and tells the channels about the queue."""
+    return f"{project}__review_queue"
+
+
 #: The local code location's name (`workspace.yaml`, `[tool.dagster]`): the CLI loads it under
 #: this name to change the same sensor state `dagster dev` shows.
 CODE_LOCATION = "unified_ai"

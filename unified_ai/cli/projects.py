@@ -45,7 +45,8 @@ def status_cmd(project: str, as_json: bool) -> None:
     """Show PROJECT's assets, what is deployed and its candidate: LIVE, WAITING or BLOCKED.
 
     The candidate's gate results are read from the Dagster instance in DAGSTER_HOME; without
-    it the state of a candidate that is not deployed is UNKNOWN.
+    it the state of a candidate that is not deployed is UNKNOWN. With policy.review, the
+    review queue too: items open, overdue, answered, escalated and timed out.
     """
 
     def go():
@@ -67,9 +68,10 @@ def status_cmd(project: str, as_json: bool) -> None:
                 "policy_version": live.policy_version,
             }
         candidate = _candidate(reader, config.name, found[1] if found else None)
+        review = _review_queue(store, config)
         if as_json:
             status = {"project": config.name, "assets": assets, "deployed": deployed}
-            click.echo(json.dumps({**status, "candidate": candidate}, indent=2))
+            click.echo(json.dumps({**status, "candidate": candidate, "review": review}, indent=2))
             return
         click.echo(f"{config.name} ({config.policy_version})")
         print_table(
@@ -95,8 +97,30 @@ def status_cmd(project: str, as_json: bool) -> None:
             )
             if candidate.get("metrics"):
                 click.echo(f"candidate holdout metrics ({metrics_line(candidate)})")
+        if review is not None:
+            shown = ("open", "overdue", "answered", "escalated", "timed_out")
+            print_table(
+                ["review queue", *(state.replace("_", " ") for state in shown)],
+                [["items", *(str(review[state]) for state in shown)]],
+            )
 
     run(go)
+
+
+def _review_queue(store, config) -> dict | None:
+    """The review queue's items by state (None without `policy.review`).
+
+    Queued and served items, each once. `overdue` items passed their due time and wait for
+    the queue sensor to apply `on_timeout`; `timed_out` ones took it; `waiting` is open plus
+    overdue.
+    """
+    if config.policy.review is None:
+        return None
+    from unified_ai.io.review_served import all_items
+    from unified_ai.policies.review_watch import queue_counts
+
+    items = all_items(store, config)
+    return {**queue_counts(item.state for item in items), "items": len(items)}
 
 
 def task_metrics_row(body: dict) -> dict:

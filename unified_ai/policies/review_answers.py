@@ -5,12 +5,18 @@ Pure functions over a routed item and the answers recorded for it. People are co
 reviewer; records keep each name as it was given. The store side (where answers are written)
 is `unified_ai.io.review_answers`; the command line, the HTTP route and the launchpad job all
 go through it, so every way to answer is checked by these same rules.
+
+An item nobody answered by its due time takes `policy.review.on_timeout`: the queue sensor
+records it (`timeout_record`) under the system name `TIMEOUT_REVIEWER`, never a person's, and
+the item no longer waits for anyone. Such a record is no answer: it never becomes ground truth,
+whether the model's decision was kept or the item declined. A person may still answer it late
+(the answer is ground truth; what `on_timeout` decided stays recorded).
 """
 
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from unified_ai.projects.identity import expand_people, is_listed, normalize_identity
@@ -22,6 +28,16 @@ ACTIONS: tuple[str, ...] = ("answer", "skip")
 #: The states of a routed item: waiting for a person, past its due time, answered (by as many
 #: people as policy asks, all agreeing), or escalated (two reviewers disagreed).
 OPEN, OVERDUE, ANSWERED, ESCALATED = "open", "overdue", "answered", "escalated"
+#: Nobody answered by the due time and `on_timeout` was recorded for the item.
+TIMED_OUT = "timed_out"
+#: States that wait for a person, and those that no longer do (never to wait again).
+WAITING: tuple[str, ...] = (OPEN, OVERDUE)
+CLOSED: tuple[str, ...] = (ANSWERED, ESCALATED, TIMED_OUT)
+#: The action of the record `on_timeout` leaves, and the name it is recorded under: a system
+#: name (no person answered), which no reviewer may take.
+TIMEOUT_ACTION = "timeout"
+TIMEOUT_REVIEWER = "policy:on_timeout"
+_SYSTEM_PREFIX = "policy:"
 
 
 class ReviewRefused(ValueError):
@@ -44,6 +60,8 @@ class ReviewAnswer:
         at: When it was recorded (UTC, ISO 8601).
         model_answer: What the model had answered (for agreement between model and people).
         policy_version: The project's policy when it was recorded.
+        on_timeout: On a `timeout` record only: what `policy.review.on_timeout` did
+            (`keep_model_decision` or `decline`).
     """
 
     review_id: str
@@ -56,6 +74,7 @@ class ReviewAnswer:
     at: str
     model_answer: str | None = None
     policy_version: str | None = None
+    on_timeout: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +96,7 @@ class ReviewAnswer:
             at=str(body["at"]),
             model_answer=text("model_answer"),
             policy_version=text("policy_version"),
+            on_timeout=text("on_timeout"),
         )
 
 
@@ -144,7 +164,8 @@ def item_state(
 
     An item needs one person's answer, or two different people's with `four_eyes`; the first
     answers count (later ones are extra opinions). Two that differ escalate the item. An
-    item nobody answered by `due_at` is overdue (`on_timeout` applies to it).
+    item nobody answered by `due_at` is overdue (`on_timeout` applies to it) until its
+    `timeout` record is written; then it is timed out, unless people answer it late.
     """
     needed = 2 if policy.four_eyes else 1
     counted: dict[str, ReviewAnswer] = {}
@@ -152,12 +173,64 @@ def item_state(
         person = normalize_identity(answer.reviewer)
         if answer.action == "answer" and person not in counted:
             counted[person] = answer
+    if (decided := _decided(counted, needed)) is not None:
+        return decided
+    if timeout_of(answers) is not None:
+        return TIMED_OUT, None
+    return (OVERDUE if now > due_at else OPEN), None
+
+
+def _decided(counted: dict[str, ReviewAnswer], needed: int) -> tuple[str, str | None] | None:
+    """Escalated or answered by the counted answers, or None while they are too few."""
     given = [a.answer for a in list(counted.values())[:needed]]
     if len(set(given)) > 1:
         return ESCALATED, None
     if len(given) >= needed:
         return ANSWERED, given[0]
-    return (OVERDUE if now > due_at else OPEN), None
+    return None
+
+
+def timeout_of(answers: Sequence[ReviewAnswer]) -> ReviewAnswer | None:
+    """The `timeout` record among an item's records (the first, should there be two)."""
+    found = sorted((a for a in answers if a.action == TIMEOUT_ACTION), key=lambda a: a.at)
+    return found[0] if found else None
+
+
+def timeout_record(
+    policy: ReviewPolicy,
+    *,
+    review_id: str,
+    batch: str,
+    row_id: str,
+    model_answer: str | None,
+    due_at: datetime,
+    now: datetime,
+    policy_version: str | None = None,
+) -> ReviewAnswer:
+    """The record `on_timeout` leaves on an overdue item: who (a system name), when, what.
+
+    It carries no answer: with `keep_model_decision` the model's answer stands as the decision
+    (it is still not a label: nobody looked), with `decline` the item is declined.
+    """
+    what = (
+        f"the model's answer ({model_answer}) stands"
+        if policy.on_timeout == "keep_model_decision"
+        else "declined"
+    )
+    return ReviewAnswer(
+        review_id=review_id,
+        batch=batch,
+        row_id=row_id,
+        reviewer=TIMEOUT_REVIEWER,
+        action=TIMEOUT_ACTION,
+        answer=None,
+        comment=f"no answer by {due_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC: "
+        f"on_timeout {policy.on_timeout}, {what}",
+        at=now.astimezone(timezone.utc).isoformat(),
+        model_answer=model_answer,
+        policy_version=policy_version,
+        on_timeout=policy.on_timeout,
+    )
 
 
 def check_review(
@@ -172,14 +245,17 @@ def check_review(
     """Refuse an answer or skip the policy does not accept.
 
     Raises:
-        ReviewRefused: No reviewer named; the reviewer is not in `reviewers`; the item is
-            answered or escalated already; this person answered it already (with
-            `four_eyes` the second answer must come from someone else).
+        ReviewRefused: No reviewer named (or a system name such as `TIMEOUT_REVIEWER`); the
+            reviewer is not in `reviewers`; the item is answered or escalated already; this
+            person answered it already (with `four_eyes` the second answer must come from
+            someone else). A timed-out item takes a late answer.
     """
     if action not in ACTIONS:
         raise ReviewRefused(f"{action!r} is not an action ({', '.join(ACTIONS)})")
     if not normalize_identity(reviewer):
         raise ReviewRefused("no reviewer named")
+    if normalize_identity(reviewer).startswith(_SYSTEM_PREFIX):
+        raise ReviewRefused(f"{reviewer}: names starting {_SYSTEM_PREFIX} are the policy's own")
     if not may_review(policy, reviewer):
         allowed = sorted(allowed_reviewers(policy) or (), key=normalize_identity)
         raise ReviewRefused(f"{reviewer} may not review (allowed: {', '.join(allowed)})")

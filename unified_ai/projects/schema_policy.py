@@ -177,19 +177,61 @@ class GroundTruthTrigger(_Strict):
     cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
 
 
+class AgreementTrigger(_Strict):
+    """Retrain when the people reviewing the deployed model's predictions agree with it too seldom.
+
+    Agreement is the share of reviewed rows (ground truth with `_origin: review`) of the
+    deployed model's last `window_batches` reviewed batches where the person's answer is the
+    model's: the same label or class; for regression, within `tolerance` of the predicted
+    value (unset: within 10 % of the person's value). It is judged over all those rows and
+    per value of each segment column, each once it holds `min_answers` answers; any of them
+    below `floor` asks for a retrain. `floor` None (the default) measures without acting.
+    Needs `policy.review`.
+    """
+
+    enabled: bool = True
+    floor: float | None = Field(default=None, ge=0.0, le=1.0, description="a share; None: off")
+    min_answers: int = Field(
+        default=20, ge=1, le=100_000_000, description="answers a scope needs to be judged"
+    )
+    window_batches: int = Field(
+        default=5, ge=1, le=10_000, description="the deployed model's last reviewed batches"
+    )
+    tolerance: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=MAX_VALUE,
+        description="regression: agree within this many target units (unset: 10 %)",
+    )
+    cooldown_minutes: float = Field(default=60.0, ge=0.0, le=MAX_MINUTES)
+
+
 class Triggers(_Strict):
     drift: DriftTrigger = DriftTrigger()
     performance: PerformanceTrigger = PerformanceTrigger()
     rollback: RollbackTrigger = RollbackTrigger()
     ground_truth: GroundTruthTrigger = GroundTruthTrigger()
+    #: Model-people agreement on reviewed predictions (needs `policy.review`).
+    agreement: AgreementTrigger = AgreementTrigger()
+
+    @model_serializer(mode="wrap")
+    def _default_agreement(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Left out of the dump while it is the default, so the policy version (and every
+        # project's code version) of a project that sets none is what it was before.
+        data = handler(self)
+        if self.agreement == AgreementTrigger() and isinstance(data, dict):
+            data.pop("agreement", None)
+        return data
 
 
-NotificationEvent = Literal["gate_failed", "retrain", "rollback", "quarantine", "run_failed"]
+NotificationEvent = Literal[
+    "gate_failed", "retrain", "rollback", "quarantine", "run_failed", "review_queue"
+]
 
 
 def _every_event() -> list[NotificationEvent]:
     # A typed factory: a bare lambda's list literal is inferred as list[str].
-    return ["gate_failed", "retrain", "rollback", "quarantine", "run_failed"]
+    return ["gate_failed", "retrain", "rollback", "quarantine", "run_failed", "review_queue"]
 
 
 class Channel(_Strict):
@@ -323,6 +365,15 @@ class Policy(_Strict):
     notifications: list[Channel] = Field(default_factory=list)
     #: Which single predictions people review (`schema_review`); absent, none is routed.
     review: ReviewPolicy | None = None
+
+    @model_validator(mode="after")
+    def _agreement_needs_review(self) -> "Policy":
+        if self.triggers.agreement.floor is not None and self.review is None:
+            raise ValueError(
+                "triggers.agreement.floor needs policy.review: agreement is measured on "
+                "reviewed predictions, and without review none is routed"
+            )
+        return self
 
     @model_serializer(mode="wrap")
     def _absent_review(self, handler: SerializerFunctionWrapHandler) -> Any:

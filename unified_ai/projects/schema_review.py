@@ -114,6 +114,9 @@ class ReviewPolicy(_Strict):
     person; past `due_after`, the item takes `on_timeout`. `reviewers` lists names and
     `group:<name>` entries resolved through `groups` (as approvers do); empty means anyone.
     With `four_eyes`, an item needs two reviewers, and two who disagree escalate it.
+    `notify_open_above` tells the project's channels when more items than this wait for a
+    person (once each time the queue grows past it; items past their due time are told
+    whether it is set or not).
     """
 
     unsure: Unsure = Unsure()
@@ -129,6 +132,8 @@ class ReviewPolicy(_Strict):
     reviewers: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     four_eyes: bool = False
+    #: Items waiting for a person (open or overdue) above which the channels are told.
+    notify_open_above: int | None = Field(default=None, ge=0, le=MAX_DAILY_CAP)
 
     @field_validator("segment_quotas")
     @classmethod

@@ -31,6 +31,7 @@ _TITLES = {
     "rollback": "automatic rollback",
     "quarantine": "batch quarantined",
     "run_failed": "run failed",
+    "review_queue": "review queue needs people",
 }
 
 

@@ -21,6 +21,7 @@ from unified_ai.stages.monitoring import jobs as monitoring_jobs
 from unified_ai.stages.monitoring import triggers as monitoring_triggers
 from unified_ai.stages.review import assets as review_assets
 from unified_ai.stages.review import jobs as review_jobs
+from unified_ai.stages.review import sensors as review_sensors
 from unified_ai.stages.rollback import assets as rollback_assets
 from unified_ai.stages.rollback import jobs as rollback_jobs
 from unified_ai.stages.training import assets as training_assets
@@ -82,5 +83,6 @@ def build_project(project: ProjectConfig) -> dg.Definitions:
             ),
             *run_failures.build_run_failure_sensor_defs(project, jobs),
             *evaluation_sensors.build_evaluation_sensor_defs(project),
+            *review_sensors.build_review_sensor_defs(project),
         ],
     )

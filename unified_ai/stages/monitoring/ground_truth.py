@@ -3,7 +3,9 @@
 The rules (which labels count, once) are `unified_ai.ml.label_join`'s; this asset reads the
 file, refuses it into labels/quarantine/ when the rules do, and reports what they left out.
 With `policy.review`, the batch's answered reviews join too (`_origin: review`, the reviewer in
-`_reviewed_by`); a label from the inbox wins over a review answer for the same row.
+`_reviewed_by`); a label from the inbox wins over a review answer for the same row. A run
+for new answers alone (the labels sensor asks for one) keeps the inbox labels the batch's
+ground truth already holds.
 """
 
 from typing import TYPE_CHECKING
@@ -21,7 +23,9 @@ from unified_ai.ml.label_join import (
 )
 from unified_ai.names import (
     GROUND_TRUTH,
+    LABEL_ORIGIN,
     ORIGIN,
+    PARTITIONS,
     PREDICTIONS,
     REVIEW_ORIGIN,
     REVIEWER_COLUMN,
@@ -113,7 +117,7 @@ def build_ground_truth(project: ProjectConfig) -> dg.AssetsDefinition:
         has_file = not len(reviewed) or path.exists()
         labels = _read_label_file(context, project, inbox, notifier, path) if has_file else None
         classes = _label_classes(project, reader, predictions)
-        checked = None
+        checked = None if has_file else _earlier_inbox_labels(reader, project, batch)
         if labels is not None:
             checked, problem = label_column(project, labels, classes)
             if checked is None:
@@ -165,6 +169,24 @@ def _review_labels(reader: StoreReader, project: ProjectConfig, batch: str) -> "
     if project.policy.review is None:
         return pd.DataFrame(columns=[ROW_ID, "label", REVIEWER_COLUMN])
     return answered_labels(reader, project, batch)
+
+
+def _earlier_inbox_labels(
+    reader: StoreReader, project: ProjectConfig, batch: str
+) -> "pd.DataFrame | None":
+    """The inbox labels of the batch's current ground truth (`ROW_ID`, `label`), or None.
+
+    A run without a label file (new review answers alone) keeps them: the file they came from
+    was archived when it was taken in, and an inbox label still wins over a review answer.
+    """
+    path = [*key(project, GROUND_TRUTH).path, PARTITIONS, batch]
+    version = reader.current_version(path)
+    if version is None:
+        return None
+    earlier = reader.read_value(path, version)
+    # Stored before reviews (no `_origin`): every label came from the inbox.
+    inbox = earlier[earlier[ORIGIN] == LABEL_ORIGIN] if ORIGIN in earlier.columns else earlier
+    return inbox[[ROW_ID, "label"]].reset_index(drop=True) if len(inbox) else None
 
 
 def _review_metadata(join: "LabelJoin", reviewed: "pd.DataFrame", overridden: list[str]) -> dict:

@@ -5,6 +5,9 @@ it); each file leads to exactly one run (its run key); labels that arrive before
 scored wait, reported, and run as soon as the batch is scored. Labels that wait longer than
 `monitoring.label_expiry_hours` are moved to labels/expired/ with a reason file, never deleted.
 
+With `policy.review`, a batch whose review answers moved on and that has no label file is
+asked for too (`review_labels`): answers are ground truth without anyone delivering a file.
+
 The labels sensor is here; the batch sensor is `batch_sensor`'s, and what the labels sensor
 asks the instance is `label_queries`'.
 """
@@ -18,6 +21,7 @@ from unified_ai import names
 from unified_ai.names import ACTOR_TAG, PREDICTIONS, PRODUCTION_BATCH, sensor_names
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.inbox import EXPIRED, Inbox, InboxFile, LabelFile, is_batch_name
+from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import key
 from unified_ai.stages.monitoring.batch_sensor import build_batch_sensor
 from unified_ai.stages.monitoring.label_queries import (
@@ -29,6 +33,7 @@ from unified_ai.stages.monitoring.label_queries import (
     scored_among,
     why_waiting,
 )
+from unified_ai.stages.monitoring.review_labels import REVIEWS_CURSOR, review_runs
 from unified_ai.stages.sensor_kit import (
     INTERVAL_SECONDS,
     LISTED,
@@ -95,15 +100,21 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         description=f"Picks up ground-truth files in {project.name}'s inbox/labels and updates "
         "live performance once their batch is scored (labels that arrive first wait, reported; "
         f"after monitoring.label_expiry_hours ({expiry_hours:g} h) they are moved to "
-        "labels/expired/ with a reason file).",
+        "labels/expired/ with a reason file)"
+        + (
+            "; takes in batches whose review answers moved on, with or without a file."
+            if project.policy.review is not None
+            else "."
+        ),
     )
-    def labels_sensor(context: dg.SensorEvaluationContext, inbox: Inbox):
+    def labels_sensor(context: dg.SensorEvaluationContext, inbox: Inbox, lineage: LineageStorage):
         """One tick: one listing, one query for newly scored batches, a cursor.
 
         The cursor holds the files whose runs were requested, the newest `predictions` event
         seen and when the folder was last listed. A waiting file is asked about when it
         arrives (batched queries); after that only a new `predictions` event of its batch
-        makes it runnable, so 10,000 waiting files cost a listing, not 10,000 queries.
+        makes it runnable, so 10,000 waiting files cost a listing, not 10,000 queries. With
+        `policy.review`, batches whose answers moved on are asked for too (`review_labels`).
         """
         instance = context.instance
         old = load_cursor(context)
@@ -133,6 +144,7 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         reason = _WaitReasons(instance, keys)
         _warn_arrivals(context, project, reason, still, unusable, new_since)
         notes = _notes(expiry_hours, reason, still, unusable, expired, len(due), writing)
+        _add_review_runs(lineage, project, old, cursor, requests, notes)
         if requests:
             for note in notes:
                 context.log.info(f"{project.name}: {note}")
@@ -143,6 +155,32 @@ def build_labels_sensor(project: ProjectConfig) -> dg.SensorDefinition:
         )
 
     return labels_sensor
+
+
+def _add_review_runs(
+    lineage: LineageStorage,
+    project: ProjectConfig,
+    old: dict,
+    cursor: dict,
+    requests: list[dg.RunRequest],
+    notes: list[str],
+) -> None:
+    """Add runs for batches whose review answers moved on (`review_labels`), and a note.
+
+    A batch whose label file is being taken in is left to that run, which joins its answers.
+    """
+    if project.policy.review is None:
+        return  # no answers to take in: the store is not even opened
+    reviewed = review_runs(
+        lineage.store(),
+        project,
+        seen=old.get(REVIEWS_CURSOR, {}),
+        covered=cursor["requested"],
+        cursor=cursor,
+    )
+    requests.extend(reviewed.requests)
+    if reviewed.unanswered:
+        notes.append(f"review answers without an answered item: {listed(reviewed.unanswered)}")
 
 
 def _scored_since(

@@ -1,10 +1,15 @@
 """Monitoring: the deployed model's live metrics over its labeled batches (`live_performance`).
 
-Computed by `unified_ai.ml.live` and read by the trigger sensors, which decide on them.
+Computed by `unified_ai.ml.live` and read by the trigger sensors, which decide on them. With
+`policy.review`, the agreement between the model and the people who reviewed its predictions
+is measured too (`unified_ai.ml.agreement`), overall and per segment value.
 """
+
+from typing import Any
 
 import dagster as dg
 
+from unified_ai.ml.agreement import AGREEMENT_METADATA, agreement_report
 from unified_ai.ml.live import live_report
 from unified_ai.ml.plots import live_metric_markdown
 from unified_ai.names import DEPLOYED_MODEL, GROUND_TRUTH, LIVE_PERFORMANCE
@@ -76,6 +81,57 @@ def build_live_performance(project: ProjectConfig) -> dg.AssetsDefinition:
             classes=classes,
         )
         metadata["metric_over_batches"] = dg.MetadataValue.md(plot)
+        if project.policy.review is not None:
+            report["agreement"] = _agreement(project, batches, deployment)
+            metadata.update(agreement_metadata(report["agreement"]))
         return dg.Output(report, metadata=metadata)
 
     return live_performance
+
+
+def _agreement(project: ProjectConfig, batches: list, deployment: str) -> dict[str, Any]:
+    """Model-people agreement of the deployment over its last reviewed batches."""
+    rule = project.policy.triggers.agreement
+    return agreement_report(
+        batches,
+        deployment,
+        task=project.task,
+        segments=project.segments,
+        window=rule.window_batches,
+        tolerance=rule.tolerance,
+    )
+
+
+def agreement_metadata(agreement: dict[str, Any]) -> dict[str, Any]:
+    """The agreement as metadata: the JSON the agreement trigger reads, and a table per segment.
+
+    The table has one row for all reviewed rows and one per segment value, with the answers,
+    how many agree with the model and the share.
+    """
+    rows = [("all", "all", agreement)]
+    for column, values in agreement["segments"].items():
+        rows.extend((column, value, counts) for value, counts in values.items())
+    columns = ["segment", "value", "answers", "agreed", "agreement"]
+    records = [
+        dg.TableRecord(
+            {
+                "segment": column,
+                "value": value,
+                "answers": counts["answers"],
+                "agreed": counts["agreed"],
+                "agreement": _rounded(counts["agreement"]),
+            }
+        )
+        for column, value, counts in rows
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=c) for c in columns])
+    return {
+        AGREEMENT_METADATA: dg.MetadataValue.json(agreement),
+        "agreement_answers": agreement["answers"],
+        "agreement_share": _rounded(agreement["agreement"]) if agreement["answers"] else "none",
+        "agreement_by_segment": dg.MetadataValue.table(records=records, schema=schema),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)

@@ -3,6 +3,8 @@
 Rolls back when a fresh deployment does clearly worse than its predecessor on the same labeled
 rows (shadow scores, bake window); retrains when the live metric is below the floor and the
 predecessor is no better (the world changed). The choice is `policies.triggers.live_action`'s.
+When neither acts, the same event's model-people agreement may still ask for a retrain
+(`agreement_trigger`, with `policy.triggers.agreement`).
 """
 
 from datetime import datetime, timezone
@@ -28,6 +30,11 @@ from unified_ai.policies.triggers import (
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.resources.notifications import Notifier
 from unified_ai.stages.common import key
+from unified_ai.stages.monitoring.agreement_trigger import (
+    AgreementEvidence,
+    agreement_evidence,
+    agreement_retrain,
+)
 from unified_ai.stages.monitoring.retrain_history import last_retrain, new_labels
 from unified_ai.stages.monitoring.retrain_request import evidence_tags, request_retrain
 from unified_ai.stages.rollback.jobs import rollback_run_request
@@ -55,7 +62,8 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
         description=f"Rolls {project.name} back when a fresh deployment does clearly worse than "
         "its predecessor on the same labeled rows (shadow scores, bake window); retrains when the "
         "live metric is below the floor (above it for a lower-is-better metric such as RMSE) and "
-        "the predecessor is no better (the world changed).",
+        "the predecessor is no better (the world changed); with policy.triggers.agreement, "
+        "retrains when reviewers agree with the model less than its floor.",
     )
     def performance_trigger(context: dg.SensorEvaluationContext, notifier: Notifier):
         cursor = load_cursor(context)
@@ -64,12 +72,21 @@ def build_performance_trigger(project: ProjectConfig, jobs: list) -> dg.SensorDe
             return dg.SkipReason("no new live performance")
         newest = records[-1]
         cursor["storage_id"] = newest.storage_id
-        summary = LiveSummary.from_metadata(metadata_values(newest.asset_materialization))
+        values = metadata_values(newest.asset_materialization)
+        summary = LiveSummary.from_metadata(values)
         live = live_evidence(summary, deployed_at=parse_time(summary.deployed_at))
         stale = _stale(context.instance, project, live)
         if stale is not None:
             return dg.SensorResult(skip_reason=dg.SkipReason(stale), cursor=dump_cursor(cursor))
-        return _act(context, project, notifier, live, cursor=cursor, event=newest.storage_id)
+        return _act(
+            context,
+            project,
+            notifier,
+            live,
+            cursor=cursor,
+            event=newest.storage_id,
+            agreement=agreement_evidence(values),
+        )
 
     return performance_trigger
 
@@ -96,8 +113,12 @@ def _act(
     *,
     cursor: dict,
     event: int,
+    agreement: AgreementEvidence | None = None,
 ) -> dg.SensorResult:
-    """Roll back, retrain or wait, as `live_action` decides on `live` (the event's evidence)."""
+    """Roll back, retrain or wait, as `live_action` decides on `live` (the event's evidence).
+
+    When it waits (not for a rollback's paired rows), `agreement` may still ask for a retrain.
+    """
     now = datetime.now(timezone.utc)
     triggers = project.policy.triggers
     labels, _ = new_labels(context.instance, project)
@@ -122,9 +143,23 @@ def _act(
         return _roll_back(project, decided, live, cursor=cursor, event=event)
     retrain = decided.retrain
     if decided.action == "wait" or retrain is None:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(decided.reason), cursor=dump_cursor(cursor)
-        )
+        reason = decided.reason
+        if agreement is not None and not decided.rollback.pending:
+            found = agreement_retrain(
+                context,
+                project,
+                notifier,
+                agreement,
+                labels=labels,
+                retrained=retrained,
+                cursor=cursor,
+                event=event,
+                now=now,
+            )
+            if isinstance(found, dg.SensorResult):
+                return found
+            reason = f"{reason}; {found}"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=dump_cursor(cursor))
     same = reproduces_last_model(labels, retrained)
     if same is not None:
         return dg.SensorResult(
