@@ -1,8 +1,9 @@
 """`unified-ai review PROJECT`: list the predictions routed to people, answer or skip one.
 
-Answers go through `unified_ai.io.review_answers.record_review`, the one function every way to
-answer uses, so the reviewer is checked against `policy.review.reviewers` (names compared as
-for approvals) and the answer against the task, here as anywhere else.
+Answers go through `unified_ai.io.review_served.record_any` (a queued item: `record_review`, a
+served one: `record_served`, by the same rules), so the reviewer is checked against
+`policy.review.reviewers` (names compared as for approvals) and the answer against the task,
+here as anywhere else. Served rows routed to people are listed with the queued ones.
 """
 
 import click
@@ -36,7 +37,10 @@ def review_cmd(ctx: click.Context, project: str) -> None:
 @review_cmd.command("list")
 @click.option("--batch", default=None, help="Only this batch's items.")
 @click.option(
-    "--all", "show_all", is_flag=True, help="Answered and escalated items too (default: open)."
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Answered, escalated and timed-out items too (default: open and overdue).",
 )
 @click.pass_context
 def list_cmd(ctx: click.Context, batch: str | None, show_all: bool) -> None:
@@ -46,13 +50,13 @@ def list_cmd(ctx: click.Context, batch: str | None, show_all: bool) -> None:
 
 def _list(project: str, *, batch: str | None, show_all: bool) -> None:
     def go():
-        from unified_ai.io.review_answers import read_items
-        from unified_ai.policies.review_answers import ANSWERED, ESCALATED
+        from unified_ai.io.review_served import all_items
+        from unified_ai.policies.review_answers import WAITING
 
         context = Context()
         config = context.project(project)
-        items = read_items(context.store(), config, batch=batch)
-        shown = [i for i in items if show_all or i.state not in (ANSWERED, ESCALATED)]
+        items = all_items(context.store(), config, batch=batch)  # queued and served
+        shown = [i for i in items if show_all or i.state in WAITING]
         if not shown:
             click.echo(f"{config.name}: no {'routed' if show_all else 'open'} items")
             return
@@ -79,13 +83,13 @@ def _list(project: str, *, batch: str | None, show_all: bool) -> None:
 
 def _record(ctx: click.Context, review_id: str, **fields) -> None:
     def go():
-        from unified_ai.io.review_answers import record_review
+        from unified_ai.io.review_served import record_any
         from unified_ai.runtime import login_name
 
         context = Context()
         config = context.project(ctx.obj["project"])
         who = fields.pop("reviewer") or login_name()
-        record = record_review(context.store(), config, review_id, reviewer=who, **fields)
+        record = record_any(context.store(), config, review_id, reviewer=who, **fields)
         what = f"answer {record.answer}" if record.answer is not None else "skip"
         click.echo(
             f"recorded {what} of {config.name} item {review_id} (batch {record.batch}, row "

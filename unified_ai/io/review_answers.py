@@ -7,6 +7,11 @@ history is the hash-chained audit of who answered what when. `record_review` is 
 to answer: the command line calls it, and the HTTP route and the launchpad job are meant to,
 so every way is checked by the same rules (`unified_ai.policies.review_answers`). Pure: no
 Dagster import.
+
+Items nobody answered by their due time take `on_timeout` through `time_out` (the queue
+sensor applies it, `unified_ai.io.review_watch`): one record per item, under the system name
+`policy:on_timeout`, written like an answer, so the same history says when and what. An item
+with that record waits for nobody, and the record is never a label.
 """
 
 from collections.abc import Iterator
@@ -30,12 +35,15 @@ from unified_ai.names import (
 )
 from unified_ai.policies.review_answers import (
     ANSWERED,
+    TIMED_OUT,
     ReviewAnswer,
     ReviewRefused,
     answer_text,
     check_review,
     item_state,
     label_value,
+    timeout_of,
+    timeout_record,
 )
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.tasks import MULTICLASS
@@ -48,10 +56,13 @@ __all__ = [
     "ReviewRefused",
     "answered_labels",
     "answers_of",
+    "batch_items",
     "find_item",
     "queue_batches",
+    "queue_versions",
     "read_items",
     "record_review",
+    "time_out",
 ]
 
 
@@ -73,6 +84,12 @@ class ReviewItem:
     agreed: str | None = None
     answers: tuple[ReviewAnswer, ...] = field(default_factory=tuple)
 
+    @property
+    def timed_out(self) -> str | None:
+        """What `on_timeout` did to this item (`keep_model_decision`, `decline`), or None."""
+        record = timeout_of(self.answers) if self.state == TIMED_OUT else None
+        return record.on_timeout if record is not None else None
+
 
 def _review_of(project: ProjectConfig):
     if project.policy.review is None:
@@ -82,14 +99,22 @@ def _review_of(project: ProjectConfig):
 
 def queue_batches(store: LineageStore, project: str) -> list[str]:
     """The batches with a stored `review_queue` partition, in name order."""
+    return list(queue_versions(store, project))
+
+
+def queue_versions(store: LineageStore, project: str) -> dict[str, str]:
+    """The current `review_queue` version of each batch that has one, in batch name order."""
     folder = store.asset_dir([project, REVIEW_QUEUE]) / PARTITIONS
     if not folder.exists():
-        return []
-    found = []
+        return {}
+    found = {}
     for batch in store.names(folder):
-        if not batch.startswith(".") and store.current_version(_queue_path(project, batch)):
-            found.append(batch)
-    return sorted(found)
+        version = (
+            None if batch.startswith(".") else store.current_version(_queue_path(project, batch))
+        )
+        if version:
+            found[batch] = version
+    return dict(sorted(found.items()))
 
 
 def _queue_path(project: str, batch: str) -> list[str]:
@@ -111,9 +136,10 @@ def answers_of(store: LineageStore, project: str, batch: str) -> list[ReviewAnsw
     return sorted(found, key=lambda a: (a.at, a.reviewer))
 
 
-def _items(
+def batch_items(
     store: LineageStore, project: ProjectConfig, batch: str, now: datetime
 ) -> Iterator[ReviewItem]:
+    """The routed items of `batch`'s current queue, with their states at `now`."""
     review = _review_of(project)
     path = _queue_path(project.name, batch)
     rows = store.read_value(path, store.require_current(path))
@@ -155,7 +181,7 @@ def read_items(
     """The routed items of one batch, or of every batch, with their states (oldest first)."""
     now = now or datetime.now(timezone.utc)
     batches = [batch] if batch is not None else queue_batches(store, project.name)
-    items = [item for b in batches for item in _items(store, project, b, now)]
+    items = [item for b in batches for item in batch_items(store, project, b, now)]
     return sorted(items, key=lambda item: (item.routed_at, item.batch, item.review_id))
 
 
@@ -229,8 +255,26 @@ def record_review(
         model_answer=item.model_answer,
         policy_version=project.policy_version,
     )
-    path = _answers_path(project.name, item.batch)
-    queue = _queue_path(project.name, item.batch)
+    _write_record(
+        store, project, record, f"{action} {review_id}" + (f": {text}" if text is not None else "")
+    )
+    return record
+
+
+def _write_record(
+    store: LineageStore,
+    project: ProjectConfig,
+    record: ReviewAnswer,
+    reason: str,
+    *,
+    upstream: dict[str, str] | None = None,
+) -> None:
+    """Store one record as its own version and move the pointer under its reviewer's name."""
+    path = _answers_path(project.name, record.batch)
+    if upstream is None:
+        queue = _queue_path(project.name, record.batch)
+        # The queue version the item was answered from is in the answer's lineage.
+        upstream = {"/".join(queue): store.require_current(queue)}
     kind, files = serialize(record.to_json())
     manifest = store.write_version(
         path,
@@ -238,17 +282,45 @@ def record_review(
         files,
         code_version=unified_ai.__version__,
         policy_version=project.policy_version,
-        # The queue version the item was answered from is in the answer's lineage.
-        upstream={"/".join(queue): store.require_current(queue)},
+        upstream=upstream,
     )
     store.set_current(
         path,
         manifest.version,
         action=REVIEW_ACTION,
-        actor=reviewer,
-        reason=f"{action} {review_id}" + (f": {text}" if text is not None else ""),
+        actor=record.reviewer,
+        reason=reason,
         policy_version=project.policy_version,
     )
+
+
+def time_out(
+    store: LineageStore,
+    project: ProjectConfig,
+    item: ReviewItem,
+    *,
+    now: datetime,
+    upstream: dict[str, str] | None = None,
+) -> ReviewAnswer:
+    """Record `on_timeout` on one overdue item, beside its answers; returns the record.
+
+    The record names the system (`TIMEOUT_REVIEWER`), when and which `on_timeout`, and its
+    version names what the item was read from: the batch's `review_queue` version, or
+    `upstream` (a served item's own version).
+    """
+    review = _review_of(project)
+    record = timeout_record(
+        review,
+        review_id=item.review_id,
+        batch=item.batch,
+        row_id=item.row_id,
+        model_answer=item.model_answer,
+        due_at=item.due_at,
+        now=now,
+        policy_version=project.policy_version,
+    )
+    reason = f"timeout {item.review_id}: {review.on_timeout}"
+    _write_record(store, project, record, reason, upstream=upstream)
     return record
 
 
@@ -265,20 +337,23 @@ def answered_labels(
 ) -> "pd.DataFrame":
     """The answered items of `batch` as labels: `ROW_ID`, `label` and `REVIEWER_COLUMN`.
 
-    An item counts once it is answered as policy asks (one person, or two agreeing with
-    `four_eyes`); open, overdue, skipped and escalated items give no label. The label takes the
-    task's form (`label_value`); `REVIEWER_COLUMN` names who gave it. When any item counts,
-    the queue version and every answer version of the batch are noted in `reader`'s lineage,
-    so what is stored from these labels names the reviews it came from.
+    The batch's items are its queue's rows and the rows the endpoint routed into it that its
+    queue does not hold (`unified_ai.io.review_served`). An item counts once it is answered as
+    policy asks (one person, or two agreeing with `four_eyes`); open, overdue, skipped, timed
+    out and escalated items give no label. The label takes the task's form (`label_value`);
+    `REVIEWER_COLUMN` names who gave it. When any item counts, the queue version, the served
+    items used and every answer version of the batch are noted in `reader`'s lineage, so what
+    is stored from these labels names the reviews it came from.
     """
     import pandas as pd
+
+    from unified_ai.io.review_served import served_item_version
 
     columns = [ROW_ID, "label", REVIEWER_COLUMN]
     empty = pd.DataFrame(columns=columns)
     review = project.policy.review
     queue, path = _queue_path(project.name, batch), _answers_path(project.name, batch)
-    queue_version = reader.current_version(queue)
-    if review is None or queue_version is None or reader.current_version(path) is None:
+    if review is None or reader.current_version(path) is None:
         return empty
     now = now or datetime.now(timezone.utc)
     store = reader.store  # read untracked; noted below only when used
@@ -287,13 +362,23 @@ def answered_labels(
     for manifest in manifests:
         answer = ReviewAnswer.from_json(store.read_value(path, manifest.version))
         by_item.setdefault(answer.review_id, []).append(answer)
-    rows = store.read_value(queue, queue_version)
-    found = []
-    for row in rows.to_dict("records"):
-        answers = by_item.get(row[REVIEW_ID], [])
-        if not answers:
-            continue
-        state, agreed = item_state(review, answers, row["due_at"].to_pydatetime(), now)
+    queue_version = reader.current_version(queue)
+    rows = store.read_value(queue, queue_version).to_dict("records") if queue_version else []
+    # (review id, row id, due time, where the item is stored: None for the queue's rows)
+    items: list[tuple[str, Any, datetime, tuple[list[str], str] | None]] = [
+        (r[REVIEW_ID], r[ROW_ID], r["due_at"].to_pydatetime(), None) for r in rows
+    ]
+    queued = {r[REVIEW_ID] for r in rows}
+    for review_id in by_item.keys() - queued:
+        served = served_item_version(store, project.name, review_id)
+        if served is not None and served[0].batch == batch:
+            item, item_path, version = served
+            items.append((review_id, item.row_id, item.due_at, (item_path, version)))
+    found: list[tuple[Any, Any, str]] = []
+    used: list[tuple[list[str], str | None]] = []
+    for review_id, row_id, due_at, stored in items:
+        answers = by_item.get(review_id, [])
+        state, agreed = item_state(review, answers, due_at, now) if answers else (None, None)
         if state != ANSWERED or agreed is None:
             continue
         names = list(
@@ -301,11 +386,14 @@ def answered_labels(
                 a.reviewer for a in answers if a.action == "answer" and a.answer == agreed
             )
         )
-        found.append((row[ROW_ID], label_value(project.task, agreed), ", ".join(names)))
+        found.append((row_id, label_value(project.task, agreed), ", ".join(names)))
+        used.append(stored if stored is not None else (queue, queue_version))
     if not found:
         return empty
     if reader.log is not None:
-        reader.log.add(queue, queue_version)
+        for asset_path, noted in dict.fromkeys((tuple(p), v) for p, v in used):
+            if noted is not None:
+                reader.log.add(list(asset_path), noted)
         for manifest in manifests:
             reader.log.add(path, manifest.version)
     return pd.DataFrame(found, columns=columns)

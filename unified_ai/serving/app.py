@@ -62,6 +62,7 @@ LISTED_PROBLEMS = 100
 _ENDPOINTS = (
     (re.compile(r"/v1/projects/[^/]+/predict"), "predict"),
     (re.compile(r"/v1/projects/[^/]+/labels"), "labels"),
+    (re.compile(r"/v1/projects/[^/]+/reviews(/[^/]+)?"), "reviews"),
     (re.compile(r"/healthz"), "healthz"),
     (re.compile(r"/readyz"), "readyz"),
     (re.compile(r"/metrics"), "metrics"),

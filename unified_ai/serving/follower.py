@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.artifacts import TrainedModel
 from unified_ai.ml.data import FeatureColumns
-from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL
+from unified_ai.names import CANDIDATE_MODEL, DEPLOYED_MODEL, TRAIN_SPLIT
 from unified_ai.projects.tasks import BINARY, MULTICLASS, REGRESSION, class_key
 
 if TYPE_CHECKING:
     from unified_ai.io.store import LineageStore
+    from unified_ai.policies.review import TrainingProfile
     from unified_ai.projects.schema import ProjectConfig
 
 log = logging.getLogger("unified_ai.serving")
@@ -45,6 +46,8 @@ class Served:
         load_seconds: How long loading and verifying took.
         class_keys: A multiclass model's classes as text (`class_key`), in the order of its
             probability columns; empty for the other tasks.
+        review_profile: What the model was trained on (its card's train split), read once
+            here for `policy.review.out_of_range`; None without that rule or that split.
     """
 
     model: TrainedModel
@@ -56,6 +59,7 @@ class Served:
     loaded_at: float = 0.0
     load_seconds: float = 0.0
     class_keys: tuple[str, ...] = ()
+    review_profile: "TrainingProfile | None" = None
 
     @property
     def task(self) -> str:
@@ -157,6 +161,45 @@ def load_deployment(store: "LineageStore", project: "ProjectConfig", version: st
         loaded_at=time.time(),
         load_seconds=time.monotonic() - started,
         class_keys=class_keys,
+        review_profile=review_profile(store, project, model),
+    )
+
+
+def review_profile(
+    store: "LineageStore", project: "ProjectConfig", model: TrainedModel
+) -> "TrainingProfile | None":
+    """What `model` was trained on, for `policy.review.out_of_range` (None without the rule).
+
+    Read once per deployment, off the request path: the train split version its card names
+    (the rows its ranges and categories come from, as the batch path reads them). A card that
+    names no stored split gives None: served rows are then routed by the other rules only.
+    """
+    review = project.policy.review
+    if review is None or not review.out_of_range:
+        return None
+    from unified_ai.policies.review import TrainingProfile
+
+    card = model.card or {}
+    version = card.get("train_split_version")
+    path = [project.name, TRAIN_SPLIT]
+    features = card.get("features") or {}
+    try:
+        if not version or not store.has_version(path, version):
+            log.warning(
+                "%s: the model card names no stored train split; served rows are not compared "
+                "with the training range (out_of_range)",
+                project.name,
+            )
+            return None
+        frame = store.read_value(path, version)
+    except Exception as exc:  # the model still serves; the rule is reported off
+        log.warning("%s: no training profile for out_of_range (%s)", project.name, _one_line(exc))
+        return None
+    return TrainingProfile.of(
+        frame,
+        numeric=list(features.get("numeric") or []),
+        categorical=list(features.get("categorical") or []),
+        source=f"{TRAIN_SPLIT}@{version}",
     )
 
 

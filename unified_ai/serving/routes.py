@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from unified_ai.serving.body import read_body, records_of
 from unified_ai.serving.docs import docs_page
-from unified_ai.serving.reviews import accept_review, review_body_schema
+from unified_ai.serving.held import settled
+from unified_ai.serving.reviews import accept_review, review_body_schema, review_state
 from unified_ai.serving.schemas import (
     LabelsResponse,
     error_responses,
@@ -54,7 +55,9 @@ def _add_predict_route(router: APIRouter, service: ServingService, errors: _Resp
 
     @router.post(
         "/v1/projects/{project}/predict",
-        response_model=predict_response(service.project.task),
+        response_model=predict_response(
+            service.project.task, held=service.reviews is not None and service.reviews.held
+        ),
         responses=errors,
         summary="Score rows with the deployed model",
         openapi_extra=predict_body(row_schema(service.project), options.max_rows),
@@ -67,6 +70,9 @@ def _add_predict_route(router: APIRouter, service: ServingService, errors: _Resp
         multiclass: `prediction`, the most probable class, and `probabilities` of every class;
         regression: `prediction`, the value) and names the deployment that scored it; the rows
         are written to the project's inbox as a production batch under the returned row ids.
+        With `policy.review.hold_decision`, a row routed to people is answered
+        `{"status": "pending_review", "review_id", "due_at", "reasons"}` instead: its decision
+        waits for a person (`GET /v1/projects/{project}/reviews/{review_id}`).
         """
         service.check_project(project)
         service.guard.check_predict(request.headers)
@@ -79,9 +85,13 @@ def _add_predict_route(router: APIRouter, service: ServingService, errors: _Resp
             records = await anyio.to_thread.run_sync(records_of, body, "rows", options.max_rows)
         async with service.scoring_slot():
             if len(records) <= INLINE_ROWS:
-                result = service.score(served, records)
+                result, routed = service.score_routed(served, records)
             else:
-                result = await anyio.to_thread.run_sync(service.score, served, records)
+                result, routed = await anyio.to_thread.run_sync(
+                    service.score_routed, served, records
+                )
+            if routed is not None:  # kept for people (a store write): off the event loop
+                result = await anyio.to_thread.run_sync(settled, service.reviews, result, routed)
         return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -132,6 +142,25 @@ def _add_write_routes(router: APIRouter, service: ServingService, errors: _Respo
         service.guard.check_write(request.headers, "reviews")
         body = await read_body(request, options)
         result = await anyio.to_thread.run_sync(accept_review, service.store, service.project, body)
+        return JSONResponse(result)
+
+    @router.get(
+        "/v1/projects/{project}/reviews/{review_id}",
+        responses=errors,
+        summary="The state of a prediction routed to people (pending, answered, timed out)",
+    )
+    async def review(project: str, review_id: str, request: Request) -> Response:
+        """A routed item's state: pending, answered, or timed out.
+
+        `pending_review`; `answered` (the person's answer is the decision); `timed_out` (past
+        its due time: `on_timeout` gives the model's decision, or declines). Needs
+        `Authorization: Bearer <token>`, as answering does.
+        """
+        service.check_project(project)
+        service.guard.check_write(request.headers, "reviews")
+        result = await anyio.to_thread.run_sync(
+            review_state, service.store, service.project, review_id
+        )
         return JSONResponse(result)
 
 

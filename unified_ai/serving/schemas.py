@@ -5,9 +5,9 @@ The app is built for one project, so its document declares the answer of that pr
 `probabilities`, regression `prediction`; and the labels its task takes (`labels_body`).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from unified_ai.projects.tasks import MULTICLASS, REGRESSION
 
@@ -62,13 +62,33 @@ class RegressionPredictResponse(BaseModel):
     predictions: list[RegressionPrediction]
 
 
-def predict_response(task: str) -> type[BaseModel]:
-    """The answer of the predict endpoint for a project of `task`."""
+class PendingReview(BaseModel):
+    """A row routed to people with `policy.review.hold_decision`: its answer waits for them."""
+
+    row_id: str = Field(description="Id of the row in the production batch it is written to.")
+    status: Literal["pending_review"]
+    review_id: str = Field(description="`GET /v1/projects/{project}/reviews/{review_id}`.")
+    due_at: str = Field(description="When `on_timeout` applies if nobody answered (UTC).")
+    reasons: list[str] = Field(description="Why it was routed, most serious first.")
+    model_version: str
+    deployment_version: str
+
+
+def predict_response(task: str, held: bool = False) -> type[BaseModel]:
+    """The answer of the predict endpoint for a project of `task`.
+
+    With `held` (`policy.review.hold_decision`), a row may be answered `PendingReview`.
+    """
+    answer: type[BaseModel] = PredictResponse
+    row: type[BaseModel] = Prediction
     if task == REGRESSION:
-        return RegressionPredictResponse
-    if task == MULTICLASS:
-        return MulticlassPredictResponse
-    return PredictResponse
+        answer, row = RegressionPredictResponse, RegressionPrediction
+    elif task == MULTICLASS:
+        answer, row = MulticlassPredictResponse, MulticlassPrediction
+    if not held:
+        return answer
+    rows: Any = list[row | PendingReview]  # type: ignore[valid-type]
+    return create_model(f"Held{answer.__name__}", __base__=answer, predictions=(rows, ...))
 
 
 class LabelsResponse(BaseModel):

@@ -25,6 +25,7 @@ from unified_ai.projects.tasks import BINARY, MULTICLASS
 from unified_ai.serving.answers import TaskAnswer, task_answers
 from unified_ai.serving.auth import TokenGuard
 from unified_ai.serving.follower import DeploymentFollower, Served, probe_problem
+from unified_ai.serving.held import ServedReviews, settled
 from unified_ai.serving.labels import LabelGate, label_problems, label_value
 from unified_ai.serving.limits import served_text_plainly_fine, served_text_problems
 from unified_ai.serving.metrics import ServingMetrics
@@ -100,6 +101,7 @@ class ServingService:
             rows_per_minute=options.label_rows_per_minute,
             files_per_minute=options.label_files_per_minute,
         )
+        self.reviews = ServedReviews(project, store) if project.policy.review else None
         self._slots: anyio.Semaphore | None = None
         self._classes: dict[str, Any] = {}
         self._plans: dict[tuple[str, str], RowPlan] = {}
@@ -312,24 +314,33 @@ class ServingService:
         """Score `records` with `served`, write them to the inbox; the predict answer.
 
         Rows are checked and scored on plain values and typed arrays (`checked_rows`,
-        `predicted_columns`); `score_frame` is the same work through a pandas frame, with the
-        same answers and refusals. What each row's answer holds depends on the task
-        (`answers.py`): binary the probability and the decision at the threshold, multiclass
-        the predicted class and every class's probability, regression the predicted value.
+        `predicted_columns`; `score_frame`: the same through a pandas frame). Each row's answer
+        is its task's (`answers.py`); with `policy.review`, routed rows are kept (`held.py`).
         """
+        return settled(self.reviews, *self.score_routed(served, records))
+
+    def score_routed(self, served: Served, records: list[Any]) -> tuple[dict[str, Any], Any]:
+        """`score` before the routed rows are kept (`held.settled`): (answer, routed or None)."""
         checked = self.checked_rows(served, records)
-        answer = task_answers(served, self.predicted_columns(served, checked), self.project)
+        predicted = self.predicted_columns(served, checked)
+        answer = task_answers(served, predicted, self.project)
         ids = self.writer.record_columns(
             checked.count, record_inputs(checked.written), served, answer.served_columns
         )
-        return self._answer(served, answer, ids)
+        result = self._answer(served, answer, ids)
+        if self.reviews is None:  # no policy.review: no review work at all
+            return result, None
+        return result, self.reviews.route(served, predicted, ids, checked=checked)
 
     def score_frame(self, served: Served, records: list[Any]) -> dict[str, Any]:
         """`score` through a pandas frame (`model_inputs`, `predicted`): the batch path."""
         inputs = self.model_inputs(served, records)
-        answer = task_answers(served, self.predicted(served, inputs), self.project)
+        predicted = self.predicted(served, inputs)
+        answer = task_answers(served, predicted, self.project)
         ids = self.writer.record_answers(inputs, served, answer.served_columns)
-        return self._answer(served, answer, ids)
+        reviews = self.reviews
+        routed = None if reviews is None else reviews.route(served, predicted, ids, inputs=inputs)
+        return settled(reviews, self._answer(served, answer, ids), routed)
 
     def _answer(self, served: Served, answer: TaskAnswer, ids: list[str]) -> dict[str, Any]:
         project = self.project
