@@ -31,6 +31,7 @@ BENCHMARKS = (
     "sensor_tick",
     "scaling",
     "batch_latency",
+    "review_routing",
     "bursts",
     "serving",
     "memory",

@@ -21,14 +21,15 @@ def _project_graph(tmp_path, project: str):
 
 def test_the_asset_lists_are_the_graph(tmp_path):
     defs, assets = _project_graph(tmp_path, "mortgage_approval")
-    assert set(names.PROJECT_ASSETS) == assets
-    assert len(names.PROJECT_ASSETS) == len(assets)  # no asset listed twice
+    # The mortgage project reviews predictions (policy.review): its graph has the queue too.
+    assert set(names.PROJECT_ASSETS) | {names.REVIEW_QUEUE} == assets
+    assert len(names.PROJECT_ASSETS) + 1 == len(assets)  # no asset listed twice
     partitioned = {
         key.path[-1]
         for key in defs.resolve_asset_graph().get_all_asset_keys()
         if defs.resolve_assets_def(key).partitions_def is not None
     }
-    assert set(names.BATCH_ASSETS) == partitioned
+    assert set(names.BATCH_ASSETS) | {names.REVIEW_QUEUE} == partitioned
     assert set(names.BUILT_FOR_DEPLOYMENT) == set(names.LOOP_ASSETS) - {names.DEPLOYED_MODEL}
     for uses in names.CONSUMES.values():
         assert uses <= assets
@@ -45,12 +46,15 @@ def test_job_and_sensor_names_come_from_the_names_module(tmp_path):
         names.rollback_job(project),
         names.score_batch_job(project),
         names.ingest_labels_job(project),
+        names.route_reviews_job(project),
+        names.review_job(project),
     }
     sensors = {sensor.name for sensor in defs.sensors}
     assert sensors == {
         names.approval_sensor(project),
         names.run_failure_sensor(project),
         names.gate_outcome_sensor(project),
+        names.review_queue_sensor(project),
         *names.sensor_names(project).values(),
     }
     assert set(names.sensor_names(project)) == set(names.CONSUMES)

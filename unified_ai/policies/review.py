@@ -50,6 +50,8 @@ __all__ = [
     "Routing",
     "TrainingProfile",
     "audit_draw",
+    "beyond_training_rows",
+    "flagged_rows",
     "review_id",
     "route_batch",
 ]
@@ -175,9 +177,7 @@ def route_batch(
     outside, unseen, aligned = _beyond_rows(frame, review, inputs, profile)
     flags[OUT_OF_RANGE] = _any(outside.values(), n)
     flags[UNSEEN_CATEGORY] = _any(unseen.values(), n)
-    draws = np.fromiter(
-        (audit_draw(review.seed, batch, row) for row in frame[ROW_ID]), dtype="float64", count=n
-    )
+    draws = _draws(review, batch, frame)
     flags[AUDIT] = draws < review.audit_share
     order = _routing_order(flags, closeness, draws)
     room = n if review.daily_cap is None else max(review.daily_cap - routed_today, 0)
@@ -297,6 +297,44 @@ def _disagreement(frame: "pd.DataFrame", review: ReviewPolicy, task: str):
 
 def _category_text(values: "pd.Series") -> list[str]:
     return [class_key(v) for v in values.tolist()]
+
+
+def flagged_rows(
+    predictions: "pd.DataFrame",
+    *,
+    review: ReviewPolicy,
+    task: str,
+    batch: str,
+    threshold: float = 0.5,
+) -> Any:
+    """Which rows the rules on the predictions alone route, as a boolean array in row order.
+
+    Those are `unsure`, shadow disagreement and the audit draw, before the cap and the quotas;
+    `beyond_training_rows` judges the inputs.
+    """
+    frame = predictions.reset_index(drop=True)
+    unsure, _ = _unsure(frame, review, task, threshold)
+    audit = _draws(review, batch, frame) < review.audit_share
+    return unsure | _disagreement(frame, review, task) | audit
+
+
+def _draws(review: ReviewPolicy, batch: str, frame: "pd.DataFrame") -> Any:
+    import numpy as np
+
+    rows = frame[ROW_ID]
+    return np.fromiter(
+        (audit_draw(review.seed, batch, row) for row in rows), dtype="float64", count=len(rows)
+    )
+
+
+def beyond_training_rows(inputs: "pd.DataFrame", profile: TrainingProfile) -> Any:
+    """Which input rows `out_of_range` routes, as a boolean array in row order.
+
+    A row is routed for a value beyond its feature's training range or a category the model
+    never trained on.
+    """
+    outside, unseen = _beyond_training(inputs.reset_index(drop=True), profile)
+    return _any([*outside.values(), *unseen.values()], len(inputs))
 
 
 def _beyond_training(aligned: "pd.DataFrame", profile: TrainingProfile):

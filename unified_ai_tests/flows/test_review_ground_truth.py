@@ -7,6 +7,7 @@ import pytest
 from unified_ai import names
 from unified_ai.io.review_answers import record_review
 from unified_ai.projects.loader import load_project_file
+from unified_ai.stages.review.jobs import REVIEW_OP
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import current, project_defs, run_loop, step_failures, store
 from unified_ai_tests.flows.monitoring_helpers import SensorDriver, simulate
@@ -150,7 +151,7 @@ def test_the_launchpad_job_records_an_answer_as_a_materialization(home, instance
             raise_on_error=False,
         )
         assert not failed.success
-        assert reason in step_failures(failed)[names.op_name("small", "review")]
+        assert reason in step_failures(failed)[names.op_name("small", REVIEW_OP)]
 
     truth_run = _ground_truth(defs, instance, batch)
     assert truth_run.success, step_failures(truth_run)

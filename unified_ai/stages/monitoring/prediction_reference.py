@@ -126,9 +126,15 @@ def reference_scores(
 def recorded_classes(
     reader: StoreReader, project: ProjectConfig, model_version: str
 ) -> list | None:
-    """A stored model's class list, read from its card without loading the model.
+    """A stored model's class list, read from its card without loading the model."""
+    classes = recorded_card(reader, project, model_version).get("classes")
+    return list(classes) if classes is not None else None
 
-    The card (`card.json`, where `TrainedModel.classes` comes from) is checked against the
+
+def recorded_card(reader: StoreReader, project: ProjectConfig, model_version: str) -> dict:
+    """A stored model's card (`card.json`: task, classes, features), without loading the model.
+
+    The card (where `TrainedModel.task` and `.classes` come from) is checked against the
     version's verified manifest like any payload file, and the model version is recorded in
     the step's lineage as a read of the model would record it.
 
@@ -152,5 +158,4 @@ def recorded_classes(
         raise IntegrityError(f"{where}: {card_path} does not match its checksum; refusing it")
     if reader.log is not None:
         reader.log.add(path, model_version)
-    classes = json.loads(data).get("classes")
-    return list(classes) if classes is not None else None
+    return dict(json.loads(data))

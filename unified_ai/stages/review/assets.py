@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.io.reader import StoreReader
 from unified_ai.names import (
-    CANDIDATE_MODEL,
     PARTITIONS,
     PREDICTIONS,
     PRODUCTION_BATCH,
@@ -34,17 +34,21 @@ from unified_ai.names import (
     TRAIN_SPLIT,
 )
 from unified_ai.policies.review import Routing, TrainingProfile, route_batch
+from unified_ai.policies.review_chunks import route_chunks
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.schema_review import ReviewPolicy, check_review
+from unified_ai.projects.tasks import BINARY
+from unified_ai.resources.io_manager import CHUNKS_METADATA, chunk_rows
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import (
-    DATA_FRAME,
-    DataFrame,
+    TABLE_OR_CHUNKS,
+    TableOrChunks,
     asset_metadata,
     batches_partitions,
     key,
     stage_tags,
 )
+from unified_ai.stages.monitoring.prediction_reference import recorded_card
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -69,7 +73,14 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key,
-        ins={"predictions": dg.AssetIn(key=key(project, PREDICTIONS), dagster_type=DATA_FRAME)},
+        ins={
+            "predictions": dg.AssetIn(
+                key=key(project, PREDICTIONS),
+                # A large batch's predictions come in chunks: routed in bounded memory.
+                metadata={CHUNKS_METADATA: True},
+                dagster_type=TABLE_OR_CHUNKS,
+            )
+        },
         # With out_of_range the batch's own rows are read too (through the step's reader).
         deps=[key(project, PRODUCTION_BATCH)] if review.out_of_range else [],
         partitions_def=batches_partitions(project),
@@ -83,36 +94,41 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         kinds={"pandas"},
     )
     def review_queue(
-        context: dg.AssetExecutionContext, lineage: LineageStorage, predictions: DataFrame
+        context: dg.AssetExecutionContext, lineage: LineageStorage, predictions: TableOrChunks
     ):
         reader = lineage.reader(context)
         batch = context.partition_key
         now = datetime.now(timezone.utc)
         where = f"{project.name}/{REVIEW_QUEUE}[{batch}]"
-        task, card = _scoring_model(reader, project, predictions, where)
+        chunked = isinstance(predictions, FrameChunks)
+        first = next(iter(predictions), None) if chunked else predictions
+        task, card = _scoring_model(reader, project, first, where)
         inputs, profile = None, None
         if review.out_of_range:
-            path = [*key(project, PRODUCTION_BATCH).path, PARTITIONS, batch]
-            inputs = reader.read_value(path, reader.require_current(path))
+            inputs = _batch_inputs(reader, project, batch, chunked)
             profile = training_profile(reader, project, card)
             if not profile.source.startswith(TRAIN_SPLIT):
                 context.log.warning(f"{where}: inputs not compared: {profile.source}")
         earlier = routed_earlier_today(context.instance, asset_key, batch, now)
+        routing_args: dict[str, Any] = {
+            "review": review,
+            "project": project.name,
+            "task": task,
+            "batch": batch,
+            "now": now,
+            "threshold": project.evaluation.threshold,
+            "classes": (card or {}).get("classes"),
+            "segments": project.segments,
+            "inputs": inputs,
+            "profile": profile,
+            "routed_today": earlier,
+        }
         try:
-            routing = route_batch(
-                predictions,
-                review=review,
-                project=project.name,
-                task=task,
-                batch=batch,
-                now=now,
-                threshold=project.evaluation.threshold,
-                classes=(card or {}).get("classes"),
-                segments=project.segments,
-                inputs=inputs,
-                profile=profile,
-                routed_today=earlier,
-            )
+            if isinstance(predictions, FrameChunks):
+                chunks = predictions
+                routing = route_chunks(lambda: iter(chunks), **routing_args)
+            else:
+                routing = route_batch(predictions, **routing_args)
         except ValueError as exc:
             raise dg.Failure(description=f"{where}: {exc}") from None
         metadata = queue_metadata(routing, review, earlier, profile)
@@ -121,24 +137,41 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
     return review_queue
 
 
+def _batch_inputs(reader: StoreReader, project: ProjectConfig, batch: str, chunked: bool) -> Any:
+    """The batch's stored rows, which `out_of_range` compares with the training rows.
+
+    Whole, or for a chunked batch a function giving them in chunks; read through the step's
+    reader either way, so they are in its lineage.
+    """
+    path = [*key(project, PRODUCTION_BATCH).path, PARTITIONS, batch]
+    version = reader.require_current(path)
+    if not chunked:
+        return reader.read_value(path, version)
+    if reader.log is not None:
+        reader.log.add(path, version)
+    return lambda: iter(FrameChunks(reader.store, path, version, chunk_rows()))
+
+
 def _scoring_model(
-    reader: StoreReader, project: ProjectConfig, predictions: "pd.DataFrame", where: str
+    reader: StoreReader, project: ProjectConfig, predictions: "pd.DataFrame | None", where: str
 ) -> tuple[str, dict[str, Any] | None]:
     """(task, model card) of the model that scored the batch (None for an empty batch).
 
-    The card is read from the stored model its `model_version` column names, so the queue's
-    lineage holds the model whose answers it shows.
+    The card is read (checked against its manifest, not loading the model) from the stored
+    model its `model_version` column names, so the queue's lineage holds the model whose
+    answers it shows.
     """
-    if not len(predictions) or "model_version" not in predictions.columns:
+    if predictions is None or not len(predictions) or "model_version" not in predictions.columns:
         return project.task, None
     version = str(predictions["model_version"].iloc[0])
-    model = reader.read_value(key(project, CANDIDATE_MODEL).path, version)
-    if model.task != project.task:
+    card = recorded_card(reader, project, version)
+    task = str(card.get("task") or BINARY)
+    if task != project.task:
         raise dg.Failure(
-            description=f"{where}: model {version} is a {model.task} model but the project's "
+            description=f"{where}: model {version} is a {task} model but the project's "
             f"task is {project.task}"
         )
-    return model.task, model.card
+    return task, card
 
 
 def training_profile(

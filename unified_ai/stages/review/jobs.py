@@ -16,7 +16,7 @@ from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import job_tags, key
 
 #: The op of `<project>__review` is named for what it records.
-REVIEW_OP = "review"
+REVIEW_OP = "answer_review"
 
 
 class ReviewConfig(dg.Config):

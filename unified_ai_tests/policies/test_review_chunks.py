@@ -1,0 +1,83 @@
+"""Routing a batch read in chunks gives exactly what routing it whole gives."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from unified_ai import names
+from unified_ai.policies.review import route_batch
+from unified_ai.policies.review_chunks import route_chunks
+from unified_ai.projects.schema_review import ReviewPolicy
+from unified_ai.projects.tasks import BINARY
+from unified_ai_tests.policies.test_review_routing import NOW, PROFILE, _binary
+
+ROWS = 2_000
+
+
+def _batch() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(4)
+    predictions = _binary(rng.random(ROWS), regions=list(rng.choice(["north", "south"], ROWS)))
+    inputs = pd.DataFrame(
+        {
+            names.ROW_ID: predictions[names.ROW_ID],
+            "x1": rng.normal(0.5, 1.5, ROWS),  # some beyond the profile's [-2, 3]
+            "colour": rng.choice(["red", "blue", "green"], ROWS),  # green never trained on
+        }
+    )
+    return predictions, inputs
+
+
+def _chunks(frame: pd.DataFrame, rows: int):
+    return lambda: (frame.iloc[start : start + rows] for start in range(0, len(frame), rows))
+
+
+@pytest.mark.parametrize("rows", [97, 500, ROWS])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"unsure": {"band": 0.05}, "audit_share": 0.02},
+        {
+            "unsure": {"band": 0.1},
+            "out_of_range": True,
+            "audit_share": 0.01,
+            "daily_cap": 150,
+            "segment_quotas": {"region": 0.6},
+        },
+    ],
+)
+def test_chunked_routing_equals_whole_routing(rows, policy):
+    predictions, inputs = _batch()
+    review = ReviewPolicy.model_validate(policy)
+    common = {
+        "review": review,
+        "project": "p",
+        "task": BINARY,
+        "batch": "b1",
+        "now": NOW,
+        "segments": ["region"],
+        "profile": PROFILE if review.out_of_range else None,
+        "routed_today": 20,
+    }
+    whole = route_batch(predictions, inputs=inputs if review.out_of_range else None, **common)
+    chunked = route_chunks(
+        _chunks(predictions, rows),
+        inputs=_chunks(inputs, rows) if review.out_of_range else None,
+        **common,
+    )
+    assert len(whole.rows) > 0
+    pd.testing.assert_frame_equal(whole.rows, chunked.rows)
+    assert whole.flagged == chunked.flagged
+    assert (whole.left_by_cap, whole.left_by_quota) == (chunked.left_by_cap, chunked.left_by_quota)
+
+
+def test_chunked_out_of_range_needs_inputs_and_a_profile():
+    predictions, _ = _batch()
+    with pytest.raises(ValueError, match="out_of_range needs"):
+        route_chunks(
+            _chunks(predictions, 500),
+            review=ReviewPolicy.model_validate({"out_of_range": True}),
+            project="p",
+            task=BINARY,
+            batch="b1",
+            now=NOW,
+        )
