@@ -14,7 +14,7 @@ sensor applies it, `unified_ai.io.review_watch`): one record per item, under the
 with that record waits for nobody, and the record is never a label.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -227,24 +227,70 @@ def record_review(
     Raises:
         ReviewRefused: One line naming the reviewer or the item and why.
     """
-    review = _review_of(project)
     now = now or datetime.now(timezone.utc)
     item = find_item(store, project, review_id, batch=batch, now=now)
+    record = checked_record(
+        project,
+        item,
+        answers=item.answers,
+        state=item.state,
+        classes=lambda: _classes(store, project, item),
+        reviewer=reviewer,
+        action=action,
+        answer=answer,
+        comment=comment,
+        now=now,
+    )
+    write_record(store, project, record)
+    return record
+
+
+def checked_record(
+    project: ProjectConfig,
+    item: Any,
+    *,
+    answers: "Sequence[ReviewAnswer]",
+    state: str,
+    classes: Callable[[], list | None],
+    reviewer: str,
+    action: str,
+    answer: str | None,
+    comment: str,
+    now: datetime,
+) -> ReviewAnswer:
+    """One person's answer to (or skip of) `item`, checked by the policy's rules; not stored.
+
+    Args:
+        project: The project (its `policy.review` and task).
+        item: A queued or served item (`review_id`, `batch`, `row_id`, `model_answer`).
+        answers: The item's records so far.
+        state: The item's state now.
+        classes: Gives a multiclass answer's possible classes (read only for an answer).
+        reviewer: Who answers.
+        action: `answer` or `skip`.
+        answer: The answer (an answer needs one).
+        comment: Why, in their words.
+        now: When.
+
+    Raises:
+        ReviewRefused: One line naming the reviewer or the item and why.
+    """
+    review = _review_of(project)
     check_review(
         review,
         reviewer=reviewer,
         action=action,
-        review_id=review_id,
-        answers=item.answers,
-        state=item.state,
+        review_id=item.review_id,
+        answers=answers,
+        state=state,
     )
     text = None
     if action == "answer":
         if answer is None:
-            raise ReviewRefused(f"item {review_id}: an answer needs a value")
-        text = answer_text(project.task, answer, _classes(store, project, item))
-    record = ReviewAnswer(
-        review_id=review_id,
+            raise ReviewRefused(f"item {item.review_id}: an answer needs a value")
+        text = answer_text(project.task, answer, classes())
+    return ReviewAnswer(
+        review_id=item.review_id,
         batch=item.batch,
         row_id=item.row_id,
         reviewer=reviewer,
@@ -255,21 +301,24 @@ def record_review(
         model_answer=item.model_answer,
         policy_version=project.policy_version,
     )
-    _write_record(
-        store, project, record, f"{action} {review_id}" + (f": {text}" if text is not None else "")
-    )
-    return record
 
 
-def _write_record(
+def write_record(
     store: LineageStore,
     project: ProjectConfig,
     record: ReviewAnswer,
-    reason: str,
+    reason: str | None = None,
     *,
     upstream: dict[str, str] | None = None,
 ) -> None:
-    """Store one record as its own version and move the pointer under its reviewer's name."""
+    """Store one record as its own version and move the pointer under its reviewer's name.
+
+    Its lineage is `upstream` (a served item's version), else the batch's current queue
+    version; `reason` (the history's) defaults to the action, the item and the answer.
+    """
+    if reason is None:
+        answered = f": {record.answer}" if record.answer is not None else ""
+        reason = f"{record.action} {record.review_id}{answered}"
     path = _answers_path(project.name, record.batch)
     if upstream is None:
         queue = _queue_path(project.name, record.batch)
@@ -320,7 +369,7 @@ def time_out(
         policy_version=project.policy_version,
     )
     reason = f"timeout {item.review_id}: {review.on_timeout}"
-    _write_record(store, project, record, reason, upstream=upstream)
+    write_record(store, project, record, reason, upstream=upstream)
     return record
 
 

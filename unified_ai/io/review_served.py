@@ -21,14 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import unified_ai
 from unified_ai.io.formats import serialize
-from unified_ai.io.review_answers import ReviewItem, answers_of, read_items, record_review
+from unified_ai.io.review_answers import (
+    ReviewItem,
+    answers_of,
+    checked_record,
+    read_items,
+    record_review,
+    write_record,
+)
 from unified_ai.io.store import LineageStore
-from unified_ai.names import PARTITIONS, REVIEW_ACTION, REVIEW_ID, REVIEWS, ROW_ID
+from unified_ai.names import PARTITIONS, REVIEW_ID, REVIEWS, ROW_ID
 from unified_ai.policies.review_answers import (
     ReviewAnswer,
     ReviewRefused,
-    answer_text,
-    check_review,
     item_state,
 )
 from unified_ai.projects.schema import ProjectConfig
@@ -346,52 +351,21 @@ def record_served(
     now = now or datetime.now(timezone.utc)
     answers = item_answers(store, project.name, item)
     state, _ = item_state(review, answers, item.due_at, now)
-    check_review(
-        review,
-        reviewer=reviewer,
-        action=action,
-        review_id=item.review_id,
+    record = checked_record(
+        project,
+        item,
         answers=answers,
         state=state,
-    )
-    text = None
-    if action == "answer":
-        if answer is None:
-            raise ReviewRefused(f"item {item.review_id}: an answer needs a value")
-        classes = list(item.classes) if project.task == MULTICLASS else None
-        text = answer_text(project.task, answer, classes)
-    record = ReviewAnswer(
-        review_id=item.review_id,
-        batch=item.batch,
-        row_id=item.row_id,
+        classes=lambda: list(item.classes) if project.task == MULTICLASS else None,
         reviewer=reviewer,
         action=action,
-        answer=text,
+        answer=answer,
         comment=comment,
-        at=now.astimezone(timezone.utc).isoformat(),
-        model_answer=item.model_answer,
-        policy_version=project.policy_version,
+        now=now,
     )
-    path = _answers_path(project.name, item.batch)
     source = _item_path(project.name, item.review_id)
-    kind, files = serialize(record.to_json())
-    manifest = store.write_version(
-        path,
-        kind,
-        files,
-        code_version=unified_ai.__version__,
-        policy_version=project.policy_version,
-        # The served item answered is in the answer's lineage.
-        upstream={"/".join(source): store.require_current(source)},
-    )
-    store.set_current(
-        path,
-        manifest.version,
-        action=REVIEW_ACTION,
-        actor=reviewer,
-        reason=f"{action} {item.review_id}" + (f": {text}" if text is not None else ""),
-        policy_version=project.policy_version,
-    )
+    # The served item answered is in the answer's lineage.
+    write_record(store, project, record, upstream={"/".join(source): store.require_current(source)})
     return record
 
 
