@@ -81,6 +81,10 @@ def test_scored_batches_are_routed_with_reasons_answers_and_lineage(home, instan
     assert isinstance(table, dg.TableMetadataValue)
     assert len(table.records) == len(queue)
     assert metadata["hold_decision"].value is True
+    # A link to the launchpad of the job that answers (the table gives each item's id).
+    assert metadata["answer_in_launchpad"].value.endswith(
+        f"/locations/unified_ai/jobs/{names.review_job('small')}/playground"
+    )
 
     # Lineage: the predictions, the batch's rows, the model and the exact train split it was
     # trained on (its card's), not whatever the split's pointer says now.

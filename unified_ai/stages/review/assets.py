@@ -24,6 +24,7 @@ import dagster as dg
 from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.io.reader import StoreReader
 from unified_ai.names import (
+    CODE_LOCATION,
     PARTITIONS,
     PREDICTIONS,
     PRODUCTION_BATCH,
@@ -32,6 +33,7 @@ from unified_ai.names import (
     ROUTED_METADATA,
     ROW_ID,
     TRAIN_SPLIT,
+    review_job,
 )
 from unified_ai.policies.review import Routing, TrainingProfile, route_batch
 from unified_ai.policies.review_chunks import route_chunks
@@ -39,6 +41,7 @@ from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.schema_review import ReviewPolicy, check_review
 from unified_ai.projects.tasks import BINARY
 from unified_ai.resources.io_manager import CHUNKS_METADATA, chunk_rows
+from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import (
     TABLE_OR_CHUNKS,
@@ -94,7 +97,10 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         kinds={"pandas"},
     )
     def review_queue(
-        context: dg.AssetExecutionContext, lineage: LineageStorage, predictions: TableOrChunks
+        context: dg.AssetExecutionContext,
+        lineage: LineageStorage,
+        notifier: Notifier,
+        predictions: TableOrChunks,
     ):
         reader = lineage.reader(context)
         batch = context.partition_key
@@ -132,6 +138,13 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         except ValueError as exc:
             raise dg.Failure(description=f"{where}: {exc}") from None
         metadata = queue_metadata(routing, review, earlier, profile)
+        # Dagster's launchpad cannot be opened with config filled in (dagster#16807): the link
+        # opens the project's review job, and the table gives each item's id to answer.
+        launchpad = (
+            f"{notifier.webserver_url.rstrip('/')}/locations/{CODE_LOCATION}/jobs/"
+            f"{review_job(project.name)}/playground"
+        )
+        metadata["answer_in_launchpad"] = dg.MetadataValue.url(launchpad)
         return dg.Output(routing.rows, metadata=metadata)
 
     return review_queue
