@@ -125,8 +125,14 @@ class ServedReviews:
         )
         if not positions:
             return None
-        columns = columns if columns is not None else _columns(checked, inputs)
         now = datetime.now(timezone.utc)
+        if review.daily_cap is not None:
+            with self._lock:
+                if self._routed_today(now) >= review.daily_cap:
+                    # The day's cap is reached: the rows keep the model's answer, at the cost
+                    # of the per-row check alone (ranking them would route none).
+                    return None
+        columns = columns if columns is not None else _columns(checked, inputs)
         with self._lock:
             earlier = self._routed_today(now)
             routing = route_served(

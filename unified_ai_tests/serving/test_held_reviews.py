@@ -284,15 +284,24 @@ def test_without_hold_decision_the_decision_is_answered_and_the_row_queued(serve
         assert status == 200 and state["held"] is False and state["status"] == "pending_review"
 
 
-def test_the_daily_cap_counts_served_items(serve):
+def test_the_daily_cap_counts_served_items(serve, monkeypatch):
+    from unified_ai.serving import held as held_module
+
     store, start = serve
     _, app = start(review_policy(extra="    daily_cap: 2\n"))
+    ranked = []
+    real = held_module.route_served
+    monkeypatch.setattr(
+        held_module, "route_served", lambda *a, **k: ranked.append(1) or real(*a, **k)
+    )
     with running(app) as url:
         first = _predict(url, rows(3))
         second = _predict(url, rows(2, seed=9))
     held = [a for a in [*first, *second] if a.get("status") == "pending_review"]
     assert len(held) == 2 and len(served_review_ids(store, "small")) == 2
     assert all("decision" in a for a in second)
+    # Once the cap is reached, flagged rows are not ranked at all (the cost of a check).
+    assert ranked == [1]
 
 
 def test_without_policy_review_nothing_is_routed(serve):
