@@ -36,7 +36,7 @@ BENCHMARKS = (
     "serving",
     "memory",
 )
-NEEDS_DEPLOYED = {"rollback", "batch_latency", "bursts", "serving"}
+NEEDS_DEPLOYED = {"rollback", "batch_latency", "bursts", "serving", "memory"}
 
 
 def run_one(name: str, quick: bool, shared: Path, out: Path) -> None:
