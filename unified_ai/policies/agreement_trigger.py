@@ -16,7 +16,7 @@ from unified_ai.policies.trigger_evidence import (
     Decision,
     LastRetrain,
     cooldown_hold,
-    cooldown_left,
+    note_rearmed,
 )
 from unified_ai.projects.schema_policy import AgreementTrigger
 
@@ -135,8 +135,7 @@ def agreement_decision(
             f"within the cooldown ({hold.minutes} min left); {hold.rule}",
             evidence,
         )
-    if last_trigger is not None and cooldown_left(last_trigger, now, rule.cooldown_minutes):
-        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
+    note_rearmed(evidence, rule.cooldown_minutes, last_trigger, now, last_retrain)
     return Decision(
         True,
         f"model-people agreement is below the floor {floor:.2f} in {shown} "

@@ -104,6 +104,22 @@ def cooldown_hold(
     return Hold(left, f"{rule}: {run} {last_retrain.detail}")
 
 
+def note_rearmed(
+    evidence: dict,
+    minutes: float,
+    last_trigger: datetime | None,
+    now: datetime,
+    last_retrain: LastRetrain | None,
+) -> None:
+    """Say in `evidence` why a trigger acts within its cooldown (`cooldown_hold` let it).
+
+    Within the cooldown a trigger only acts once re-armed: the last retrain deployed nothing
+    and enough evidence arrived after its data was cut.
+    """
+    if last_trigger is not None and cooldown_left(last_trigger, now, minutes):
+        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
+
+
 @dataclass(frozen=True)
 class LiveEvidence:
     """What `live_performance` recorded for the deployed model.

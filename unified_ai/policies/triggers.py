@@ -27,6 +27,7 @@ from unified_ai.policies.trigger_evidence import (
     broken_number,
     cooldown_hold,
     cooldown_left,
+    note_rearmed,
 )
 from unified_ai.projects.schema import DriftTrigger, GroundTruthTrigger
 
@@ -85,8 +86,7 @@ def drift_decision(
             f"{hold.minutes} min; {hold.rule}",
             evidence,
         )
-    if last_trigger is not None and cooldown_left(last_trigger, now, rule.cooldown_minutes):
-        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
+    note_rearmed(evidence, rule.cooldown_minutes, last_trigger, now, last_retrain)
     return Decision(
         True,
         f"batch {batch}: drifted share {share:.2f} > {rule.max_drifted_share:.2f} "
@@ -157,8 +157,7 @@ def ground_truth_decision(
             f"({hold.minutes} min left); {hold.rule}",
             evidence,
         )
-    if last_trigger is not None and cooldown_left(last_trigger, now, rule.cooldown_minutes):
-        evidence["rearmed"] = last_retrain.fresh_detail if last_retrain else "yes"
+    note_rearmed(evidence, rule.cooldown_minutes, last_trigger, now, last_retrain)
     return Decision(
         True,
         f"{labels.rows} labeled rows from {len(labels.batches)} batches arrived since training "
