@@ -6,11 +6,9 @@ import pytest
 
 from unified_ai import names
 from unified_ai.io.review_answers import record_review
-from unified_ai.projects.loader import load_project_file
 from unified_ai.stages.review.jobs import REVIEW_OP
-from unified_ai_tests.conftest import write_project
-from unified_ai_tests.flows.helpers import current, project_defs, run_loop, step_failures, store
-from unified_ai_tests.flows.monitoring_helpers import SensorDriver, simulate
+from unified_ai_tests.flows.helpers import current, step_failures, store
+from unified_ai_tests.flows.review_helpers import scored_and_routed
 
 REVIEW = """\
   review:
@@ -25,22 +23,15 @@ REVIEW = """\
 @pytest.fixture
 def routed(home, projects_dir, instance, monkeypatch):
     """A reviewed project with one scored batch routed to people: (defs, project, batch, queue)."""
-    path = write_project(projects_dir, policy_extra=REVIEW)
-    monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
-    defs = project_defs(projects_dir)
-    assert run_loop(defs, instance, "small").success
-    driver = SensorDriver(defs, instance)
-    simulate("small", "--batches", "1", "--rows", "100", "--seed", "5")
-    [request] = driver.tick(names.sensor_names("small")[names.BATCHES]).requests
-    run = driver.launch(request, names.score_batch_job("small"))
-    assert run.success, step_failures(run)
-    batch = run.dagster_run.tags["dagster/partition"]
+    defs, project, batch, _, _ = scored_and_routed(
+        home, projects_dir, instance, monkeypatch, REVIEW
+    )
     job = defs.resolve_job_def(names.route_reviews_job("small"))
     result = job.execute_in_process(instance=instance, partition_key=batch)
     assert result.success
     _, queue = current(home, "small", f"{names.REVIEW_QUEUE}/partitions/{batch}")
     assert len(queue) == 10
-    return defs, load_project_file(path), batch, queue
+    return defs, project, batch, queue
 
 
 def _ground_truth(defs, instance, batch: str) -> dg.ExecuteInProcessResult:
