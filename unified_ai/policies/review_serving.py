@@ -127,10 +127,17 @@ def flagged(
     return sorted(found)
 
 
+#: Up to this many rows, `_beyond` compares plain Python values (numpy's per-call overhead,
+#: a few microseconds per column, is most of the work for the few rows of a request).
+_PLAIN_ROWS = 32
+
+
 def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.ndarray":
     """Rows with a number beyond its training range or a category training never had."""
     import numpy as np
 
+    if n <= _PLAIN_ROWS:
+        return np.asarray(_beyond_plain(inputs, profile, n), dtype=bool)
     found = np.zeros(n, dtype=bool)
     for column, (low, high) in profile.ranges.items():
         if column in inputs:
@@ -145,6 +152,25 @@ def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.
                 [not _missing(v) and class_key(v) not in known for v in inputs[column]],
                 dtype=bool,
             )
+    return found
+
+
+def _beyond_plain(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> list[bool]:
+    """`_beyond` on plain values: the same comparisons (NaN and None are never beyond)."""
+    found = [False] * n
+    for column, (low, high) in profile.ranges.items():
+        if column in inputs:
+            column_values = inputs[column]
+            if hasattr(column_values, "tolist"):
+                column_values = column_values.tolist()
+            for i, v in enumerate(column_values):
+                if v is not None and (float(v) < low or float(v) > high):
+                    found[i] = True
+    for column, known in profile.categories.items():
+        if column in inputs:
+            for i, v in enumerate(inputs[column]):
+                if not _missing(v) and class_key(v) not in known:
+                    found[i] = True
     return found
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import ROW_ID
 from unified_ai.resources.inbox import LABELS
+from unified_ai.serving.csv_encoder import CsvEncoder
 from unified_ai.serving.inbox_files import parse_row_id as parse_row_id
 from unified_ai.serving.inbox_files import write_bytes_atomically
 from unified_ai.serving.inbox_quota import MEASURE_SECONDS as MEASURE_SECONDS
@@ -40,7 +41,7 @@ from unified_ai.serving.traffic_files import (
     OBJECT,
     Batch,
     Part,
-    batch_table,
+    batch_columns,
     labels_by_batch,
     write_label_files,
 )
@@ -131,6 +132,7 @@ class TrafficWriter(InboxQuota):
         self._inbox_bytes: int | None = None
         self._measured = -math.inf
         self._refused_bytes = 0  # size of the last batch that did not fit (0: none)
+        self._encoder = CsvEncoder()
 
     # -- serving side ----------------------------------------------------------------------
     def record(
@@ -285,6 +287,7 @@ class TrafficWriter(InboxQuota):
         if self._thread is not None:
             self._thread.join(timeout)
         self.flush()  # in case the thread had stopped early
+        self._encoder.close()
         with self._lock:
             left, self._sealed = self._sealed, []
             for batch in left:
@@ -363,7 +366,7 @@ class TrafficWriter(InboxQuota):
         Returns:
             Whether the file was written.
         """
-        data = batch_table(batch.parts).to_csv(index=False).encode()
+        data = self._encoder.encode(batch_columns(batch.parts), batch.rows)
         if not self.has_room(len(data)):
             self._refused_bytes = len(data)
             with self._lock:

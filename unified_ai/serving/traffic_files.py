@@ -13,15 +13,11 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import ROW_ID
+from unified_ai.serving.csv_encoder import FLOAT, INFER, OBJECT, table_of
 from unified_ai.serving.inbox_files import parse_row_id, read_existing, write_bytes_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
-
-#: How a part's column becomes a table column when the batch is written: "float" (a float64
-#: array), "object" (values kept as they are) or "infer" (pandas infers the type, as it does
-#: for a list assigned to a frame: the `served_*` answers).
-FLOAT, OBJECT, INFER = "float", "object", "infer"
 
 
 class Part:
@@ -73,20 +69,24 @@ def batch_table(parts: Sequence[Part]) -> "pd.DataFrame":
 
     Columns come in the order they first appear; a part without a column holds NaN there.
     """
-    import pandas as pd
+    return table_of(batch_columns(parts))
 
+
+def batch_columns(parts: Sequence[Part]) -> dict[str, tuple[str, Any]]:
+    """The columns of `batch_table`, joined but not yet a table: per name, (kind, values).
+
+    Values are a float64 array ("float") or a list; plain data, cheap to send to a process.
+    """
     first = parts[0].layout
     if all(part.layout == first for part in parts):
         names, kinds = first
-        return pd.DataFrame(
-            {
-                name: _joined(kind, [part.values[index] for part in parts])
-                for index, (name, kind) in enumerate(zip(names, kinds, strict=True))
-            }
-        )
+        return {
+            name: _joined(kind, [part.values[index] for part in parts])
+            for index, (name, kind) in enumerate(zip(names, kinds, strict=True))
+        }
     columns = [part.columns for part in parts]
     order = list(dict.fromkeys(name for part in columns for name in part))
-    table: dict[str, Any] = {}
+    table: dict[str, tuple[str, Any]] = {}
     for name in order:
         found = {part[name][0] for part in columns if name in part}
         kind = found.pop() if len(found) == 1 else INFER
@@ -95,18 +95,16 @@ def batch_table(parts: Sequence[Part]) -> "pd.DataFrame":
             for part, rows in zip(columns, parts, strict=True)
         ]
         table[name] = _joined(kind, pieces)
-    return pd.DataFrame(table)
+    return table
 
 
-def _joined(kind: str, pieces: list[Any]) -> Any:
-    """One table column of a kind from its pieces (one per part)."""
+def _joined(kind: str, pieces: list[Any]) -> tuple[str, Any]:
+    """One column of a kind from its pieces (one per part): (kind, array or list)."""
     import numpy as np
-    import pandas as pd
 
     if kind == FLOAT:
-        return np.concatenate([np.asarray(piece, dtype="float64") for piece in pieces])
-    values = list(chain.from_iterable(pieces))
-    return pd.Series(values, dtype=object) if kind == OBJECT else pd.Series(values)
+        return kind, np.concatenate([np.asarray(piece, dtype="float64") for piece in pieces])
+    return kind, list(chain.from_iterable(pieces))
 
 
 def labels_by_batch(labels: Sequence[tuple[str, Any]]) -> dict[str, list[tuple[str, Any]]]:

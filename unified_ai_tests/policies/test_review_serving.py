@@ -1,0 +1,42 @@
+"""Served routing's out-of-range rule: the few-row path and the array path agree."""
+
+import math
+
+import numpy as np
+
+from unified_ai.policies import review_serving
+from unified_ai.policies.review import TrainingProfile
+from unified_ai.policies.review_serving import _PLAIN_ROWS, _beyond, _beyond_plain
+
+PROFILE = TrainingProfile(
+    ranges={"income": (1_000.0, 90_000.0), "age": (18.0, 80.0)},
+    categories={"purpose": frozenset({"car", "home", "3"})},
+)
+
+
+def _columns(n: int) -> dict:
+    rng = np.random.default_rng(7)
+    income = rng.uniform(-10_000, 120_000, n)
+    income[::5] = np.nan
+    age = [None if i % 7 == 0 else float(a) for i, a in enumerate(rng.integers(10, 95, n))]
+    purposes = ["car", "home", "boat", None, math.nan, 3, 3.0, "3", 4]
+    return {
+        "income": income,
+        "age": age,
+        "purpose": [purposes[i % len(purposes)] for i in range(n)],
+        "unprofiled": list(range(n)),
+    }
+
+
+def test_the_few_row_path_flags_exactly_what_the_array_path_flags(monkeypatch):
+    cases = {n: _columns(n) for n in (1, 7, _PLAIN_ROWS, 200)}
+    plain = {n: _beyond_plain(columns, PROFILE, n) for n, columns in cases.items()}
+    monkeypatch.setattr(review_serving, "_PLAIN_ROWS", -1)  # every size through numpy
+    for n, columns in cases.items():
+        assert plain[n] == _beyond(columns, PROFILE, n).tolist(), n
+    assert any(plain[200]) and not all(plain[200])
+
+
+def test_missing_values_are_never_beyond_and_unknown_categories_are():
+    columns = {"income": [None, math.nan, 95_000.0], "purpose": [None, 3, "boat"]}
+    assert _beyond(columns, PROFILE, 3).tolist() == [False, False, True]
