@@ -148,10 +148,7 @@ def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.
                 found |= (values < low) | (values > high)  # a missing value is neither
     for column, known in profile.categories.items():
         if column in inputs:
-            found |= np.asarray(
-                [not _missing(v) and class_key(v) not in known for v in inputs[column]],
-                dtype=bool,
-            )
+            found |= np.asarray([_unseen(v, known) for v in inputs[column]], dtype=bool)
     return found
 
 
@@ -169,9 +166,29 @@ def _beyond_plain(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -
     for column, known in profile.categories.items():
         if column in inputs:
             for i, v in enumerate(inputs[column]):
-                if not _missing(v) and class_key(v) not in known:
+                if _unseen(v, known):
                     found[i] = True
     return found
+
+
+def _unseen(value: Any, known: frozenset[str]) -> bool:
+    """Whether a served category is one training never had (a missing value never is).
+
+    Served rows hold the model's text of a category: a category trained as the number 1.0 is
+    served as the text "1.0", which is the training category "1" (`class_key`: 1, 1.0 and "1"
+    are one category).
+    """
+    if _missing(value):
+        return False
+    if class_key(value) in known:
+        return False
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return True
+        return class_key(number) not in known
+    return True
 
 
 def _missing(value: Any) -> bool:

@@ -1,9 +1,9 @@
 """Reading a request: the JSON body within its size limit and deadline, and its records."""
 
+import asyncio
 import json
 from typing import Any
 
-import anyio
 import orjson
 from fastapi import Request
 
@@ -16,7 +16,9 @@ async def read_body(request: Request, options: ServeOptions) -> bytes:
     """The body of a JSON request, within the size limit and the body deadline."""
     require_json(request.headers)
     try:
-        with anyio.fail_after(options.body_seconds):
+        # asyncio's own deadline: the server runs on asyncio, and anyio's cancel scope costs
+        # twice as much on every request.
+        async with asyncio.timeout(options.body_seconds):
             return await _read_body(request, options.max_body_bytes)
     except TimeoutError:
         raise _Refusal(

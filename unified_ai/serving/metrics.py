@@ -32,6 +32,10 @@ class ServingMetrics:
         self.load_failures = load_failures.labels(project=project)
         self.in_flight = in_flight.labels(project=project)
         self.inbox_bytes = inbox_bytes.labels(project=project)
+        # Per (endpoint, status): its request counter and latency histogram, looked up once
+        # (`labels` costs microseconds a request). Bounded: endpoints are named by the app.
+        self._answered: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._scored: dict[str, Any] = {}
 
     def _register_requests(self) -> Any:
         """Requests, errors and latency by endpoint; the in-flight gauge (returned)."""
@@ -141,8 +145,26 @@ class ServingMetrics:
         self.swaps.inc()
 
     def observe(self, endpoint: str, code: int, seconds: float) -> None:
-        self.requests.labels(project=self.project, endpoint=endpoint, code=str(code)).inc()
-        self.latency.labels(project=self.project, endpoint=endpoint).observe(seconds)
+        children = self._answered.get((endpoint, code))
+        if children is None:
+            project = self.project
+            children = self._answered[(endpoint, code)] = (
+                self.requests.labels(project=project, endpoint=endpoint, code=str(code)),
+                self.latency.labels(project=project, endpoint=endpoint),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def scored(self, deployment_version: str, rows: int) -> None:
+        """Count `rows` scored by `deployment_version`."""
+        child = self._scored.get(deployment_version)
+        if child is None:
+            if len(self._scored) >= 8:  # deployments come and go: keep the last few
+                self._scored.clear()
+            child = self._scored[deployment_version] = self.rows.labels(
+                project=self.project, deployment_version=deployment_version
+            )
+        child.inc(rows)
 
     def error(self, endpoint: str, reason: str) -> None:
         self.errors.labels(project=self.project, endpoint=endpoint, reason=reason).inc()

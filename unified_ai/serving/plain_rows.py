@@ -20,6 +20,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.ml.rows import (
@@ -188,18 +189,24 @@ def value_problems(plan: RowPlan, values: Mapping[str, list[Any]]) -> list[RowPr
             required column is there.
     """
     problems: list[RowProblem] = []
-    for column in plan.numeric:
-        if _finite_numbers(values[column]) is not None:
-            continue
-        for row, value in enumerate(values[column]):
-            found = number_problem(row, value, column)
-            if found is not None:
-                problems.append(found)
-    for column in plan.single:
-        if _plain_categories(values[column]):
-            continue
-        for row, value in enumerate(values[column]):
-            problems += single_value_problem(row, value, column)
+    # First every numeric column at once (and every category column): when all of them plainly
+    # hold, which is most requests, one check replaces one per column.
+    numbers = [values[column] for column in plan.numeric]
+    if not numbers or _finite_numbers(list(chain.from_iterable(numbers))) is None:
+        for column, column_values in zip(plan.numeric, numbers, strict=True):
+            if _finite_numbers(column_values) is not None:
+                continue
+            for row, value in enumerate(column_values):
+                found = number_problem(row, value, column)
+                if found is not None:
+                    problems.append(found)
+    categories = [values[column] for column in plan.single]
+    if not categories or not _plain_categories(list(chain.from_iterable(categories))):
+        for column, column_values in zip(plan.single, categories, strict=True):
+            if _plain_categories(column_values):
+                continue
+            for row, value in enumerate(column_values):
+                problems += single_value_problem(row, value, column)
     for column, rule, allowed, typed in plan.rules:
         if column not in values:
             continue
@@ -343,23 +350,26 @@ def check_rows(
     if problems:
         return None, sorted(problems, key=lambda p: -1 if p.row is None else p.row)
     numeric = plan.numeric
+    count = len(records)
+    # Checked: numbers and nulls only; numpy reads None as NaN, an integer as float(). One
+    # array for every numeric column (a row each), not one array per column.
+    numbers = dict(
+        zip(numeric, np.array([values[c] for c in numeric], dtype="float64"), strict=True)
+    )
     written: dict[str, Any] = {}
     for column, column_values in values.items():
         if column in numeric:
-            # Checked: numbers and nulls only; numpy reads None as NaN, an integer as float().
-            written[column] = np.array(column_values, dtype="float64")
+            written[column] = numbers[column]
         elif column in plan.categorical:
             seen = plan.categories.get(column) or frozenset()
             written[column] = _model_texts(column_values, seen)
         else:
             written[column] = column_values
-    count = len(records)
-    model = {}
-    for column in plan.model_columns:
-        if column in numeric:
-            model[column] = written[column]
-        else:
-            texts = np.empty(count, dtype=object)
-            texts[:] = written[column]
-            model[column] = texts
+    texts = [c for c in plan.model_columns if c not in numbers]
+    table = np.empty((len(texts), count), dtype=object)
+    table[:] = [written[column] for column in texts]
+    model = {
+        column: numbers[column] if column in numbers else table[texts.index(column)]
+        for column in plan.model_columns
+    }
     return CheckedRows(count=count, model=model, written=written), []

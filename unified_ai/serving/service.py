@@ -33,6 +33,7 @@ from unified_ai.serving.native_threads import one_native_thread
 from unified_ai.serving.options import ServeOptions
 from unified_ai.serving.plain_rows import CheckedRows, RowPlan, check_rows, row_plan
 from unified_ai.serving.refusal import RETRY, Refusal
+from unified_ai.serving.slots import ScoringSlots
 from unified_ai.serving.traffic import TrafficWriter, record_inputs
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class ServingService:
             files_per_minute=options.label_files_per_minute,
         )
         self.reviews = ServedReviews(project, store) if project.policy.review else None
-        self._slots: anyio.Semaphore | None = None
+        self.slots = ScoringSlots(project.name, options.max_concurrent, options.queue_seconds)
         self._classes: dict[str, Any] = {}
         self._plans: dict[tuple[str, str], RowPlan] = {}
         self._text_columns: dict[str, tuple[Any, Any]] = {}
@@ -112,7 +113,7 @@ class ServingService:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Follow and write while the app runs; on exit what is still buffered is written."""
-        self._slots = anyio.Semaphore(self.options.max_concurrent)
+        self.slots.start()
         self.follower.start()
         self.writer.start()
         try:
@@ -147,32 +148,12 @@ class ServingService:
             )
         return served
 
-    @asynccontextmanager
-    async def scoring_slot(self) -> AsyncIterator[None]:
-        """Hold one of `max_concurrent` slots; 503 when none frees within `queue_seconds`."""
-        semaphore = self._slots
-        assert semaphore is not None, "the service is not running (no lifespan)"
-        options = self.options
-        try:
-            semaphore.acquire_nowait()  # a free slot is taken even when queue_seconds is 0
-        except anyio.WouldBlock:
-            with anyio.move_on_after(options.queue_seconds) as waited:
-                await semaphore.acquire()
-            busy = waited.cancelled_caught
-        else:
-            busy = False
-        if busy:
-            raise Refusal(
-                503,
-                "busy",
-                f"{self.project.name}: {options.max_concurrent} requests are being scored and "
-                f"none finished within {options.queue_seconds} s; retry",
-                headers=RETRY,
-            )
-        try:
-            yield
-        finally:
-            semaphore.release()
+    def scoring_slot(self) -> ScoringSlots:
+        """Hold one of `max_concurrent` slots; 503 when none frees within `queue_seconds`.
+
+        `async with service.scoring_slot(): ...`
+        """
+        return self.slots
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -344,9 +325,7 @@ class ServingService:
 
     def _answer(self, served: Served, answer: TaskAnswer, ids: list[str]) -> dict[str, Any]:
         project = self.project
-        self.metrics.rows.labels(
-            project=project.name, deployment_version=served.deployment_version
-        ).inc(len(ids))
+        self.metrics.scored(served.deployment_version, len(ids))
         versions = {
             "model_version": served.model_version,
             "deployment_version": served.deployment_version,

@@ -40,3 +40,13 @@ def test_the_few_row_path_flags_exactly_what_the_array_path_flags(monkeypatch):
 def test_missing_values_are_never_beyond_and_unknown_categories_are():
     columns = {"income": [None, math.nan, 95_000.0], "purpose": [None, 3, "boat"]}
     assert _beyond(columns, PROFILE, 3).tolist() == [False, False, True]
+
+
+def test_a_category_trained_as_a_number_is_known_in_the_models_text():
+    # Training held married as 1.0/0.0 (known as "1", "0"); the endpoint serves the model's
+    # text "1.0". Only a category training never had is out of range.
+    profile = TrainingProfile(categories={"married": frozenset({"0", "1"})})
+    columns = {"married": ["1.0", "0.0", 1.0, "1", "2.0", "yes", None, math.nan]}
+    expected = [False, False, False, False, True, True, False, False]
+    assert _beyond_plain(columns, profile, 8) == expected
+    assert _beyond(columns, profile, 8).tolist() == expected
