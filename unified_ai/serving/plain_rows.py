@@ -19,7 +19,7 @@ corpus of hostile rows.
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,8 @@ class RowPlan:
     categories: Mapping[str, frozenset[str]]
     model_columns: tuple[str, ...]
     categorical: frozenset[str] = frozenset()
+    #: Per categorical feature, the model's text of values seen before (`_model_texts`).
+    texts: dict[str, dict[tuple[type, Any], Any]] = field(default_factory=dict)
 
 
 def row_plan(
@@ -303,9 +305,19 @@ def model_text(value: Any, seen: frozenset[str] | set[str]) -> Any:
     return plain
 
 
-def _model_texts(values: list[Any], seen: frozenset[str]) -> list[Any]:
-    """`model_text` of each value, worked out once per distinct value (and type)."""
-    done: dict[tuple[type, Any], Any] = {}
+#: Most values remembered per categorical feature (a client chooses what it sends).
+MEMO_VALUES = 1_000
+
+
+def _model_texts(
+    values: list[Any], seen: frozenset[str], memo: dict[tuple[type, Any], Any] | None = None
+) -> list[Any]:
+    """`model_text` of each value, worked out once per distinct value (and type).
+
+    `memo` keeps the texts for later requests (up to `MEMO_VALUES`): the few values a feature
+    takes are worked out once per served model, not once per request.
+    """
+    done: dict[tuple[type, Any], Any] = {} if memo is None else memo
     texts: list[Any] = []
     for value in values:
         if type(value) is str and (not seen or value in seen):
@@ -315,9 +327,12 @@ def _model_texts(values: list[Any], seen: frozenset[str]) -> list[Any]:
             texts.append(math.nan)
             continue
         key = (type(value), value)  # 1, 1.0 and True are equal keys, not equal texts
-        if key not in done:
-            done[key] = model_text(value, seen)
-        texts.append(done[key])
+        text = done.get(key)
+        if text is None:
+            text = model_text(value, seen)
+            if memo is None or len(done) < MEMO_VALUES:
+                done[key] = text
+        texts.append(text)
     return texts
 
 
@@ -362,7 +377,10 @@ def check_rows(
             written[column] = numbers[column]
         elif column in plan.categorical:
             seen = plan.categories.get(column) or frozenset()
-            written[column] = _model_texts(column_values, seen)
+            memo = plan.texts.get(column)
+            if memo is None:
+                memo = plan.texts.setdefault(column, {})
+            written[column] = _model_texts(column_values, seen, memo)
         else:
             written[column] = column_values
     texts = [c for c in plan.model_columns if c not in numbers]

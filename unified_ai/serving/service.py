@@ -276,16 +276,17 @@ class ServingService:
         import numpy as np
 
         one_native_thread()
-        where = f"{self.project.name}/candidate_model@{served.model_version}"
         try:
             predicted = np.asarray(score(), dtype="float64")
         except Exception as exc:
+            where = f"{self.project.name}/candidate_model@{served.model_version}"
             log.error("%s: scoring %d rows failed", where, rows, exc_info=exc)
             raise Refusal(
                 500, "internal", f"{where}: scoring failed ({_first_line(exc)})"
             ) from None
         wanted = probe_problem(served.task, predicted, len(served.class_keys), rows)
         if wanted is not None:
+            where = f"{self.project.name}/candidate_model@{served.model_version}"
             raise Refusal(
                 500, "internal", f"{where}: the model did not return {wanted} for each row"
             )

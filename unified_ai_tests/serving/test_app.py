@@ -113,6 +113,8 @@ def test_serves_the_deployment_and_follows_deploys_and_rollbacks(project, store,
         schema = docs["paths"]["/v1/projects/{project}/predict"]["post"]["requestBody"]
         row = schema["content"]["application/json"]["schema"]["properties"]["rows"]["items"]
         assert row["properties"]["colour"]["enum"] == ["red", "green", "blue", None]
+        [parameter] = docs["paths"]["/v1/projects/{project}/predict"]["post"]["parameters"]
+        assert parameter["name"] == "project" and parameter["in"] == "path"
 
 
 def test_not_ready_until_a_model_is_deployed(project, store, inbox):
