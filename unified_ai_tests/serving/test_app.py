@@ -340,3 +340,12 @@ def test_options_are_checked():
     with pytest.raises(ServeConfigError, match="--log-traffic: 1 is not true or false"):
         ServeOptions(log_traffic=1)
     assert ServeOptions(workers=2, log_traffic=False).workers == 2
+
+
+def test_endpoint_names_are_remembered_for_a_bounded_number_of_paths():
+    from unified_ai.serving import app as serving_app
+
+    names = {serving_app._endpoint(f"/v1/projects/p{i}/predict") for i in range(1_000)}
+    assert names == {"predict"}
+    assert serving_app._endpoint("/nowhere/at/all") == "other"
+    assert len(serving_app._known_paths) <= serving_app._KNOWN_PATHS
