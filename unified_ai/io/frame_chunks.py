@@ -109,8 +109,15 @@ class FrameChunks:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from unified_ai.ml.chunked_batches import release_freed_memory
+
         with self.path.open("rb") as handle:
             parquet = pq.ParquetFile(handle)
             schema = parquet.schema_arrow
             for batch in parquet.iter_batches(batch_size=self.rows_per_chunk):
-                yield pa.Table.from_batches([batch], schema=schema).to_pandas()
+                frame = pa.Table.from_batches([batch], schema=schema).to_pandas()
+                del batch
+                yield frame
+                del frame
+                # What the last chunk's reading and use freed goes back before the next.
+                release_freed_memory()

@@ -71,9 +71,16 @@ def route_chunks(
         raise ValueError("review routing: the batch has no chunks")
     frame = pd.concat(kept, ignore_index=True)
     kept_inputs = None
-    if review.out_of_range and inputs is not None:
+    if review.out_of_range and inputs is not None and profile is not None:
         ids = pd.Index(frame[ROW_ID])
+        # The inputs `route_batch` reads: the row id and the profile's features (the rest of
+        # the batch's columns would be copied for nothing).
+        wanted = {ROW_ID, *profile.ranges, *profile.categories}
         kept_inputs = pd.concat(
-            [chunk[chunk[ROW_ID].isin(ids)] for chunk in inputs()], ignore_index=True
+            [
+                chunk.loc[chunk[ROW_ID].isin(ids), [c for c in chunk.columns if c in wanted]]
+                for chunk in inputs()
+            ],
+            ignore_index=True,
         )
     return route_batch(frame, inputs=kept_inputs, profile=profile, **routing)

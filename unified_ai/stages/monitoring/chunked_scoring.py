@@ -23,6 +23,7 @@ from unified_ai.ml.chunked_batches import (
     at_least,
     drift_sample_rows,
     iter_batch_file,
+    release_freed_memory,
 )
 from unified_ai.ml.chunked_drift import DriftScores
 from unified_ai.names import PREDICTIONS, PRODUCTION_BATCH
@@ -307,16 +308,23 @@ def stream_scores(
     )
 
     if any(shadow.model is not None for shadow in scoring.shadows):
-        # The sampled rows first (one more read of the stored file), scored whole per model.
-        columns = list(source.columns)
-        gatherer = RowGatherer(scoring.shadow_sample(), columns)
+        # The sampled rows first (one more read of the stored file), of the columns the
+        # shadow models read, scored per model in pieces as large as the live model's chunks.
+        gatherer = RowGatherer(scoring.shadow_sample(), scoring.shadow_columns(source.columns))
         for chunk in source:
             gatherer.add(chunk)
-        scoring.score_shadows(gatherer.frame())
+            del chunk
+            release_freed_memory()
+        sample = gatherer.frame()
+        del gatherer  # its parts: the sample is all that is kept
+        scoring.score_shadows(sample, source.rows_per_chunk)
 
     def chunks() -> "Iterator[pd.DataFrame]":
-        for chunk in at_least(source, min_rows):
+        # Knowing the row count, no chunk is held back to join a small last one.
+        for chunk in at_least(source, min_rows, source.rows):
             yield scoring.score(chunk)
+            del chunk  # stored: its memory goes back before the next is read
+            release_freed_memory()
         if scoring.non_finite:
             # Raised inside the writer: its staging is discarded, no version is published.
             raise NonFiniteScores(
@@ -390,4 +398,6 @@ def stream_drift(
         scores.add(chunk)
         if gatherer is not None:
             gatherer.add(chunk)
+        del chunk
+        release_freed_memory()
     return scores.result(), None if gatherer is None else gatherer.frame()
