@@ -229,10 +229,9 @@ def write_batches(
         if not low <= value <= high:
             raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     written = []
     for index in range(batches):
-        name = f"batch-{stamp}-{time.time_ns() % 10**9:09d}-{index:03d}.csv"
+        name = batch_name(time.time_ns(), index)
         # Consecutive seeds per batch, wrapping at the largest seed pandas accepts.
         features, truth = make_batch(
             project, pool, rows, drift, (seed + index) % (MAX_SEED + 1), name
@@ -252,3 +251,16 @@ def deliver_labels(inbox, labels, *, keep: "Collection[str]" = ()) -> list[str]:
     for name in names:
         (pending / name).rename(labels / name)
     return names
+
+
+def batch_name(now_ns: int, index: int) -> str:
+    """The file name of a simulated batch made at `now_ns` (ns since the epoch).
+
+    `batch-<UTC second>-<nanoseconds>-<index>.csv`: both parts from the one reading, so names
+    sort in the order batches were made (two readings could straddle a second).
+    """
+    import time
+
+    seconds, nanos = divmod(now_ns, 10**9)
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(seconds))
+    return f"batch-{stamp}-{nanos:09d}-{index:03d}.csv"

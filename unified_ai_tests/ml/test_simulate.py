@@ -67,3 +67,15 @@ def test_concept_names_a_numeric_feature(project):
     assert parse_drift(["concept:x9"], project, numeric=["x9"]).concept == ["x9"]
     assert parse_drift(["concept:x1,concept:x1"], project).concept == ["x1"]
     assert np.isclose(parse_drift(["flip:0.2"], project).flip, 0.2)
+
+
+def test_batch_names_sort_in_the_order_batches_were_made_across_a_second():
+    from unified_ai.ml.simulate import batch_name
+    from unified_ai.resources.inbox import is_batch_name
+
+    # The last nanosecond of one second, then the first of the next.
+    before = batch_name(1_764_950_391_999_999_999, 0)
+    after = batch_name(1_764_950_392_000_000_001, 0)
+    assert before < after
+    assert is_batch_name(before) and is_batch_name(after)
+    assert before == "batch-20251205155951-999999999-000.csv"
