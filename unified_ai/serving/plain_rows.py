@@ -385,7 +385,8 @@ def check_rows(
             written[column] = column_values
     texts = [c for c in plan.model_columns if c not in numbers]
     table = np.empty((len(texts), count), dtype=object)
-    table[:] = [written[column] for column in texts]
+    if texts:  # numpy cannot broadcast an empty list into (0, count)
+        table[:] = [written[column] for column in texts]
     model = {
         column: numbers[column] if column in numbers else table[texts.index(column)]
         for column in plan.model_columns

@@ -203,3 +203,18 @@ def test_bodies_parse_as_the_standard_library_parses_them():
         with pytest.raises(Refusal) as refused:
             records_of(bad, "rows", 10)
         assert refused.value.status == 400
+
+
+def test_a_model_of_numeric_features_only_is_fed_by_the_fast_path(tmp_path):
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.serving.plain_rows import check_rows, row_plan
+
+    project = load_project_file(write_project(tmp_path / "projects"))
+    plan = row_plan(project, FeatureColumns(numeric=["x1", "x2"], categorical=[]), {})
+    sent = [{"x1": 1, "x2": None, "region": "north"}, {"x1": 2.5, "x2": 3.0, "region": None}]
+    checked, problems = check_rows(sent, plan, lambda values: [])
+    assert problems == [] and checked is not None
+    assert list(checked.model) == ["x1", "x2"]
+    assert checked.model["x1"].tolist() == [1.0, 2.5]
+    assert math.isnan(checked.model["x2"][0]) and checked.model["x2"][1] == 3.0
+    assert checked.written["region"] == ["north", None]
