@@ -284,6 +284,8 @@ class ChunkedScoring:
         model's chunks do; a smaller sample is scored whole (the compiled scorer, as the whole
         batch is). Only one piece's model inputs and intermediate arrays are in memory at once.
         """
+        import numpy as np
+
         from unified_ai.ml.artifacts import COMPILED_MAX_ROWS
         from unified_ai.ml.training import predict
 
@@ -292,18 +294,14 @@ class ChunkedScoring:
                 continue
             try:
                 features = type(self.features)(**shadow.model.card["features"])
-                if len(sample) <= COMPILED_MAX_ROWS:
-                    predicted = predict(shadow.model, sample, features)
-                else:
-                    import numpy as np
-
-                    pieces = (sample.iloc[at : at + rows] for at in range(0, len(sample), rows))
-                    predicted = np.concatenate(
-                        [
-                            predict(shadow.model, piece, features)
-                            for piece in at_least(pieces, COMPILED_MAX_ROWS + 1, len(sample))
-                        ]
-                    )
+                # A sample of at most COMPILED_MAX_ROWS rows is one piece: scored whole.
+                pieces = (sample.iloc[at : at + rows] for at in range(0, len(sample), rows))
+                predicted = np.concatenate(
+                    [
+                        predict(shadow.model, piece, features)
+                        for piece in at_least(pieces, COMPILED_MAX_ROWS + 1, len(sample))
+                    ]
+                )
                 self._shadow[shadow.owner] = primary_score(shadow.model.task, predicted)
             except Exception as exc:  # a shadow is evidence, not service (as the whole batch)
                 self.shadow_failures[shadow.owner] = f"{shadow.owner}: not scored: {exc}"[:500]
@@ -417,18 +415,14 @@ class RowGatherer:
 
 
 def at_least(
-    chunks: "Iterator[pd.DataFrame] | Any", rows: int, total: int | None = None
+    chunks: "Iterator[pd.DataFrame] | Any", rows: int, total: int
 ) -> "Iterator[pd.DataFrame]":
     """The same rows in chunks of at least `rows` rows (unless there are fewer in all).
 
-    Small chunks are joined to the next; a small last chunk to the one before. Without `total`
-    one chunk is held back to know whether the next is that small last one. With `total` (the
-    rows of all the chunks) a chunk goes as soon as it is large enough and the rows after it
-    are none or enough for a chunk of their own: the same chunks, one fewer held in memory.
+    Small chunks are joined to the next; a small last chunk to the one before. Knowing the
+    rows of all the chunks (`total`), a chunk goes as soon as it is large enough and the rows
+    after it are none or enough for a chunk of their own: no chunk is held back to know.
     """
-    if total is None:
-        yield from _held_back(chunks, rows)
-        return
     import pandas as pd
 
     group: list = []
@@ -444,26 +438,3 @@ def at_least(
             group, size = [], 0
     if group:
         yield group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
-
-
-def _held_back(chunks: "Iterator[pd.DataFrame] | Any", rows: int) -> "Iterator[pd.DataFrame]":
-    """`at_least` not knowing how many rows are left: one chunk is held back to know."""
-    import pandas as pd
-
-    ready = None
-    held = None
-    for chunk in chunks:
-        if held is None:
-            held = chunk
-        elif len(held) < rows:
-            held = pd.concat([held, chunk], ignore_index=True)
-        else:
-            if ready is not None:
-                yield ready
-            ready, held = held, chunk
-    if held is not None and ready is not None and len(held) < rows:
-        yield pd.concat([ready, held], ignore_index=True)
-        return
-    for chunk in (ready, held):
-        if chunk is not None:
-            yield chunk

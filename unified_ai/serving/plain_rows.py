@@ -387,8 +387,6 @@ def check_rows(
     table = np.empty((len(texts), count), dtype=object)
     if texts:  # numpy cannot broadcast an empty list into (0, count)
         table[:] = [written[column] for column in texts]
-    model = {
-        column: numbers[column] if column in numbers else table[texts.index(column)]
-        for column in plan.model_columns
-    }
+    typed = {**numbers, **dict(zip(texts, table, strict=True))}
+    model = {column: typed[column] for column in plan.model_columns}
     return CheckedRows(count=count, model=model, written=written), []

@@ -283,7 +283,7 @@ def test_chunks_are_joined_until_each_is_large_enough(sizes):
     for size in sizes:
         chunks.append(pd.DataFrame({"n": range(start, start + size)}))
         start += size
-    joined = list(at_least(iter(chunks), 50))
+    joined = list(at_least(iter(chunks), 50, start))
     assert pd.concat(joined, ignore_index=True)["n"].tolist() == list(range(start))
     assert all(len(c) >= 50 for c in joined) or len(joined) == 1
 
