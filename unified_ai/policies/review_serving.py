@@ -146,15 +146,12 @@ def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.
             )
             with np.errstate(invalid="ignore"):
                 found |= (values < low) | (values > high)  # a missing value is neither
-    for column, known in profile.categories.items():
-        if column in inputs:
-            found |= np.asarray([_unseen(v, known) for v in inputs[column]], dtype=bool)
-    return found
+    return found | np.asarray(_unseen_rows(inputs, profile, n), dtype=bool)
 
 
 def _beyond_plain(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> list[bool]:
     """`_beyond` on plain values: the same comparisons (NaN and None are never beyond)."""
-    found = [False] * n
+    found = _unseen_rows(inputs, profile, n)
     for column, (low, high) in profile.ranges.items():
         if column in inputs:
             column_values = inputs[column]
@@ -163,6 +160,12 @@ def _beyond_plain(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -
             for i, v in enumerate(column_values):
                 if v is not None and (float(v) < low or float(v) > high):
                     found[i] = True
+    return found
+
+
+def _unseen_rows(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> list[bool]:
+    """Per row, whether it holds a category training never had (`_unseen`)."""
+    found = [False] * n
     for column, known in profile.categories.items():
         if column in inputs:
             for i, v in enumerate(inputs[column]):
