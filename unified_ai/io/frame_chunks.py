@@ -106,15 +106,28 @@ class FrameChunks:
             self.columns = list(parquet.schema_arrow.names)
 
     def __iter__(self) -> Iterator["pd.DataFrame"]:
+        return self.read()
+
+    def read(self, columns: Sequence[str] | None = None) -> Iterator["pd.DataFrame"]:
+        """The chunks, of `columns` only (in the file's order) when given: all by default.
+
+        Parquet stores each column apart, so the columns a pass does not read are not decoded
+        (a text column costs more to decode than all the numeric ones together).
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from unified_ai.ml.chunked_batches import release_freed_memory
 
+        wanted = None if columns is None else [c for c in self.columns if c in set(columns)]
         with self.path.open("rb") as handle:
             parquet = pq.ParquetFile(handle)
             schema = parquet.schema_arrow
-            for batch in parquet.iter_batches(batch_size=self.rows_per_chunk):
+            if wanted is not None:
+                # The pandas metadata stays: it types the columns read as in the whole frame.
+                fields = [schema.field(name) for name in wanted]
+                schema = pa.schema(fields, metadata=schema.metadata)
+            for batch in parquet.iter_batches(batch_size=self.rows_per_chunk, columns=wanted):
                 frame = pa.Table.from_batches([batch], schema=schema).to_pandas()
                 del batch
                 yield frame

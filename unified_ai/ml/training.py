@@ -62,13 +62,37 @@ def model_inputs(frame: "pd.DataFrame", features: FeatureColumns) -> "pd.DataFra
     inputs = frame[features.all].copy()
     for column in features.categorical:
         values = inputs[column]
-        present = values.notna().to_numpy()
-        text = values.to_numpy(dtype=object, copy=True)
-        text[~present] = np.nan
-        if pd.api.types.infer_dtype(values, skipna=True) != "string":  # text stays as it is
-            text[present] = values[present].astype(str).to_numpy(dtype=object)
+        text = _numbers_as_text(values)
+        if text is None:
+            present = values.notna().to_numpy()
+            text = values.to_numpy(dtype=object, copy=True)
+            text[~present] = np.nan
+            if pd.api.types.infer_dtype(values, skipna=True) != "string":  # text stays as it is
+                text[present] = values[present].astype(str).to_numpy(dtype=object)
         inputs[column] = pd.Series(text, index=values.index, dtype=object)
     return inputs
+
+
+def _numbers_as_text(values: "pd.Series") -> Any:
+    """A numeric column's values as `astype(str)` text (missing: NaN), or None if not numeric.
+
+    Each distinct value is put as text once (a categorical feature has a few over many rows).
+    A float column holding -0.0 takes the general path: factorizing would merge it with 0.0,
+    whose text differs.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "biuf":
+        return None  # text, objects and pandas' own dtypes (nullable, category)
+    numbers = values.to_numpy()
+    if numbers.dtype.kind == "f" and bool((np.signbit(numbers) & (numbers == 0)).any()):
+        return None
+    codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = pd.Series(uniques, dtype=numbers.dtype).astype(str).to_numpy(dtype=object)
+    table[-1] = np.nan  # a missing value's code is -1
+    return table[codes]
 
 
 def fit(project: "ProjectConfig", train: "pd.DataFrame") -> tuple[Any, FeatureColumns]:

@@ -12,7 +12,7 @@ passes the training profile, the time and how many items were routed earlier tod
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -124,8 +124,19 @@ class Routing:
 
 def audit_draw(seed: int, batch: str, row_id: object) -> float:
     """A number in [0, 1) fixed by the seed, the batch and the row (the audit and tie draw)."""
-    body = f"{seed}\0{batch}\0{row_id}".encode()
-    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big") / 2.0**64
+    return audit_draws(seed, batch)(row_id)
+
+
+def audit_draws(seed: int, batch: str) -> Callable[[object], float]:
+    """`audit_draw` of one seed and batch, for many rows (the hash of their prefix is kept)."""
+    prefix = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8)
+
+    def draw(row_id: object) -> float:
+        hashed = prefix.copy()
+        hashed.update(str(row_id).encode())
+        return int.from_bytes(hashed.digest(), "big") / 2.0**64
+
+    return draw
 
 
 def route_batch(
@@ -313,18 +324,19 @@ def flagged_rows(
     `beyond_training_rows` judges the inputs.
     """
     frame = predictions.reset_index(drop=True)
-    unsure, _ = _unsure(frame, review, task, threshold)
-    audit = _draws(review, batch, frame) < review.audit_share
-    return unsure | _disagreement(frame, review, task) | audit
+    flagged, _ = _unsure(frame, review, task, threshold)
+    flagged = flagged | _disagreement(frame, review, task)
+    if review.audit_share > 0:  # no draw is below 0: the hashes would be wasted
+        flagged |= _draws(review, batch, frame) < review.audit_share
+    return flagged
 
 
 def _draws(review: ReviewPolicy, batch: str, frame: "pd.DataFrame") -> Any:
     import numpy as np
 
     rows = frame[ROW_ID]
-    return np.fromiter(
-        (audit_draw(review.seed, batch, row) for row in rows), dtype="float64", count=len(rows)
-    )
+    draw = audit_draws(review.seed, batch)
+    return np.fromiter(map(draw, rows.tolist()), dtype="float64", count=len(rows))
 
 
 def beyond_training_rows(inputs: "pd.DataFrame", profile: TrainingProfile) -> Any:
@@ -351,14 +363,23 @@ def _beyond_training(aligned: "pd.DataFrame", profile: TrainingProfile):
     unseen = {}
     for column, known in profile.categories.items():
         if column in aligned.columns:
-            values = aligned[column]
-            present = values.notna().to_numpy()
-            text = np.array(
-                [class_key(v) if p else "" for v, p in zip(values.tolist(), present, strict=True)],
-                dtype=object,
-            )
-            unseen[column] = present & ~np.isin(text, list(known))
+            unseen[column] = _unseen_categories(aligned[column], known)
     return outside, unseen
+
+
+def _unseen_categories(values: "pd.Series", known: frozenset[str]) -> Any:
+    """The rows of `values` holding a category (`class_key`) not in `known`; missing is not.
+
+    A categorical column holds a few distinct values over many rows: each distinct value is
+    put as text once, not each row (a 1M-row batch has a handful per feature).
+    """
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = np.asarray(uniques, dtype=object).tolist()
+    unknown = np.array([class_key(v) not in known for v in distinct] + [False], dtype=bool)
+    return unknown[codes]  # a missing value's code is -1: the trailing False
 
 
 def _within_quotas(

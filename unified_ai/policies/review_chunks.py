@@ -8,7 +8,7 @@ then routing those rows once, whole, with the cap and the quotas: the same rows,
 counts and order as `route_batch` on the whole frame. Pure: no Dagster import.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.names import ROW_ID
@@ -24,21 +24,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Chunks = Callable[[], Iterable["pd.DataFrame"]]
+#: Gives a frame in chunks of the columns asked for (those the frame has).
+ColumnChunks = Callable[[Sequence[str]], Iterable["pd.DataFrame"]]
 
 
 def route_chunks(
     predictions: Chunks,
     *,
-    inputs: Chunks | None = None,
+    inputs: ColumnChunks | None = None,
     profile: TrainingProfile | None = None,
     **routing: Any,
 ) -> Routing:
     """`route_batch` of a batch whose predictions (and inputs) are read in chunks.
 
     Args:
-        predictions: Gives the batch's `predictions` frame in chunks (called twice at most).
-        inputs: Gives the batch's input rows in chunks (called twice); needed by
-            `out_of_range` only, as `route_batch`'s `inputs`.
+        predictions: Gives the batch's `predictions` frame in chunks (called once).
+        inputs: Gives the batch's input rows in chunks, of the columns it is asked for
+            (called once); needed by `out_of_range` only, as `route_batch`'s `inputs`.
         profile: What the model was trained on; needed by `out_of_range` only.
         routing: `route_batch`'s other keywords (`review`, `project`, `task`, `batch`, `now`,
             ...), passed unchanged to the final routing.
@@ -49,12 +51,12 @@ def route_chunks(
     import pandas as pd
 
     review = routing["review"]
-    by_inputs = pd.Index([])
+    beyond = None
     if review.out_of_range:
         if inputs is None or profile is None:
             raise ValueError("review routing: out_of_range needs the batch's inputs and profile")
-        found = [chunk[ROW_ID][beyond_training_rows(chunk, profile)] for chunk in inputs()]
-        by_inputs = pd.Index(pd.concat(found, ignore_index=True) if found else [])
+        beyond = _rows_beyond_training(inputs, profile)
+    by_inputs = pd.Index([] if beyond is None else beyond[ROW_ID])
     rules = {
         "review": review,
         "task": routing["task"],
@@ -70,17 +72,23 @@ def route_chunks(
     if not kept:
         raise ValueError("review routing: the batch has no chunks")
     frame = pd.concat(kept, ignore_index=True)
-    kept_inputs = None
-    if review.out_of_range and inputs is not None and profile is not None:
-        ids = pd.Index(frame[ROW_ID])
-        # The inputs `route_batch` reads: the row id and the profile's features (the rest of
-        # the batch's columns would be copied for nothing).
-        wanted = {ROW_ID, *profile.ranges, *profile.categories}
-        kept_inputs = pd.concat(
-            [
-                chunk.loc[chunk[ROW_ID].isin(ids), [c for c in chunk.columns if c in wanted]]
-                for chunk in inputs()
-            ],
-            ignore_index=True,
-        )
-    return route_batch(frame, inputs=kept_inputs, profile=profile, **routing)
+    return route_batch(frame, inputs=beyond, profile=profile, **routing)
+
+
+def _rows_beyond_training(inputs: ColumnChunks, profile: TrainingProfile) -> "pd.DataFrame":
+    """The input rows `out_of_range` routes: their row id and the profile's features.
+
+    `route_batch` reads the inputs of those rows only: a row it routes for another reason and
+    finds no inputs for is beyond no range and holds no unseen category, as its own inputs
+    would have shown (they are not beyond, or they would be here).
+    """
+    import pandas as pd
+
+    wanted = [ROW_ID, *profile.ranges, *profile.categories]
+    found = []
+    for chunk in inputs(wanted):
+        found.append(chunk.loc[beyond_training_rows(chunk, profile)])
+        del chunk
+    if not found:
+        return pd.DataFrame(columns=wanted)
+    return pd.concat(found, ignore_index=True)

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.names import ROW_ID
-from unified_ai.policies.review import Routing, TrainingProfile, audit_draw, route_batch
+from unified_ai.policies.review import Routing, TrainingProfile, audit_draws, route_batch
 from unified_ai.policies.review_answers import (
     ANSWERED,
     ESCALATED,
@@ -122,8 +122,8 @@ def flagged(
 
         found.update(np.flatnonzero(_beyond(inputs, profile, len(values))).tolist())
     if review.audit_share > 0:
-        seed, share = review.seed, review.audit_share
-        found.update(i for i, row in enumerate(row_ids) if audit_draw(seed, batch, row) < share)
+        draw, share = audit_draws(review.seed, batch), review.audit_share
+        found.update(i for i, row in enumerate(row_ids) if draw(row) < share)
     return sorted(found)
 
 

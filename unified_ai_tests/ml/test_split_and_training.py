@@ -40,3 +40,37 @@ def test_bad_estimator_params_give_a_clear_error(project):
     )
     with pytest.raises(TrainingError, match=r"estimator.params: LogisticRegression rejects"):
         fit(broken, make_frame())
+
+
+def test_model_inputs_write_numeric_categories_as_each_value_s_own_text():
+    """Numeric categorical columns are put as text per distinct value: the same text as the
+    value's own `astype(str)`, missing kept missing, and -0.0 not merged with 0.0."""
+    import numpy as np
+    import pandas as pd
+
+    from unified_ai.ml.data import FeatureColumns
+    from unified_ai.ml.training import model_inputs
+
+    frame = pd.DataFrame(
+        {
+            "count": [3, 1, 3, 0],
+            "flag": [1.0, np.nan, 0.0, 1e20],
+            "signed": [-0.0, 0.0, 1.0, -0.0],
+            "small": np.array([2, 0, 2, 1], dtype="uint8"),
+            "nullable": pd.array([1, None, 2, 1], dtype="Int64"),
+            "x": [0.5, 1.5, 2.5, 3.5],
+        },
+        index=pd.RangeIndex(7, 11),
+    )
+    features = FeatureColumns(
+        numeric=["x"], categorical=["count", "flag", "signed", "small", "nullable"]
+    )
+    inputs = model_inputs(frame, features)
+    assert inputs["count"].tolist() == ["3", "1", "3", "0"]
+    assert inputs["flag"].tolist()[0] == "1.0" and inputs["flag"].tolist()[3] == "1e+20"
+    assert pd.isna(inputs["flag"].iloc[1]) and inputs["flag"].iloc[2] == "0.0"
+    assert inputs["signed"].tolist() == ["-0.0", "0.0", "1.0", "-0.0"]
+    assert inputs["small"].tolist() == ["2", "0", "2", "1"]
+    assert inputs["nullable"].tolist()[::2] == ["1", "2"] and pd.isna(inputs["nullable"].iloc[1])
+    assert list(inputs.index) == [7, 8, 9, 10]
+    assert all(inputs[c].dtype == object for c in features.categorical)

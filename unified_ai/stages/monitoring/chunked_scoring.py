@@ -311,7 +311,7 @@ def stream_scores(
         # The sampled rows first (one more read of the stored file), of the columns the
         # shadow models read, scored per model in pieces as large as the live model's chunks.
         gatherer = RowGatherer(scoring.shadow_sample(), scoring.shadow_columns(source.columns))
-        for chunk in source:
+        for chunk in source.read(gatherer.columns):
             gatherer.add(chunk)
             del chunk
             release_freed_memory()
@@ -394,7 +394,8 @@ def stream_drift(
         positions = drift_sample_rows(source.rows, sample_rows, project.split.seed)
         order = np.arange(source.rows) if positions is None else positions
         gatherer = RowGatherer(order, [*numeric, *categorical])
-    for chunk in source:
+    # The features only: the batch's other columns (ids, segments) are not decoded.
+    for chunk in source.read([*numeric, *categorical]):
         scores.add(chunk)
         if gatherer is not None:
             gatherer.add(chunk)

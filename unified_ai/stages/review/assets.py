@@ -153,8 +153,8 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
 def _batch_inputs(reader: StoreReader, project: ProjectConfig, batch: str, chunked: bool) -> Any:
     """The batch's stored rows, which `out_of_range` compares with the training rows.
 
-    Whole, or for a chunked batch a function giving them in chunks; read through the step's
-    reader either way, so they are in its lineage.
+    Whole, or for a chunked batch a function giving them in chunks of the columns it is asked
+    for; read through the step's reader either way, so they are in its lineage.
     """
     path = [*key(project, PRODUCTION_BATCH).path, PARTITIONS, batch]
     version = reader.require_current(path)
@@ -162,7 +162,7 @@ def _batch_inputs(reader: StoreReader, project: ProjectConfig, batch: str, chunk
         return reader.read_value(path, version)
     if reader.log is not None:
         reader.log.add(path, version)
-    return lambda: iter(FrameChunks(reader.store, path, version, chunk_rows()))
+    return lambda columns: FrameChunks(reader.store, path, version, chunk_rows()).read(columns)
 
 
 def _scoring_model(
