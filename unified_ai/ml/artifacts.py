@@ -129,10 +129,11 @@ class TrainedModel:
     def predict_columns(self, columns: Mapping[str, Sequence[Any] | Any]) -> Any:
         """`predict` for rows given as columns by name (a request of a few rows).
 
-        With a compiled scorer (and no more rows than `predict` would give it) no DataFrame is
-        built: `CompiledScorer.predict_columns` gives exactly what `predict` gives the same rows.
-        Otherwise the columns become a frame of model inputs (missing values as NaN) for
-        `predict`.
+        With a compiled scorer no DataFrame is built: `CompiledScorer.predict_columns` gives
+        exactly what `predict` gives the same rows, and above the rows `predict` gives it the
+        fitted model scores the matrix the scorer builds from the columns, as `predict` does
+        from a frame. Otherwise the columns become a frame of model inputs (missing values as
+        NaN) for `predict`.
 
         Args:
             columns: The model's input columns by name, all of one length: numeric values as
@@ -149,6 +150,11 @@ class TrainedModel:
             limit = COMPILED_FASTER_ROWS if self.pipeline_loaded else COMPILED_MAX_ROWS
             if len(next(iter(columns.values()), ())) <= limit:
                 return scorer.predict_columns(columns)
+            if self.pipeline_loaded:
+                # `predict`'s path for these rows (the fitted model fed the compiled
+                # preprocessing's matrix), the matrix built from the columns: no DataFrame.
+                model = self.pipeline.steps[-1][1]
+                return scorer.estimator_output(model, scorer.design_columns(columns))
         return self.predict(self._frame(columns))
 
     def _frame(self, columns: Mapping[str, Sequence[Any] | Any]) -> Any:

@@ -173,6 +173,10 @@ class CompiledScorer:
         """The model's input matrix: what the pipeline's preprocessing step produces."""
         return self.plan.design_from_frame(inputs)
 
+    def design_columns(self, columns: "Mapping[str, Sequence[Any] | np.ndarray]") -> "np.ndarray":
+        """`design_matrix` of rows given as columns by name (as `predict_columns` takes them)."""
+        return self.plan.design_from_columns(columns)
+
     def estimator_output(self, estimator: Any, inputs: Any) -> "np.ndarray":
         """What a fitted sklearn estimator answers for `inputs`, in the scorer's task shape.
 

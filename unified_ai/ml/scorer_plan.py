@@ -153,10 +153,16 @@ class ScorerPlan:
             values = np.array([_column(columns, n) for n in names], dtype="float64").T
             matrix[:, start : start + len(names)] = _scaled(values, fill, mean, scale)
         for _, column, fill, lookup, _ in self.onehot:
-            for row, value in enumerate(_column(columns, column)):
-                position = lookup.get(_category(value, fill))
-                if position is not None:
-                    matrix[row, position] = 1.0
+            # -1: an unknown category, all zeros (as sklearn's encoder leaves it).
+            found = np.array(
+                [
+                    lookup.get(v if type(v) is str else _category(v, fill), -1)
+                    for v in _column(columns, column)
+                ],
+                dtype="int64",
+            )
+            hit = np.flatnonzero(found >= 0)
+            matrix[hit, found[hit]] = 1.0
         return matrix
 
     def _design_few(self, columns: Mapping[str, Any], rows: int) -> "np.ndarray":

@@ -141,9 +141,9 @@ def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.
     found = np.zeros(n, dtype=bool)
     for column, (low, high) in profile.ranges.items():
         if column in inputs:
-            values = np.asarray(
-                [np.nan if v is None else v for v in inputs[column]], dtype="float64"
-            )
+            values = inputs[column]
+            if not (isinstance(values, np.ndarray) and values.dtype.kind == "f"):
+                values = np.asarray([np.nan if v is None else v for v in values], dtype="float64")
             with np.errstate(invalid="ignore"):
                 found |= (values < low) | (values > high)  # a missing value is neither
     return found | np.asarray(_unseen_rows(inputs, profile, n), dtype=bool)
@@ -168,8 +168,17 @@ def _unseen_rows(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) ->
     found = [False] * n
     for column, known in profile.categories.items():
         if column in inputs:
+            # A column holds a few categories over many rows. Keyed with the type: True, 1
+            # and 1.0 are equal keys but not one category's text.
+            judged: dict[tuple[type, Any], bool] = {}
             for i, v in enumerate(inputs[column]):
-                if _unseen(v, known):
+                try:
+                    unseen = judged[type(v), v]
+                except KeyError:
+                    unseen = judged[type(v), v] = _unseen(v, known)
+                except TypeError:  # not hashable: judged alone
+                    unseen = _unseen(v, known)
+                if unseen:
                     found[i] = True
     return found
 

@@ -140,6 +140,29 @@ def test_large_batches_are_scored_by_the_fitted_model_on_the_compiled_inputs(mon
     np.testing.assert_allclose(proba, pipeline.predict_proba(inputs)[:, 1])
 
 
+@pytest.mark.parametrize("class_name", ["HistGradientBoostingClassifier", "LogisticRegression"])
+def test_many_rows_given_as_columns_score_as_their_frame_without_building_one(
+    class_name, monkeypatch
+):
+    """Above the rows the compiled scorer takes once sklearn is loaded, rows given as columns
+    (a served request) are scored by the fitted model on the scorer's matrix: exactly what the
+    same rows as a frame get, with no DataFrame built for them."""
+    kind, files = serialize(TrainedModel(fitted(class_name), card={}))
+    encoded = {name: payload_bytes(payload) for name, payload in files.items()}
+    model = deserialize(kind, encoded, where="p/m@v", recorded=describe(kind, files))
+    model.load_pipeline()
+    inputs = unseen_rows()
+    assert len(inputs) > artifacts.COMPILED_FASTER_ROWS
+    columns = {name: [None if pd.isna(v) else v for v in inputs[name]] for name in FEATURES.all}
+    expected = model.predict(inputs)
+
+    def no_frame(*_):
+        raise AssertionError("a DataFrame was built")
+
+    monkeypatch.setattr(TrainedModel, "_frame", no_frame)
+    np.testing.assert_array_equal(model.predict_columns(columns), expected)
+
+
 def _tampered(files: dict[str, bytes], **changes) -> dict[str, bytes]:
     with np.load(io.BytesIO(files[SCORER_ARRAYS])) as archive:
         arrays = {name: archive[name] for name in archive.files}

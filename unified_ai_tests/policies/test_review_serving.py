@@ -50,3 +50,12 @@ def test_a_category_trained_as_a_number_is_known_in_the_models_text():
     expected = [False, False, False, False, True, True, False, False]
     assert _beyond_plain(columns, profile, 8) == expected
     assert _beyond(columns, profile, 8).tolist() == expected
+
+
+def test_equal_values_of_different_types_are_judged_apart():
+    """Each distinct value is judged once per request; True, 1 and 1.0 are equal keys but not
+    one category's text (True is "True")."""
+    profile = TrainingProfile(categories={"flag": frozenset({"1"})})
+    columns = {"flag": [1, True, 1.0, True, 1] * 10}
+    expected = [False, True, False, True, False] * 10
+    assert _beyond(columns, profile, 50).tolist() == expected
