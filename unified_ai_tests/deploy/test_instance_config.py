@@ -19,3 +19,8 @@ def test_local_dagster_yaml_loads_with_queue_and_pool_limits(tmp_path, monkeypat
         assert limit["key"] == "unified_ai/training_loop" and limit["limit"] == 1
         assert instance.run_retries_enabled
         assert not instance.telemetry_enabled
+        # A launch cut short leaves a STARTING run: run monitoring fails it, so it does not
+        # hold a run slot for ever.
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_max_resume_run_attempts == 0
