@@ -127,13 +127,22 @@ class ScorerPlan:
         for start, columns, fill, mean, scale in self.numeric:
             values = inputs[columns].to_numpy(dtype="float64", copy=True)
             matrix[:, start : start + len(columns)] = _scaled(values, fill, mean, scale)
-        for start, column, fill, _, known in self.onehot:
+        for start, column, fill, lookup, known in self.onehot:
             raw = inputs[column]
+            if pd.api.types.infer_dtype(raw, skipna=True) == "string":
+                # Text and missing values (model inputs): each distinct text looked up once.
+                codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+                table = [lookup.get(text, -1) for text in distinct]
+                table.append(lookup.get(fill, -1))  # a missing value's code is -1: the fill
+                found = np.asarray(table, dtype="int64")[codes]
+                hit = np.flatnonzero(found >= 0)  # an unknown category: all zeros, as sklearn's
+                matrix[hit, found[hit]] = 1.0
+                continue
             text = raw.where(raw.notna(), fill)
             if pd.api.types.infer_dtype(text, skipna=False) != "string":
                 text = text.astype(str)
             codes = pd.Categorical(text, categories=known).codes
-            hit = np.flatnonzero(codes >= 0)  # an unknown category: all zeros, like sklearn's
+            hit = np.flatnonzero(codes >= 0)
             matrix[hit, start + codes[hit]] = 1.0
         return matrix
 
