@@ -167,7 +167,13 @@ def _unseen_rows(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) ->
     """Per row, whether it holds a category training never had (`_unseen`)."""
     found = [False] * n
     for column, known in profile.categories.items():
-        if column in inputs:
+        if column not in inputs:
+            continue
+        if n <= _PLAIN_ROWS:  # a request's few rows: judged one by one
+            for i, v in enumerate(inputs[column]):
+                if _unseen(v, known):
+                    found[i] = True
+        else:
             # A column holds a few categories over many rows. Keyed with the type: True, 1
             # and 1.0 are equal keys but not one category's text.
             judged: dict[tuple[type, Any], bool] = {}
