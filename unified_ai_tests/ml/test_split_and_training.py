@@ -57,13 +57,14 @@ def test_model_inputs_write_numeric_categories_as_each_value_s_own_text():
             "flag": [1.0, np.nan, 0.0, 1e20],
             "signed": [-0.0, 0.0, 1.0, -0.0],
             "small": np.array([2, 0, 2, 1], dtype="uint8"),
+            "yes": [True, False, True, True],
             "nullable": pd.array([1, None, 2, 1], dtype="Int64"),
             "x": [0.5, 1.5, 2.5, 3.5],
         },
         index=pd.RangeIndex(7, 11),
     )
     features = FeatureColumns(
-        numeric=["x"], categorical=["count", "flag", "signed", "small", "nullable"]
+        numeric=["x"], categorical=["count", "flag", "signed", "small", "yes", "nullable"]
     )
     inputs = model_inputs(frame, features)
     assert inputs["count"].tolist() == ["3", "1", "3", "0"]
@@ -71,6 +72,7 @@ def test_model_inputs_write_numeric_categories_as_each_value_s_own_text():
     assert pd.isna(inputs["flag"].iloc[1]) and inputs["flag"].iloc[2] == "0.0"
     assert inputs["signed"].tolist() == ["-0.0", "0.0", "1.0", "-0.0"]
     assert inputs["small"].tolist() == ["2", "0", "2", "1"]
+    assert inputs["yes"].tolist() == ["True", "False", "True", "True"]
     assert inputs["nullable"].tolist()[::2] == ["1", "2"] and pd.isna(inputs["nullable"].iloc[1])
     assert list(inputs.index) == [7, 8, 9, 10]
     assert all(inputs[c].dtype == object for c in features.categorical)
