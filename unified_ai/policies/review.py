@@ -124,11 +124,15 @@ class Routing:
 
 def audit_draw(seed: int, batch: str, row_id: object) -> float:
     """A number in [0, 1) fixed by the seed, the batch and the row (the audit and tie draw)."""
-    return audit_draws(seed, batch)(row_id)
+    body = f"{seed}\0{batch}\0{row_id}".encode()
+    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "big") / 2.0**64
 
 
 def audit_draws(seed: int, batch: str) -> Callable[[object], float]:
-    """`audit_draw` of one seed and batch, for many rows (the hash of their prefix is kept)."""
+    """`audit_draw` of one seed and batch, for many rows: the same numbers, less work a row.
+
+    The hash of the seed and batch is computed once and copied for each row.
+    """
     prefix = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8)
 
     def draw(row_id: object) -> float:

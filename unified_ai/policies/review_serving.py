@@ -24,7 +24,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from unified_ai.names import ROW_ID
-from unified_ai.policies.review import Routing, TrainingProfile, audit_draws, route_batch
+from unified_ai.policies.review import (
+    Routing,
+    TrainingProfile,
+    audit_draw,
+    audit_draws,
+    route_batch,
+)
 from unified_ai.policies.review_answers import (
     ANSWERED,
     ESCALATED,
@@ -118,12 +124,18 @@ def flagged(
         low, high = rule.outside
         found.update(i for i, v in enumerate(values) if v < low or v > high)
     if review.out_of_range and profile is not None and inputs is not None:
-        import numpy as np
-
-        found.update(np.flatnonzero(_beyond(inputs, profile, len(values))).tolist())
+        n = len(values)
+        if n <= _PLAIN_ROWS:
+            found.update(i for i, hit in enumerate(_beyond_plain(inputs, profile, n)) if hit)
+        else:
+            found.update(_beyond(inputs, profile, n).nonzero()[0].tolist())
     if review.audit_share > 0:
-        draw, share = audit_draws(review.seed, batch), review.audit_share
-        found.update(i for i, row in enumerate(row_ids) if draw(row) < share)
+        seed, share = review.seed, review.audit_share
+        if len(row_ids) <= _PLAIN_ROWS:
+            found.update(i for i, row in enumerate(row_ids) if audit_draw(seed, batch, row) < share)
+        else:
+            draw = audit_draws(seed, batch)
+            found.update(i for i, row in enumerate(row_ids) if draw(row) < share)
     return sorted(found)
 
 
@@ -171,7 +183,7 @@ def _unseen_rows(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) ->
             continue
         if n <= _PLAIN_ROWS:  # a request's few rows: judged one by one
             for i, v in enumerate(inputs[column]):
-                if _unseen(v, known):
+                if not (type(v) is str and v in known) and _unseen(v, known):
                     found[i] = True
         else:
             # A column holds a few categories over many rows. Keyed with the type: True, 1
