@@ -119,7 +119,10 @@ class FrameChunks:
 
         from unified_ai.ml.chunked_batches import release_freed_memory
 
-        wanted = None if columns is None else [c for c in self.columns if c in set(columns)]
+        wanted = None
+        if columns is not None:
+            asked = set(columns)
+            wanted = [c for c in self.columns if c in asked]
         with self.path.open("rb") as handle:
             parquet = pq.ParquetFile(handle)
             schema = parquet.schema_arrow
