@@ -23,7 +23,6 @@ from unified_ai.ml.chunked_batches import (
     at_least,
     drift_sample_rows,
     iter_batch_file,
-    release_freed_memory,
 )
 from unified_ai.ml.chunked_drift import DriftScores
 from unified_ai.names import PREDICTIONS, PRODUCTION_BATCH
@@ -313,8 +312,7 @@ def stream_scores(
         gatherer = RowGatherer(scoring.shadow_sample(), scoring.shadow_columns(source.columns))
         for chunk in source.read(gatherer.columns):
             gatherer.add(chunk)
-            del chunk
-            release_freed_memory()
+            del chunk  # the reader gives its memory back before the next (`FrameChunks.read`)
         sample = gatherer.frame()
         del gatherer  # its parts: the sample is all that is kept
         scoring.score_shadows(sample, source.rows_per_chunk)
@@ -323,8 +321,7 @@ def stream_scores(
         # Knowing the row count, no chunk is held back to join a small last one.
         for chunk in at_least(source, min_rows, source.rows):
             yield scoring.score(chunk)
-            del chunk  # stored: its memory goes back before the next is read
-            release_freed_memory()
+            del chunk  # stored: the reader gives its memory back before the next is read
         if scoring.non_finite:
             # Raised inside the writer: its staging is discarded, no version is published.
             raise NonFiniteScores(
@@ -399,6 +396,5 @@ def stream_drift(
         scores.add(chunk)
         if gatherer is not None:
             gatherer.add(chunk)
-        del chunk
-        release_freed_memory()
+        del chunk  # the reader gives its memory back before the next (`FrameChunks.read`)
     return scores.result(), None if gatherer is None else gatherer.frame()
