@@ -124,11 +124,7 @@ def flagged(
         low, high = rule.outside
         found.update(i for i, v in enumerate(values) if v < low or v > high)
     if review.out_of_range and profile is not None and inputs is not None:
-        n = len(values)
-        if n <= _PLAIN_ROWS:
-            found.update(i for i, hit in enumerate(_beyond_plain(inputs, profile, n)) if hit)
-        else:
-            found.update(_beyond(inputs, profile, n).nonzero()[0].tolist())
+        found.update(_beyond_rows(inputs, profile, len(values)))
     if review.audit_share > 0:
         seed, share = review.seed, review.audit_share
         if len(row_ids) <= _PLAIN_ROWS:
@@ -139,17 +135,22 @@ def flagged(
     return sorted(found)
 
 
-#: Up to this many rows, `_beyond` compares plain Python values (numpy's per-call overhead,
+#: Up to this many rows, routing compares plain Python values (numpy's per-call overhead,
 #: a few microseconds per column, is most of the work for the few rows of a request).
 _PLAIN_ROWS = 32
+
+
+def _beyond_rows(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> list[int]:
+    """Positions of the rows `_beyond` flags, on plain values for a request's few rows."""
+    if n <= _PLAIN_ROWS:
+        return [i for i, hit in enumerate(_beyond_plain(inputs, profile, n)) if hit]
+    return _beyond(inputs, profile, n).nonzero()[0].tolist()
 
 
 def _beyond(inputs: Mapping[str, Any], profile: TrainingProfile, n: int) -> "np.ndarray":
     """Rows with a number beyond its training range or a category training never had."""
     import numpy as np
 
-    if n <= _PLAIN_ROWS:
-        return np.asarray(_beyond_plain(inputs, profile, n), dtype=bool)
     found = np.zeros(n, dtype=bool)
     for column, (low, high) in profile.ranges.items():
         if column in inputs:
