@@ -106,13 +106,13 @@ def test_a_stored_model_scores_small_batches_without_sklearn_and_loads_it_on_dem
     manifest = store.write_version(["p", "m"], *serialize(TrainedModel(pipeline, card={"a": 1})))
     assert manifest.metadata["scorer"] == "compiled"
     inputs = unseen_rows()
-    inputs.to_parquet(tmp_path / "rows.parquet")
+    inputs.to_pickle(tmp_path / "rows.pkl")  # not Parquet: see test_scorer_tasks (arrow#34314)
     script = f"""
 import json, sys
 import pandas as pd
 from unified_ai.io.store import LineageStore
 model = LineageStore({str(tmp_path / "store")!r}).read_value(["p", "m"], {manifest.version!r})
-proba = model.predict_proba(pd.read_parquet({str(tmp_path / "rows.parquet")!r}))
+proba = model.predict_proba(pd.read_pickle({str(tmp_path / "rows.pkl")!r}))
 heavy = sorted(m for m in ("sklearn", "skops", "scipy") if m in sys.modules)
 print(json.dumps({{"proba": proba.tolist(), "heavy": heavy, "loaded": model.pipeline_loaded}}))
 """
