@@ -1,0 +1,38 @@
+"""The lineage IO manager: what a run that reads stored inputs records, and where."""
+
+import dagster as dg
+
+from unified_ai.io.store import LineageStore
+from unified_ai.names import UPSTREAM_METADATA, VERSION_METADATA
+from unified_ai.resources.io_manager import LineageIOManager
+from unified_ai.resources.storage import LineageStorage
+
+
+def test_a_read_is_shown_on_what_the_step_stores_not_as_an_observation(tmp_path, instance):
+    @dg.asset(key_prefix=["p"])
+    def up() -> dict:
+        return {"n": 1}
+
+    @dg.asset(key_prefix=["p"], ins={"up": dg.AssetIn(key=["p", "up"])})
+    def down(up: dict) -> dict:
+        return {"n": up["n"] + 1}
+
+    storage = LineageStorage(root=str(tmp_path / "store"))
+    io_manager = LineageIOManager(storage=storage)
+    assert dg.materialize([up], resources={"io_manager": io_manager}, instance=instance).success
+    result = dg.materialize(
+        [up, down],
+        selection=[down],
+        resources={"io_manager": io_manager},
+        instance=instance,
+    )
+    assert result.success
+    read = LineageStore(tmp_path / "store").current_version(["p", "up"])
+    # Each observation is an asset event Dagster writes twice (run and index shards).
+    assert not result.get_asset_observation_events()
+    [stored] = result.get_asset_materialization_events()
+    metadata = stored.materialization.metadata
+    assert metadata[UPSTREAM_METADATA].value == {"p/up": read}
+    assert metadata[VERSION_METADATA].value == LineageStore(tmp_path / "store").current_version(
+        ["p", "down"]
+    )
