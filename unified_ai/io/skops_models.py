@@ -144,9 +144,18 @@ def model_types(data: bytes, *, where: str = "model") -> list[str]:
             f"{where}: model file is not a readable skops file ({reason}); refusing to load it"
         )
 
+    # Every object of the document is a dict the decoder hands to the hook: the nodes are
+    # collected as it decodes, with no second walk over the decoded tree.
+    nodes: list[dict[str, Any]] = []
+
+    def collect(item: dict[str, Any]) -> dict[str, Any]:
+        if "__loader__" in item:
+            nodes.append(item)
+        return item
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            schema = json.loads(archive.read("schema.json"))
+            schema = json.loads(archive.read("schema.json"), object_hook=collect)
     except Exception as exc:  # not a zip, no schema, bad compression, truncated, not JSON
         raise unreadable(f"{type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(schema, dict):
@@ -158,15 +167,8 @@ def model_types(data: bytes, *, where: str = "model") -> list[str]:
             "understood; refusing to load it"
         )
     found: set[str] = set()
-    pending: list[Any] = [schema]
-    while pending:  # iterative: a deeply nested file cannot exhaust the stack
-        item = pending.pop()
-        if isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, dict):
-            if "__loader__" in item:
-                found.update(_node_types(item, unreadable))
-            pending.extend(item.values())
+    for node in nodes:
+        found.update(_node_types(node, unreadable))
     return sorted(found)
 
 
