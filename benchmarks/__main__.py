@@ -39,6 +39,19 @@ BENCHMARKS = (
 NEEDS_DEPLOYED = {"rollback", "batch_latency", "bursts", "serving", "memory"}
 
 
+def compile_packages() -> None:
+    """Compile the product's and the benchmarks' modules, as installing a package does.
+
+    An editable install compiles nothing: the first process to import a module writes its
+    bytecode. Measured before that (or where PYTHONDONTWRITEBYTECODE is set), each run worker
+    compiles from source what it imports (about 0.1 s of a 200-row run).
+    """
+    import compileall
+
+    for package in ("unified_ai", "benchmarks"):
+        compileall.compile_dir(REPO / package, quiet=1)
+
+
 def run_one(name: str, quick: bool, shared: Path, out: Path) -> None:
     module = importlib.import_module(f"benchmarks.{name}")
     dump_rows(module.run(quick, shared), out)
@@ -145,6 +158,7 @@ def main() -> int:
         chosen.insert(0, "training_loop")  # it deploys the model the others use
     chosen = [n for n in BENCHMARKS if n in chosen]
 
+    compile_packages()
     rows: list[Row] = []
     failures: list[str] = []
     walls: dict[str, float] = {}

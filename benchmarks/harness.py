@@ -129,11 +129,15 @@ def repeat(times: int, fn: Callable[[], object], *, setup: Callable[[], object] 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without settings that would point runs elsewhere."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"UNIFIED_AI_PROJECTS", "UNIFIED_AI_RUNTIME", "MLFLOW_TRACKING_URI"}
+    # Without PYTHONDONTWRITEBYTECODE too: a user's processes keep the modules they compile, and
+    # a run worker that compiles the package from source on every run measures the compiler.
+    dropped = {
+        "UNIFIED_AI_PROJECTS",
+        "UNIFIED_AI_RUNTIME",
+        "MLFLOW_TRACKING_URI",
+        "PYTHONDONTWRITEBYTECODE",
     }
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false"})
     env.update(extra)
     return env
