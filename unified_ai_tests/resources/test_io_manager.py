@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from unified_ai.io.store import LineageStore
 from unified_ai.names import UPSTREAM_METADATA, VERSION_METADATA
 from unified_ai.resources.io_manager import LineageIOManager
 from unified_ai.resources.storage import LineageStorage
@@ -27,12 +26,11 @@ def test_a_read_is_shown_on_what_the_step_stores_not_as_an_observation(tmp_path,
         instance=instance,
     )
     assert result.success
-    read = LineageStore(tmp_path / "store").current_version(["p", "up"])
+    store = storage.store()
+    read = store.current_version(["p", "up"])
     # Each observation is an asset event Dagster writes twice (run and index shards).
     assert not result.get_asset_observation_events()
     [stored] = result.get_asset_materialization_events()
     metadata = stored.materialization.metadata
     assert metadata[UPSTREAM_METADATA].value == {"p/up": read}
-    assert metadata[VERSION_METADATA].value == LineageStore(tmp_path / "store").current_version(
-        ["p", "down"]
-    )
+    assert metadata[VERSION_METADATA].value == store.current_version(["p", "down"])
