@@ -8,11 +8,13 @@ import pandas as pd
 from unified_ai import names
 from unified_ai.io.formats import serialize
 from unified_ai.io.store import LineageStore
+from unified_ai.ml import simulate as simulate_module
 from unified_ai.policies.review import route_batch
 from unified_ai.projects.loader import load_project_file
 from unified_ai_tests.conftest import write_project
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+FIXED_BATCH = "batch-20261205090000-000000000-000.csv"
 FOUR_EYES = """\
   review:
     audit_share: 1.0
@@ -71,6 +73,9 @@ def scored_and_routed(home, projects_dir, instance, monkeypatch, policy_extra: s
 
     path = write_project(projects_dir, policy_extra=policy_extra)
     monkeypatch.setenv("UNIFIED_AI_PROJECTS", str(projects_dir))
+    # Row ids, and so the audit draws that pick which rows fill the day's cap, derive from the
+    # batch's name; a name from the clock would route a different 30 rows on every run.
+    monkeypatch.setattr(simulate_module, "batch_name", lambda now_ns, index: FIXED_BATCH)
     defs = project_defs(projects_dir)
     assert run_loop(defs, instance, "small").success
     driver = SensorDriver(defs, instance)
