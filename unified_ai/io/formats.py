@@ -9,13 +9,15 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-# The skops model checks live in their own module; re-exported so existing imports keep working.
 from unified_ai.io.skops_models import ALLOWED_MODEL_TYPES as ALLOWED_MODEL_TYPES
 from unified_ai.io.skops_models import UnsupportedValueError as UnsupportedValueError
 from unified_ai.io.skops_models import check_model_types as check_model_types
 from unified_ai.io.skops_models import dump_model as dump_model
 from unified_ai.io.skops_models import load_model_bytes as load_model_bytes
 from unified_ai.io.skops_models import model_types as model_types
+
+# The skops model checks live in their own module; re-exported so existing imports keep working.
+from unified_ai.lifetime import import_table_libraries
 from unified_ai.ml.artifacts import Report, TrainedModel
 from unified_ai.ml.onnx_export import sklearn_onnx_files
 from unified_ai.ml.scorer import SCORER_JSON, SCORER_REFUSED
@@ -54,6 +56,7 @@ def _json_bytes(value: Any) -> bytes:
 
 def serialize(value: Any) -> tuple[str, dict[str, Payload]]:
     """Encode `value` into a kind and named files."""
+    import_table_libraries()
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
@@ -143,6 +146,7 @@ def deserialize(
         recorded: The manifest's metadata (what `describe` returned at save time).
     """
     if kind == FRAME:
+        import_table_libraries()
         import pyarrow as pa
         import pyarrow.parquet as pq
 

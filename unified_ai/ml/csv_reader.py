@@ -3,6 +3,7 @@
 import io
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.lifetime import import_table_libraries
 from unified_ai.ml.file_rules import (
     BATCH_LIMITS,
     CSV_MISSING,
@@ -257,6 +258,7 @@ def read_csv_checked(source: Any, limits: FileLimits = BATCH_LIMITS) -> "pd.Data
         FileRuleError: the header names a column twice.
         CsvShapeError: a row is longer than the header.
     """
+    import_table_libraries()
     import pandas as pd
 
     check_size(size_of(source), limits)

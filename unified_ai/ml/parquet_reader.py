@@ -3,6 +3,7 @@
 import io
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.lifetime import import_table_libraries
 from unified_ai.ml.file_rules import (
     BATCH_LIMITS,
     MAX_PARQUET_FOOTER_BYTES,
@@ -29,6 +30,7 @@ def read_parquet_checked(source: Any, limits: FileLimits = BATCH_LIMITS) -> "pd.
             many columns, or a text cell is too long or holds a NUL character.
         FileRuleError: two columns have the same name.
     """
+    import_table_libraries()
     import pandas as pd
 
     check_size(size_of(source), limits)
