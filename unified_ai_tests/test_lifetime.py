@@ -44,3 +44,27 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "on": gc.isenabled()}))
 
 def test_a_failed_import_freezes_nothing_and_leaves_the_collector_on(tmp_path):
     assert probe(tmp_path, FAILED_PROBE) == {"frozen": 0, "on": True}
+
+
+KINDS_PROBE = """
+import gc, json, sys
+from unified_ai.lifetime import import_kept
+assert "xml.dom.minidom" not in sys.modules and "email.parser" not in sys.modules
+import_kept("xml", "xml.dom.minidom")
+first = gc.get_freeze_count()
+import_kept("xml", "xml.dom.minidom")
+again = gc.get_freeze_count()
+kept = [object() for _ in range(2_000)]
+import_kept("email", "email.parser")
+other = gc.get_freeze_count()
+print(json.dumps({"first": first, "again": again, "other": other,
+                  "imported": "email.parser" in sys.modules}))
+"""
+
+
+def test_each_kind_is_imported_and_frozen_once_per_process(tmp_path):
+    result = probe(tmp_path, KINDS_PROBE)
+    # The first import of a kind freezes what exists; the same call again does nothing.
+    assert result["first"] > 1_000 and result["again"] == result["first"]
+    # Another kind freezes once more, taking in what was built since.
+    assert result["other"] >= result["first"] + 2_000 and result["imported"] is True

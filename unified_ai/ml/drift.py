@@ -6,6 +6,8 @@ seconds, so every batch gets them, and Evidently renders the human page from a s
 
 from typing import TYPE_CHECKING
 
+from unified_ai.lifetime import import_evidently
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -177,6 +179,7 @@ PAGE_STATTEST = "unified_ai_psi"
 
 def _register_page_stattest() -> str:
     """Register our PSI (same bins, same `>` rule as `drift_scores`) as an Evidently stat test."""
+    import_evidently()
     from evidently.legacy.calculations.stattests.registry import (
         StatTest,
         StatTestNotFoundError,
@@ -229,6 +232,7 @@ def drift_snapshot(
     """
     import math
 
+    import_evidently()
     from evidently import Report
     from evidently.presets import DataDriftPreset
 

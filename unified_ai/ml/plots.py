@@ -8,6 +8,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.lifetime import import_kept
 from unified_ai.projects.tasks import BINARY
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def _pyplot():
 
     # Agg draws without a display; set before pyplot is imported anywhere in this process.
     matplotlib.use("Agg", force=True)
+    import_kept("matplotlib", "matplotlib.pyplot")
     import matplotlib.pyplot as plt
 
     return plt

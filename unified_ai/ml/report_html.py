@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING
 
+from unified_ai.lifetime import import_evidently
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -35,6 +37,7 @@ def evaluation_page(
         segments: The holdout's segment columns.
         classes: A multiclass model's class list (the labels of the class indices).
     """
+    import_evidently()
     import pandas as pd
     from evidently import (
         BinaryClassification,

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from unified_ai.lifetime import import_kept
 from unified_ai.ml.targets import stratify_on
 from unified_ai.names import ORIGIN, ROW_ID
 
@@ -27,6 +28,8 @@ def split_frame(
     them: the recent holdout, stored with the holdout (`holdout_parts` tells them apart).
     """
     import pandas as pd
+
+    import_kept("scikit-learn", "sklearn.model_selection")
     from sklearn.model_selection import train_test_split
 
     with_ids = frame.reset_index(drop=True).assign(**{ROW_ID: range(len(frame))})

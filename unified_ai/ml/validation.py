@@ -7,6 +7,7 @@ asset check, so the UI shows a readable pass/fail per concern with GX's details 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unified_ai.lifetime import import_great_expectations
 from unified_ai.ml.data import project_columns, resolve_features
 
 # Label checks live in their own module; re-exported so existing imports keep working.
@@ -82,6 +83,7 @@ class ValidationOutcome:
 
 def build_expectations(project: "ProjectConfig", frame: "pd.DataFrame") -> dict[str, list[Any]]:
     """Return GX expectations per validation name, derived from the project config."""
+    import_great_expectations()
     import great_expectations as gx
 
     e = gx.expectations
@@ -255,6 +257,7 @@ def _run_suites(
     name: str, frame: "pd.DataFrame", suites: dict[str, list[Any]]
 ) -> list[ValidationOutcome]:
     """Run each named suite on `frame` with an ephemeral, offline GX context."""
+    import_great_expectations()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

@@ -9,6 +9,8 @@ from typing import Any
 
 import dagster as dg
 
+from unified_ai.lifetime import import_kept
+
 CHAMPION = "champion"
 #: Run tags that tie an MLflow run to the Dagster run it belongs to.
 DAGSTER_RUN_TAG = "dagster_run_id"
@@ -50,6 +52,7 @@ class MlflowRegistry(dg.ConfigurableResource):
     telemetry: bool = False
 
     def _mlflow(self):
+        import_kept("mlflow", "mlflow")
         import mlflow
 
         if not self.telemetry:
