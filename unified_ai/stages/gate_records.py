@@ -72,8 +72,19 @@ def _latest_evaluation(
 def gate_records(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, gates: Iterable[str]
 ) -> dict[str, GateRecord | None]:
-    """The latest finished result of each named check of `asset_key`, with its target version."""
+    """The latest finished result of each named check of `asset_key`, with its target version.
+
+    The gates of one materialization share its event: each target is read once (an evaluation
+    report's event carries its whole report metadata).
+    """
     records: dict[str, GateRecord | None] = {}
+    versions: dict[int, str | None] = {}
+
+    def version_of(storage_id: int) -> str | None:
+        if storage_id not in versions:
+            versions[storage_id] = materialization_version(instance, asset_key, storage_id)
+        return versions[storage_id]
+
     for name in gates:
         evaluation = _latest_evaluation(instance, asset_key, name)
         if evaluation is None and name in FORMER_NAMES:
@@ -86,9 +97,7 @@ def gate_records(
         records[name] = GateRecord(
             gate=name,
             passed=evaluation.passed,
-            target_version=(
-                materialization_version(instance, asset_key, target.storage_id) if target else None
-            ),
+            target_version=version_of(target.storage_id) if target else None,
             description=evaluation.description,
         )
     return records
