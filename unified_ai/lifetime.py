@@ -2,15 +2,18 @@
 
 The collector frees cycles by scanning tracked objects, and a full collection scans all of
 them. Objects that live as long as their process are never freed by it, yet every full
-collection scans them again. A run worker is a process started for one run, and two things it
-builds live that long: the code location (`unified_ai.definitions`) and the table libraries
-its steps import (numpy, pandas and pyarrow, about 0.2 s and hundreds of thousands of objects).
-Each is built with the collector paused, then frozen out of its view (`gc.freeze`), once per
-process for each kind: later collections scan only what the run allocates.
+collection scans them again. A run worker is a process started for one run, and what it builds
+that lives that long is the code location (`unified_ai.definitions`) and the libraries its
+steps import where they first need them (numpy, pandas and pyarrow for tables, about 0.2 s and
+a hundred thousand objects; Great Expectations, scikit-learn, MLflow, matplotlib, Evidently).
+Each kind is built with the collector paused, then frozen out of its view (`gc.freeze`), once
+per process: later collections scan only what the run allocates.
 
 Measured in a 200-row `score_batch` run worker: building the code location collected nothing
 (62 collections, 40 ms of a 0.29 s load of five projects), and the table libraries, imported in
 the run's first step, were scanned again by a full collection later in the run (about 50 ms).
+In a training loop's run worker the collections took 1.45 s before the libraries were kept,
+0.42 s after.
 """
 
 import functools

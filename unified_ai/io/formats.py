@@ -9,14 +9,13 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+# The skops model checks live in their own module; re-exported so existing imports keep working.
 from unified_ai.io.skops_models import ALLOWED_MODEL_TYPES as ALLOWED_MODEL_TYPES
 from unified_ai.io.skops_models import UnsupportedValueError as UnsupportedValueError
 from unified_ai.io.skops_models import check_model_types as check_model_types
 from unified_ai.io.skops_models import dump_model as dump_model
 from unified_ai.io.skops_models import load_model_bytes as load_model_bytes
 from unified_ai.io.skops_models import model_types as model_types
-
-# The skops model checks live in their own module; re-exported so existing imports keep working.
 from unified_ai.lifetime import import_table_libraries
 from unified_ai.ml.artifacts import Report, TrainedModel
 from unified_ai.ml.onnx_export import sklearn_onnx_files
