@@ -179,7 +179,6 @@ PAGE_STATTEST = "unified_ai_psi"
 
 def _register_page_stattest() -> str:
     """Register our PSI (same bins, same `>` rule as `drift_scores`) as an Evidently stat test."""
-    import_evidently()
     from evidently.legacy.calculations.stattests.registry import (
         StatTest,
         StatTestNotFoundError,
