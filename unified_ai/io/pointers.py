@@ -6,6 +6,7 @@ Moves of one asset are serialised by a lock; a move reads the newest entry from 
 its cost does not grow with the history. The guarantees are described in `unified_ai.io.store`.
 """
 
+import enum
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from unified_ai.io.records import (
     VERSION,
     IntegrityError,
     LineageStoreError,
+    PointerConflict,
     PointerMove,
     StoreDamageError,
     asset_label,
@@ -34,6 +36,15 @@ from unified_ai.io.records import (
 )
 
 _S3_PROTOCOLS = {"s3", "s3a"}
+
+
+class AnyPrevious(enum.Enum):
+    """`set_current(only_if_previous=ANY_PREVIOUS)`: the move replaces whatever is current."""
+
+    ANY = "any"
+
+
+ANY_PREVIOUS = AnyPrevious.ANY
 
 
 class PointerHistory(HistoryWalk):
@@ -49,12 +60,20 @@ class PointerHistory(HistoryWalk):
         actor: str | None = None,
         reason: str | None = None,
         policy_version: str | None = None,
+        only_if_previous: str | AnyPrevious | None = ANY_PREVIOUS,
     ) -> PointerMove:
         """Point `asset_path` at an existing `version` and append the move to its history.
 
         Moves of one asset are serialised, so `previous` is always the version the newest
         history entry moved to. A damaged pointer does not block the move (a rollback or
         re-materialization is how it gets repaired); the damage is noted in the entry's reason.
+
+        Compare and set: with `only_if_previous` the move is made only if the pointer still
+        names that version (None: it was never set). A writer that read the value, changed it
+        and writes it back passes the version it read, so no concurrent writer's change is lost.
+
+        Raises:
+            PointerConflict: `only_if_previous` is not what the pointer names.
         """
         label = asset_label(validate_asset_path(asset_path))
         validate_version(version)
@@ -67,6 +86,12 @@ class PointerHistory(HistoryWalk):
             if restored is not None:
                 newest_name, newest_data, newest = restored
             previous, pointer_notes = self._previous_for_move(asset_path, newest)
+            if only_if_previous is not ANY_PREVIOUS and previous != only_if_previous:
+                raise PointerConflict(
+                    f"{label}: moved to {previous} since it was read at {only_if_previous}",
+                    asset=label,
+                    version=version,
+                )
             notes += pointer_notes
             # (Without notes, `previous` is None only when there is no history at all.)
             if (

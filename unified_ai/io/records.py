@@ -61,6 +61,10 @@ class StoreDamageError(LineageStoreError):
     """A stored file is missing, unreadable or cannot be decoded."""
 
 
+class PointerConflict(LineageStoreError):
+    """A conditional pointer move found the pointer moved since its writer read it."""
+
+
 def asset_label(asset_path: Sequence[str]) -> str:
     return "/".join(asset_path)
 

@@ -120,6 +120,35 @@ def test_the_daily_cap_counts_earlier_batches_and_a_rerun_replaces_its_count(
     assert _materialization(again).metadata["routed_earlier_today"].value == len(queue)
 
 
+def test_the_days_count_is_one_record_not_a_read_of_every_queue_materialization(
+    home, instance, scored, monkeypatch
+):
+    from datetime import datetime, timezone
+
+    from unified_ai.io.review_days import routed_day
+
+    defs, (first, second) = scored
+    assert _route(defs, instance, first).success
+    queried = []
+    fetch = instance.fetch_materializations
+
+    def counting(records_filter, *args, **kwargs):
+        queried.append(records_filter.asset_key.path[-1])
+        return fetch(records_filter, *args, **kwargs)
+
+    monkeypatch.setattr(instance, "fetch_materializations", counting)
+    routed = _route(defs, instance, second)
+    assert routed.success, step_failures(routed)
+    # However many batches the day has seen, the queue's materializations are not read.
+    assert names.REVIEW_QUEUE not in queried
+    counts = {
+        batch: len(current(home, "small", f"{names.REVIEW_QUEUE}/partitions/{batch}")[1])
+        for batch in (first, second)
+    }
+    day = datetime.now(timezone.utc).date().isoformat()
+    assert routed_day(store(home), "small", day).counts == counts
+
+
 def test_a_large_batch_is_routed_in_chunks_as_it_is_routed_whole(
     home, instance, scored, monkeypatch
 ):

@@ -112,3 +112,21 @@ def test_tampered_frame_is_refused_even_when_decoded_in_parallel(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match=rf"p/f@{version}: .*data.parquet does not match"):
         store.read_value(["p", "f"], version)
+
+
+def test_a_conditional_move_refuses_a_pointer_moved_since_it_was_read(store):
+    from unified_ai.io.store import PointerConflict
+
+    first = store.write_version(["p", "a"], "json", {"payload.json": b"1"})
+    second = store.write_version(["p", "a"], "json", {"payload.json": b"2"})
+    # Never set: only a writer that read "nothing yet" may set it.
+    with pytest.raises(PointerConflict, match=r"p/a: moved to None since it was read at 0{16}"):
+        store.set_current(["p", "a"], first.version, action="m", only_if_previous="0" * 16)
+    store.set_current(["p", "a"], first.version, action="m", only_if_previous=None)
+    # A writer that read nothing yet is now stale: nothing moves, nothing is recorded.
+    with pytest.raises(PointerConflict, match=f"moved to {first.version}"):
+        store.set_current(["p", "a"], second.version, action="m", only_if_previous=None)
+    assert store.current_version(["p", "a"]) == first.version
+    assert [move.version for move in store.history(["p", "a"])] == [first.version]
+    store.set_current(["p", "a"], second.version, action="m", only_if_previous=first.version)
+    assert store.current_version(["p", "a"]) == second.version

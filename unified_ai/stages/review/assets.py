@@ -10,12 +10,15 @@ through the lineage IO manager:
   names the exact training rows its ranges and categories come from (the current train split
   may be newer than the deployed model, and the compiled scorer knows categories only of the
   estimators it compiles);
-- how many items other batches routed earlier the same UTC day, from the `routed` metadata of
-  this asset's materializations (the daily cap).
+- under a daily cap, how many items other batches routed earlier the same UTC day: one
+  record per day in the lineage store (`unified_ai.io.review_days`), read and written back
+  with compare and set, so the cost does not grow with the day's batches and concurrent runs
+  do not route past the cap together.
 
 Its metadata shows the open items as a table and the routed rows per reason.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,7 @@ import dagster as dg
 
 from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.io.reader import StoreReader
+from unified_ai.io.review_days import route_counted
 from unified_ai.names import (
     CODE_LOCATION,
     PARTITIONS,
@@ -115,28 +119,33 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
             profile = training_profile(reader, project, card)
             if not profile.source.startswith(TRAIN_SPLIT):
                 context.log.warning(f"{where}: inputs not compared: {profile.source}")
-        earlier = routed_earlier_today(context.instance, asset_key, batch, now)
-        routing_args: dict[str, Any] = {
-            "review": review,
-            "project": project.name,
-            "task": task,
-            "batch": batch,
-            "now": now,
-            "threshold": project.evaluation.threshold,
-            "classes": (card or {}).get("classes"),
-            "segments": project.segments,
-            "inputs": inputs,
-            "profile": profile,
-            "routed_today": earlier,
-        }
-        try:
-            if isinstance(predictions, FrameChunks):
-                chunks = predictions
-                routing = route_chunks(lambda: iter(chunks), **routing_args)
-            else:
-                routing = route_batch(predictions, **routing_args)
-        except ValueError as exc:
-            raise dg.Failure(description=f"{where}: {exc}") from None
+        route = _router(
+            predictions,
+            where,
+            review=review,
+            project=project.name,
+            task=task,
+            batch=batch,
+            now=now,
+            threshold=project.evaluation.threshold,
+            classes=(card or {}).get("classes"),
+            segments=project.segments,
+            inputs=inputs,
+            profile=profile,
+        )
+        if review.daily_cap is None:
+            routing, earlier = route(0), None
+        else:
+            routing, earlier = route_counted(
+                reader.store,
+                project,
+                batch,
+                now,
+                route,
+                lambda routing: len(routing.rows),
+                first_of_day=lambda: routed_by_events(context.instance, asset_key, now),
+                run_id=context.run_id,
+            )
         metadata = queue_metadata(routing, review, earlier, profile)
         # Dagster's launchpad cannot be opened with config filled in (dagster#16807): the link
         # opens the project's review job, and the table gives each item's id to answer.
@@ -148,6 +157,23 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         return dg.Output(routing.rows, metadata=metadata)
 
     return review_queue
+
+
+def _router(
+    predictions: TableOrChunks, where: str, **routing_args: Any
+) -> Callable[[int], Routing]:
+    """Routes the batch (whole or in chunks) given the items routed earlier that day."""
+
+    def route(earlier: int) -> Routing:
+        try:
+            if isinstance(predictions, FrameChunks):
+                chunks = predictions
+                return route_chunks(lambda: iter(chunks), **routing_args, routed_today=earlier)
+            return route_batch(predictions, **routing_args, routed_today=earlier)
+        except ValueError as exc:
+            raise dg.Failure(description=f"{where}: {exc}") from None
+
+    return route
 
 
 def _batch_inputs(reader: StoreReader, project: ProjectConfig, batch: str, chunked: bool) -> Any:
@@ -210,13 +236,13 @@ def training_profile(
     )
 
 
-def routed_earlier_today(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: str, now: datetime
-) -> int:
-    """Items other batches routed since midnight UTC (each batch's newest materialization).
+def routed_by_events(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, now: datetime
+) -> dict[str, int]:
+    """Items each batch routed since midnight UTC, by its newest materialization's metadata.
 
-    Read from the `routed` metadata of the queue's materializations; `batch` itself is left
-    out, so routing a batch again replaces its earlier count instead of adding to it.
+    How a day with no recorded counts starts (`unified_ai.io.review_days`): the queue's
+    materializations of that day made before the counts were recorded.
     """
     start = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     counted: dict[str, int] = {}
@@ -229,19 +255,22 @@ def routed_earlier_today(
         )
         for record in result.records:  # newest first
             event = record.asset_materialization
-            if event is None or event.partition in (None, batch) or event.partition in counted:
+            if event is None or event.partition is None or event.partition in counted:
                 continue
             value = event.metadata.get(ROUTED_METADATA)
             counted[str(event.partition)] = int(getattr(value, "value", 0) or 0)
         if not result.has_more:
-            return sum(counted.values())
+            return counted
         cursor = result.cursor
 
 
 def queue_metadata(
-    routing: Routing, review: ReviewPolicy, earlier: int, profile: TrainingProfile | None
+    routing: Routing, review: ReviewPolicy, earlier: int | None, profile: TrainingProfile | None
 ) -> dict[str, Any]:
-    """The queue's materialization metadata: counts per reason, the cap, the open items."""
+    """The queue's materialization metadata: counts per reason, the cap, the open items.
+
+    `earlier` (what other batches routed that day) is counted only under a daily cap.
+    """
     rows = routing.rows
     due = rows["due_at"].iloc[0].isoformat() if len(rows) else "none"
     return {
@@ -251,7 +280,7 @@ def queue_metadata(
         "flagged": dg.MetadataValue.json(routing.flagged),
         "left_by_cap": routing.left_by_cap,
         "left_by_quota": routing.left_by_quota,
-        "routed_earlier_today": earlier,
+        **({"routed_earlier_today": earlier} if earlier is not None else {}),
         "daily_cap": review.daily_cap if review.daily_cap is not None else "none",
         "hold_decision": review.hold_decision,
         "on_timeout": review.on_timeout,
