@@ -89,8 +89,10 @@ class TrainingProfile:
                 values = pd.to_numeric(frame[column], errors="coerce").dropna()
                 if len(values):
                     ranges[column] = (float(values.min()), float(values.max()))
+        # Each distinct value is put as text once, not each row: a train split of many rows
+        # holds a few categories per feature.
         categories = {
-            column: frozenset(_category_text(frame[column].dropna()))
+            column: frozenset(_category_text(frame[column].dropna().unique()))
             for column in categorical
             if column in frame.columns
         }
@@ -310,7 +312,8 @@ def _disagreement(frame: "pd.DataFrame", review: ReviewPolicy, task: str):
     return (np.where(np.isnan(gaps), -np.inf, gaps) > bound).any(axis=1)
 
 
-def _category_text(values: "pd.Series") -> list[str]:
+def _category_text(values: Any) -> list[str]:
+    """Each value as text (`values`: a Series or the array `unique()` gives)."""
     return [class_key(v) for v in values.tolist()]
 
 

@@ -196,6 +196,19 @@ def test_unseen_category_compares_numbers_by_their_class_key():
     assert _routed(routing) == ["r1"]
 
 
+def test_the_training_profile_puts_each_distinct_category_as_text_once(monkeypatch):
+    """A train split of many rows holds a few categories: its cost is not one per row."""
+    from unified_ai.policies import review
+
+    frame = pd.DataFrame({"n": [1, 2.0, "2", None] * 500, "c": pd.Categorical(["a", "b"] * 1000)})
+    calls = []
+    real = review.class_key
+    monkeypatch.setattr(review, "class_key", lambda v: calls.append(v) or real(v))
+    profile = TrainingProfile.of(frame, numeric=[], categorical=["n", "c"])
+    assert profile.categories == {"n": frozenset({"1", "2"}), "c": frozenset({"a", "b"})}
+    assert len(calls) <= 5  # 1, 2.0, "2" (or fewer), "a", "b": not 4,000
+
+
 def test_out_of_range_needs_inputs_and_a_profile():
     with pytest.raises(ValueError, match="out_of_range needs"):
         _route(_binary([0.1]), {"out_of_range": True})
