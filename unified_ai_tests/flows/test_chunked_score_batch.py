@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from unified_ai.ml import chunked_batches
-from unified_ai.stages.monitoring import chunked_scoring, scoring
+from unified_ai.stages.monitoring import chunked_scoring, production_batch
 from unified_ai_tests.conftest import write_project
 from unified_ai_tests.flows.helpers import (
     check_results,
@@ -44,7 +44,7 @@ def driver(home, projects_dir, instance, monkeypatch):
 def _chunked(monkeypatch) -> dict[str, int]:
     """Turn chunking on (every file streamed, small chunks); count the chunked steps."""
     monkeypatch.setattr(chunked_batches, "CHUNK_ROWS", CHUNK)
-    monkeypatch.setattr(scoring, "STREAM_FROM_BYTES", 0)
+    monkeypatch.setattr(production_batch, "STREAM_FROM_BYTES", 0)
     calls = {"stored": 0, "scored": 0, "drift": 0}
 
     def spy(name, function):

@@ -1,9 +1,9 @@
 """Monitoring: production batches → predictions and drift; labels → ground truth → live metrics.
 
-Each asset has its own module: `scoring` (a batch validated and scored, shadows included),
-`drift` (its drift report), `ground_truth` (its labels joined to its predictions) and
-`live_performance` (the deployed model's live metrics). The names they define are kept here
-too, where they were first defined.
+Each asset has its own module: `production_batch` (a batch validated), `scoring` (scored,
+shadows included), `drift` (its drift report), `ground_truth` (its labels joined to its
+predictions) and `live_performance` (the deployed model's live metrics). The names they
+define are kept here too, where they were first defined.
 """
 
 import dagster as dg
@@ -24,11 +24,8 @@ from unified_ai.stages.monitoring.live_performance import (
     LIVE_PLOT_BATCHES,
     build_live_performance,
 )
-from unified_ai.stages.monitoring.scoring import (
-    BATCH_CHECK,
-    build_predictions,
-    build_production_batch,
-)
+from unified_ai.stages.monitoring.production_batch import BATCH_CHECK, build_production_batch
+from unified_ai.stages.monitoring.scoring import build_predictions
 
 __all__ = [
     "BATCH_CHECK",
