@@ -7,10 +7,12 @@ resolves the upstream's *current pointer* (so a rollback is honoured, which Dags
 provenance does not do) and verifies checksums.
 
 Large frames stay out of memory: an output given as a `ChunkedOutput` is streamed into its
-version chunk by chunk, and an input whose `AssetIn` metadata asks for chunks
-(`CHUNKS_METADATA`) is handed over as `FrameChunks` when its stored frame is larger than one
-chunk (a smaller one is read whole, as any other input).
+version chunk by chunk, and an input of Dagster type `TABLE_OR_CHUNKS` is handed over as
+`FrameChunks` when its stored frame is larger than one chunk (a smaller one is read whole, as
+any other input).
 """
+
+import sys
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -32,8 +34,23 @@ from unified_ai.names import (
 )
 from unified_ai.resources.storage import LineageStorage
 
-#: `AssetIn` metadata key: the step takes a large stored frame as `FrameChunks`.
-CHUNKS_METADATA = "unified_ai/chunks"
+
+def _is_table_or_chunks(_context: dg.TypeCheckContext, value: object) -> bool:
+    # A value can only be a DataFrame once pandas is imported, so the check never imports it.
+    pandas = sys.modules.get("pandas")
+    return isinstance(value, FrameChunks) or (
+        pandas is not None and isinstance(value, pandas.DataFrame)
+    )
+
+
+#: The Dagster type of an input that takes a large stored frame in chunks (`FrameChunks`), a
+#: smaller one whole (a pandas DataFrame). The type is what asks for chunks, so an input that is
+#: also an `AssetDep` of a multi-asset (whose `AssetIn` can carry no metadata) asks as well.
+TABLE_OR_CHUNKS = dg.DagsterType(
+    type_check_fn=_is_table_or_chunks,
+    name="DataFrameOrChunks",
+    description="A pandas DataFrame, or a large stored one read in chunks.",
+)
 
 
 def chunk_rows() -> int:
@@ -60,8 +77,6 @@ def _code_version(context: dg.OutputContext) -> str:
 
 def _column_schema(obj) -> dg.TableSchema | None:
     """The columns of a table value, as the UI shows them; None for anything else."""
-    import sys
-
     # A value that is a frame was built by a module that imported pandas already.
     pandas = sys.modules.get("pandas")
     if pandas is None or not isinstance(obj, pandas.DataFrame):
@@ -172,7 +187,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
         path = storage_path(context.asset_key, partition)
         store = self.storage.store()
         version = store.require_current(path)
-        rows = chunk_rows() if (context.definition_metadata or {}).get(CHUNKS_METADATA) else 0
+        rows = chunk_rows() if context.dagster_type.key == TABLE_OR_CHUNKS.key else 0
         if rows and stored_frame_rows(store, path, version) > rows:
             # Its read is recorded below as any input's: the lineage is the same.
             value: object = FrameChunks(store, path, version, rows)

@@ -4,7 +4,8 @@ And the type of table inputs. An asset takes a table as
 `name: DataFrame` with `ins={"name": dg.AssetIn(key=..., dagster_type=DATA_FRAME)}`: mypy reads
 `DataFrame` as pandas' (imported only when type checking: the code location must load without
 pandas), Dagster checks the loaded value with `DATA_FRAME` when the step runs. A batch input
-that a large batch hands over in chunks is `name: TableOrChunks` with `TABLE_OR_CHUNKS`.
+that a large batch hands over in chunks is `name: TableOrChunks` with `TABLE_OR_CHUNKS` (the
+IO manager's: the type is what asks it for chunks).
 """
 
 import hashlib
@@ -18,6 +19,7 @@ import unified_ai
 from unified_ai import names
 from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.projects.schema import ProjectConfig
+from unified_ai.resources.io_manager import TABLE_OR_CHUNKS
 
 
 def _is_data_frame(_context: dg.TypeCheckContext, value: Any) -> bool:
@@ -33,18 +35,6 @@ DATA_FRAME = dg.DagsterType(
     description="A pandas DataFrame.",
 )
 
-
-def _is_table_or_chunks(context: dg.TypeCheckContext, value: Any) -> bool:
-    return isinstance(value, FrameChunks) or _is_data_frame(context, value)
-
-
-#: The Dagster type of a batch input the IO manager may hand over in chunks (a large batch,
-#: `unified_ai.io.frame_chunks.FrameChunks`) or whole (a pandas DataFrame).
-TABLE_OR_CHUNKS = dg.DagsterType(
-    type_check_fn=_is_table_or_chunks,
-    name="DataFrameOrChunks",
-    description="A pandas DataFrame, or a large stored one read in chunks.",
-)
 
 if TYPE_CHECKING:
     from pandas import DataFrame

@@ -49,7 +49,14 @@ def _route(defs, instance, batch: str) -> dg.ExecuteInProcessResult:
 
 
 def _materialization(result: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
-    (event,) = result.asset_materializations_for_node(names.op_name("small", names.REVIEW_QUEUE))
+    # The step that scores a batch routes it too: its node is `predictions`'.
+    (event,) = [
+        event
+        for event in result.asset_materializations_for_node(
+            names.op_name("small", names.PREDICTIONS)
+        )
+        if event.asset_key.path[-1] == names.REVIEW_QUEUE
+    ]
     return event
 
 

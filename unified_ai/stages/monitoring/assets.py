@@ -45,9 +45,11 @@ __all__ = [
 
 
 def build_monitoring_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
+    # With policy.review, the step that scores a batch routes it too (`stages/review`).
+    scored = [build_predictions(project)] if project.policy.review is None else []
     return [
         build_production_batch(project),
-        build_predictions(project),
+        *scored,
         build_drift_report(project),
         build_ground_truth(project),
         build_live_performance(project),

@@ -18,7 +18,6 @@ from unified_ai.names import DRIFT_REPORT, PRODUCTION_BATCH, TRAIN_SPLIT
 from unified_ai.payloads import DriftSummary
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import current_deployment
-from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.mlflow_registry import MlflowRegistry
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import (
@@ -50,7 +49,6 @@ def build_drift_report(project: ProjectConfig) -> dg.AssetsDefinition:
         ins={
             "production_batch": dg.AssetIn(
                 key=key(project, PRODUCTION_BATCH),
-                metadata={CHUNKS_METADATA: True},
                 dagster_type=TABLE_OR_CHUNKS,
             )
         },

@@ -21,7 +21,6 @@ from unified_ai.names import PREDICTIONS, PRODUCTION_BATCH
 from unified_ai.payloads import Deployment
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.queries import NothingDeployedError, deployed_model_of
-from unified_ai.resources.io_manager import CHUNKS_METADATA
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import (
     TABLE_OR_CHUNKS,
@@ -76,7 +75,6 @@ def production_batch_in(project: ProjectConfig) -> dg.AssetIn:
     """The batch, as the step scoring it takes it: a large one in chunks (bounded memory)."""
     return dg.AssetIn(
         key=key(project, PRODUCTION_BATCH),
-        metadata={CHUNKS_METADATA: True},
         dagster_type=TABLE_OR_CHUNKS,
     )
 

@@ -1,10 +1,12 @@
 """Review: the predictions of a scored batch that go to people (`review_queue`).
 
-One partition per production batch, like `predictions`. The rules are
-`unified_ai.policies.review`; this asset gathers what they need and stores what they return
+One partition per production batch, like `predictions`, and made in the same step: the step
+that scores a batch routes it too (`build_scored_and_routed`). The rules are
+`unified_ai.policies.review`; the step gathers what they need and stores what they return
 through the lineage IO manager:
 
-- the batch's predictions (its input) and, with `out_of_range`, its stored rows;
+- the batch's predictions (just scored, or stored when the queue is made alone) and, with
+  `out_of_range`, its rows (the step's input);
 - what the model that scored the batch was trained on: the train split version its model
   card names (`train_split_version`), read through the step's reader, so the queue's lineage
   names the exact training rows its ranges and categories come from (the current train split
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from unified_ai.io.frame_chunks import FrameChunks
+from unified_ai.io.frame_chunks import FrameChunks, stored_frame_rows
 from unified_ai.io.reader import StoreReader
 from unified_ai.io.review_days import route_counted
 from unified_ai.names import (
@@ -37,6 +39,7 @@ from unified_ai.names import (
     ROUTED_METADATA,
     ROW_ID,
     TRAIN_SPLIT,
+    op_name,
     review_job,
 )
 from unified_ai.policies.review import Routing, TrainingProfile, route_batch
@@ -44,11 +47,10 @@ from unified_ai.policies.review_chunks import route_chunks
 from unified_ai.projects.schema import ProjectConfig
 from unified_ai.projects.schema_review import ReviewPolicy, check_review
 from unified_ai.projects.tasks import BINARY
-from unified_ai.resources.io_manager import CHUNKS_METADATA, chunk_rows
+from unified_ai.resources.io_manager import chunk_rows
 from unified_ai.resources.notifications import Notifier
 from unified_ai.resources.storage import LineageStorage
 from unified_ai.stages.common import (
-    TABLE_OR_CHUNKS,
     TableOrChunks,
     asset_metadata,
     batches_partitions,
@@ -56,6 +58,12 @@ from unified_ai.stages.common import (
     stage_tags,
 )
 from unified_ai.stages.monitoring.prediction_reference import recorded_card
+from unified_ai.stages.monitoring.scoring import (
+    PREDICTIONS_DESCRIPTION,
+    PREDICTIONS_KINDS,
+    production_batch_in,
+    scored_batch,
+)
 from unified_ai.stages.placement import stage_op_tags
 
 if TYPE_CHECKING:
@@ -67,8 +75,23 @@ OPEN_ITEMS_SHOWN = 100
 _TABLE_COLUMNS = ("reasons", "model_answer", "shadow_answer", "due_at", "detail")
 
 
-def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
-    """The `review_queue` asset of a project with `policy.review`."""
+#: What `review_queue` is, as the UI shows it.
+QUEUE_DESCRIPTION = (
+    "The batch's predictions that people review (policy.review): unsure ones, those whose "
+    "inputs lie outside what the model was trained on, and a seeded audit share, within the "
+    "daily cap and segment quotas; why each was routed, the model's and the shadow's answers, "
+    "and when it is due."
+)
+
+
+def build_scored_and_routed(project: ProjectConfig) -> dg.AssetsDefinition:
+    """`predictions` and `review_queue` of a project with `policy.review`, made in one step.
+
+    Routing needs the scored rows the step has just made, and a step of its own cost more
+    than the routing (Dagster's per-step events, loading the predictions again). Each asset
+    is still its own: either can be materialized alone (`<project>__route_reviews` routes
+    a batch again from its stored predictions), each has its own version and lineage.
+    """
     review = project.policy.review
     if review is None:
         raise ValueError(f"{project.name}: no policy.review, so no review_queue")
@@ -76,87 +99,145 @@ def build_review_queue(project: ProjectConfig) -> dg.AssetsDefinition:
         check_review(review, project.task, project.segments)
     except ValueError as exc:
         raise ValueError(f"{project.name}: {exc}") from None
-    asset_key = key(project, REVIEW_QUEUE)
+    scored_key, queue_key = key(project, PREDICTIONS), key(project, REVIEW_QUEUE)
+    batch_key = key(project, PRODUCTION_BATCH)
 
-    @dg.asset(
-        key=asset_key,
-        ins={
-            "predictions": dg.AssetIn(
-                key=key(project, PREDICTIONS),
-                # A large batch's predictions come in chunks: routed in bounded memory.
-                metadata={CHUNKS_METADATA: True},
-                dagster_type=TABLE_OR_CHUNKS,
-            )
+    @dg.multi_asset(
+        name=op_name(project.name, PREDICTIONS),
+        outs={
+            PREDICTIONS: dg.AssetOut(
+                key=scored_key,
+                description=PREDICTIONS_DESCRIPTION,
+                tags=stage_tags("monitoring"),
+                metadata=asset_metadata(project),
+                kinds=PREDICTIONS_KINDS,
+                is_required=False,
+            ),
+            REVIEW_QUEUE: dg.AssetOut(
+                key=queue_key,
+                description=QUEUE_DESCRIPTION,
+                tags=stage_tags("review"),
+                metadata=asset_metadata(project),
+                kinds={"pandas"},
+                is_required=False,
+            ),
         },
-        # With out_of_range the batch's own rows are read too (through the step's reader).
-        deps=[key(project, PRODUCTION_BATCH)] if review.out_of_range else [],
+        ins={"production_batch": production_batch_in(project)},
+        internal_asset_deps={
+            PREDICTIONS: {batch_key},
+            # With out_of_range the batch's own rows are compared too.
+            REVIEW_QUEUE: {scored_key, *([batch_key] if review.out_of_range else [])},
+        },
         partitions_def=batches_partitions(project),
-        tags=stage_tags("review"),
-        description="The batch's predictions that people review (policy.review): unsure ones, "
-        "those whose inputs lie outside what the model was trained on, and a seeded audit "
-        "share, within the daily cap and segment quotas; why each was routed, the model's "
-        "and the shadow's answers, and when it is due.",
-        metadata=asset_metadata(project),
         op_tags=stage_op_tags(project, "monitoring"),
-        kinds={"pandas"},
+        can_subset=True,
     )
-    def review_queue(
+    def predictions_and_review_queue(
         context: dg.AssetExecutionContext,
         lineage: LineageStorage,
         notifier: Notifier,
-        predictions: TableOrChunks,
+        production_batch: TableOrChunks,
     ):
         reader = lineage.reader(context)
-        batch = context.partition_key
-        now = datetime.now(timezone.utc)
-        where = f"{project.name}/{REVIEW_QUEUE}[{batch}]"
-        chunked = isinstance(predictions, FrameChunks)
-        first = next(iter(predictions), None) if chunked else predictions
-        task, card = _scoring_model(reader, project, first, where)
-        inputs, profile = None, None
-        if review.out_of_range:
-            inputs = _batch_inputs(reader, project, batch, chunked)
-            profile = training_profile(reader, project, card)
-            if not profile.source.startswith(TRAIN_SPLIT):
-                context.log.warning(f"{where}: inputs not compared: {profile.source}")
-        route = _router(
-            predictions,
-            where,
-            review=review,
-            project=project.name,
-            task=task,
-            batch=batch,
-            now=now,
-            threshold=project.evaluation.threshold,
-            classes=(card or {}).get("classes"),
-            segments=project.segments,
-            inputs=inputs,
-            profile=profile,
-        )
-        if review.daily_cap is None:
-            routing, earlier = route(0), None
-        else:
-            routing, earlier = route_counted(
-                reader.store,
-                project,
-                batch,
-                now,
-                route,
-                lambda routing: len(routing.rows),
-                first_of_day=lambda: routed_by_events(context.instance, asset_key, now),
-                run_id=context.run_id,
-            )
-        metadata = queue_metadata(routing, review, earlier, profile)
-        # Dagster's launchpad cannot be opened with config filled in (dagster#16807): the link
-        # opens the project's review job, and the table gives each item's id to answer.
-        launchpad = (
-            f"{notifier.webserver_url.rstrip('/')}/locations/{CODE_LOCATION}/jobs/"
-            f"{review_job(project.name)}/playground"
-        )
-        metadata["answer_in_launchpad"] = dg.MetadataValue.url(launchpad)
-        return dg.Output(routing.rows, metadata=metadata)
+        scored = None
+        if scored_key in context.selected_asset_keys:
+            output = scored_batch(context, reader, project, production_batch)
+            # Stored (and its pointer moved) by the IO manager before the next line runs.
+            yield dg.Output(output.value, output_name=PREDICTIONS, metadata=output.metadata)
+            scored = output.value
+        if queue_key in context.selected_asset_keys:
+            predictions = _predictions(reader, project, context.partition_key, scored)
+            queue = routed_queue(context, reader, notifier, project, predictions, production_batch)
+            yield dg.Output(queue.value, output_name=REVIEW_QUEUE, metadata=queue.metadata)
 
-    return review_queue
+    return predictions_and_review_queue
+
+
+def _predictions(
+    reader: StoreReader, project: ProjectConfig, batch: str, scored: object
+) -> TableOrChunks:
+    """The batch's predictions as stored, in the queue's lineage.
+
+    The frame the step has just scored and stored, else read from the store (in chunks when
+    large: a chunked batch's, or routing a batch again alone).
+    """
+    import pandas as pd
+
+    path = [*key(project, PREDICTIONS).path, PARTITIONS, batch]
+    version = reader.require_current(path)
+    if isinstance(scored, pd.DataFrame):
+        if reader.log is not None:
+            reader.log.add(path, version)
+        return scored
+    if stored_frame_rows(reader.store, path, version) > chunk_rows():
+        if reader.log is not None:
+            reader.log.add(path, version)
+        return FrameChunks(reader.store, path, version, chunk_rows())
+    return reader.read_value(path, version)
+
+
+def routed_queue(
+    context: dg.AssetExecutionContext,
+    reader: StoreReader,
+    notifier: Notifier,
+    project: ProjectConfig,
+    predictions: TableOrChunks,
+    production_batch: TableOrChunks,
+) -> dg.Output:
+    """The value of `review_queue` (the routed rows) and its metadata."""
+    review = project.policy.review
+    assert review is not None
+    batch = context.partition_key
+    now = datetime.now(timezone.utc)
+    where = f"{project.name}/{REVIEW_QUEUE}[{batch}]"
+    chunked = isinstance(predictions, FrameChunks)
+    first = next(iter(predictions), None) if chunked else predictions
+    task, card = _scoring_model(reader, project, first, where)
+    inputs, profile = None, None
+    if review.out_of_range:
+        inputs = _batch_inputs(production_batch, chunked)
+        profile = training_profile(reader, project, card)
+        if not profile.source.startswith(TRAIN_SPLIT):
+            context.log.warning(f"{where}: inputs not compared: {profile.source}")
+    route = _router(
+        predictions,
+        where,
+        review=review,
+        project=project.name,
+        task=task,
+        batch=batch,
+        now=now,
+        threshold=project.evaluation.threshold,
+        classes=(card or {}).get("classes"),
+        segments=project.segments,
+        inputs=inputs,
+        profile=profile,
+    )
+    earlier: int | None = None
+    if review.daily_cap is None:
+        routing = route(0)
+    else:
+        routing, earlier = route_counted(
+            reader.store,
+            project,
+            batch,
+            now,
+            route,
+            lambda routing: len(routing.rows),
+            first_of_day=lambda: routed_by_events(
+                context.instance, key(project, REVIEW_QUEUE), now
+            ),
+            run_id=context.run_id,
+        )
+    metadata = queue_metadata(routing, review, earlier, profile)
+    # Dagster's launchpad cannot be opened with config filled in (dagster#16807): the link
+    # opens the project's review job, and the table gives each item's id to answer.
+    launchpad = (
+        f"{notifier.webserver_url.rstrip('/')}/locations/{CODE_LOCATION}/jobs/"
+        f"{review_job(project.name)}/playground"
+    )
+    metadata["answer_in_launchpad"] = dg.MetadataValue.url(launchpad)
+    return dg.Output(routing.rows, metadata=metadata)
 
 
 def _router(
@@ -176,19 +257,21 @@ def _router(
     return route
 
 
-def _batch_inputs(reader: StoreReader, project: ProjectConfig, batch: str, chunked: bool) -> Any:
-    """The batch's stored rows, which `out_of_range` compares with the training rows.
+def _batch_inputs(production_batch: TableOrChunks, chunked: bool) -> Any:
+    """The batch's rows, which `out_of_range` compares with the training rows.
 
-    Whole, or for a chunked batch a function giving them in chunks of the columns it is asked
-    for; read through the step's reader either way, so they are in its lineage.
+    The step's input (in its lineage as every input): whole, or for a chunked batch a function
+    giving them in chunks of the columns it is asked for.
     """
-    path = [*key(project, PRODUCTION_BATCH).path, PARTITIONS, batch]
-    version = reader.require_current(path)
     if not chunked:
-        return reader.read_value(path, version)
-    if reader.log is not None:
-        reader.log.add(path, version)
-    return lambda columns: FrameChunks(reader.store, path, version, chunk_rows()).read(columns)
+        if isinstance(production_batch, FrameChunks):  # chunked rows, whole predictions
+            return production_batch.read(None)
+        return production_batch
+    if not isinstance(production_batch, FrameChunks):
+        return lambda columns: iter(
+            [production_batch[[c for c in columns if c in production_batch.columns]]]
+        )
+    return production_batch.read
 
 
 def _scoring_model(
@@ -308,4 +391,4 @@ def _cell(value: object) -> str | None:
 
 
 def build_review_asset_defs(project: ProjectConfig) -> list[dg.AssetsDefinition]:
-    return [build_review_queue(project)]
+    return [build_scored_and_routed(project)]
