@@ -177,30 +177,21 @@ def review_profile(
     review = project.policy.review
     if review is None or not review.out_of_range:
         return None
-    from unified_ai.policies.review import TrainingProfile
+    from unified_ai.io.training_profiles import split_profile
 
-    card = model.card or {}
-    version = card.get("train_split_version")
-    path = [project.name, TRAIN_SPLIT]
-    features = card.get("features") or {}
     try:
-        if not version or not store.has_version(path, version):
-            log.warning(
-                "%s: the model card names no stored train split; served rows are not compared "
-                "with the training range (out_of_range)",
-                project.name,
-            )
-            return None
-        frame = store.read_value(path, version)
+        profile = split_profile(store, project, model.card or {})
     except Exception as exc:  # the model still serves; the rule is reported off
         log.warning("%s: no training profile for out_of_range (%s)", project.name, _one_line(exc))
         return None
-    return TrainingProfile.of(
-        frame,
-        numeric=list(features.get("numeric") or []),
-        categorical=list(features.get("categorical") or []),
-        source=f"{TRAIN_SPLIT}@{version}",
-    )
+    if not profile.source.startswith(TRAIN_SPLIT):
+        log.warning(
+            "%s: the model card names no stored train split; served rows are not compared "
+            "with the training range (out_of_range)",
+            project.name,
+        )
+        return None
+    return profile
 
 
 def _check_task(project: "ProjectConfig", model: TrainedModel, where: str) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ import dagster as dg
 from unified_ai.io.frame_chunks import FrameChunks, stored_frame_rows
 from unified_ai.io.reader import StoreReader
 from unified_ai.io.review_days import route_counted
+from unified_ai.io.training_profiles import split_profile
 from unified_ai.names import (
     CODE_LOCATION,
     PARTITIONS,
@@ -301,22 +302,14 @@ def training_profile(
 ) -> TrainingProfile:
     """What the scoring model was trained on: its train split's ranges and categories.
 
-    A model whose card names no train split (none scored the batch, or it was stored before
-    cards named one) gives an empty profile that flags nothing; its `source` says why.
+    Built once per train split and kept (`unified_ai.io.training_profiles`); the split is in
+    the queue's lineage either way. A model whose card names no train split gives an empty
+    profile that flags nothing; its `source` says why.
     """
-    if card is None:
-        return TrainingProfile(source="no model scored this batch")
-    version = card.get("train_split_version")
-    features = card.get("features") or {}
-    if not version or not reader.has_version(key(project, TRAIN_SPLIT).path, version):
-        return TrainingProfile(source="the model card names no stored train split")
-    frame = reader.read_value(key(project, TRAIN_SPLIT).path, version)
-    return TrainingProfile.of(
-        frame,
-        numeric=list(features.get("numeric") or []),
-        categorical=list(features.get("categorical") or []),
-        source=f"{TRAIN_SPLIT}@{version}",
-    )
+    profile = split_profile(reader.store, project, card)
+    if card is not None and reader.log is not None and profile.source.startswith(TRAIN_SPLIT):
+        reader.log.add(key(project, TRAIN_SPLIT).path, str(card["train_split_version"]))
+    return profile
 
 
 def routed_by_events(
