@@ -53,6 +53,14 @@ TABLE_OR_CHUNKS = dg.DagsterType(
 )
 
 
+def _takes_chunks(context: dg.InputContext) -> bool:
+    """Whether the input is typed `TABLE_OR_CHUNKS` (a context built without a type is not)."""
+    try:
+        return context.dagster_type.key == TABLE_OR_CHUNKS.key
+    except dg.DagsterInvariantViolationError:
+        return False
+
+
 def chunk_rows() -> int:
     """Rows per chunk of a chunked input (read when asked, so a test can make it small)."""
     from unified_ai.ml import chunked_batches
@@ -187,7 +195,7 @@ class LineageIOManager(dg.ConfigurableIOManager):
         path = storage_path(context.asset_key, partition)
         store = self.storage.store()
         version = store.require_current(path)
-        rows = chunk_rows() if context.dagster_type.key == TABLE_OR_CHUNKS.key else 0
+        rows = chunk_rows() if _takes_chunks(context) else 0
         if rows and stored_frame_rows(store, path, version) > rows:
             # Its read is recorded below as any input's: the lineage is the same.
             value: object = FrameChunks(store, path, version, rows)

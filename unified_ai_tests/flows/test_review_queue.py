@@ -186,6 +186,36 @@ def test_a_large_batch_is_routed_in_chunks_as_it_is_routed_whole(
     for field in ("routed", "left_by_cap", "left_by_quota", "flagged"):
         assert metadata[field].value == _materialization(whole).metadata[field].value
 
+    # Scored again in chunks, then routed in the same step from the chunks it stored.
+    from unified_ai.stages.monitoring import chunked_scoring
+
+    _, predictions = current(home, "small", f"{names.PREDICTIONS}/partitions/{shifted}")
+    streamed = chunked_scoring.stream_scores
+    monkeypatch.setattr(
+        chunked_scoring, "stream_scores", lambda *a, **k: calls.append(2) or streamed(*a, **k)
+    )
+    rescored = defs.resolve_job_def(names.score_batch_job("small")).execute_in_process(
+        instance=instance,
+        partition_key=shifted,
+        asset_selection=[
+            dg.AssetKey(["small", names.PREDICTIONS]),
+            dg.AssetKey(["small", names.REVIEW_QUEUE]),
+        ],
+        raise_on_error=False,
+    )
+    assert rescored.success, step_failures(rescored)
+    assert calls == [1, 2, 1]
+    version, again = current(home, "small", f"{names.REVIEW_QUEUE}/partitions/{shifted}")
+    pd.testing.assert_frame_equal(
+        queue.drop(columns=times, errors="ignore"), again.drop(columns=times, errors="ignore")
+    )
+    manifest = store(home).read_manifest(
+        ["small", names.REVIEW_QUEUE, "partitions", shifted], version
+    )
+    scored_version, _ = current(home, "small", f"{names.PREDICTIONS}/partitions/{shifted}")
+    assert manifest.upstream[f"small/{names.PREDICTIONS}/partitions/{shifted}"] == scored_version
+    assert len(predictions) == 200
+
 
 def test_no_review_policy_no_queue(home, projects_dir, monkeypatch):
     write_project(projects_dir)

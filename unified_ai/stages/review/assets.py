@@ -265,8 +265,10 @@ def _batch_inputs(production_batch: TableOrChunks, chunked: bool) -> Any:
     giving them in chunks of the columns it is asked for.
     """
     if not chunked:
-        if isinstance(production_batch, FrameChunks):  # chunked rows, whole predictions
-            return production_batch.read(None)
+        if isinstance(production_batch, FrameChunks):  # whole predictions: the rows whole too
+            import pandas as pd
+
+            return pd.concat(list(production_batch.read()), ignore_index=True)
         return production_batch
     if not isinstance(production_batch, FrameChunks):
         return lambda columns: iter(
