@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import unified_ai
-from unified_ai.io.formats import serialize
+from unified_ai.io.json_records import put_record
 from unified_ai.io.reader import StoreReader
 from unified_ai.io.store import LineageStore
 from unified_ai.names import (
@@ -324,22 +323,15 @@ def write_record(
         queue = _queue_path(project.name, record.batch)
         # The queue version the item was answered from is in the answer's lineage.
         upstream = {"/".join(queue): store.require_current(queue)}
-    kind, files = serialize(record.to_json())
-    manifest = store.write_version(
+    put_record(
+        store,
+        project,
         path,
-        kind,
-        files,
-        code_version=unified_ai.__version__,
-        policy_version=project.policy_version,
-        upstream=upstream,
-    )
-    store.set_current(
-        path,
-        manifest.version,
+        record.to_json(),
         action=REVIEW_ACTION,
         actor=record.reviewer,
         reason=reason,
-        policy_version=project.policy_version,
+        upstream=upstream,
     )
 
 

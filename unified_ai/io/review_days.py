@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
-import unified_ai
-from unified_ai.io.formats import serialize
+from unified_ai.io.json_records import put_record
 from unified_ai.io.store import LineageStore, LineageStoreError, PointerConflict
 from unified_ai.projects.schema import ProjectConfig
 
@@ -85,22 +84,14 @@ def record_routed(
     Raises:
         PointerConflict: Another batch recorded its count since `read` was read.
     """
-    path = day_path(project.name, read.day)
-    kind, files = serialize({**read.counts, batch: routed})
-    manifest = store.write_version(
-        path,
-        kind,
-        files,
-        code_version=unified_ai.__version__,
-        policy_version=project.policy_version,
-    )
-    store.set_current(
-        path,
-        manifest.version,
+    put_record(
+        store,
+        project,
+        day_path(project.name, read.day),
+        {**read.counts, batch: routed},
         action=COUNT_ACTION,
         run_id=run_id,
         reason=f"{batch} routed {routed}",
-        policy_version=project.policy_version,
         only_if_previous=read.version,
     )
 

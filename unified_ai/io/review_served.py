@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import unified_ai
-from unified_ai.io.formats import serialize
+from unified_ai.io.json_records import put_record
 from unified_ai.io.review_answers import (
     ReviewItem,
     answers_of,
@@ -201,23 +200,15 @@ def _plain(value: Any) -> Any:
 def store_served(store: LineageStore, project: ProjectConfig, items: Iterable[ServedItem]) -> None:
     """Store each item as its own version and point its path at it (no shared file)."""
     for item in items:
-        path = _item_path(project.name, item.review_id)
-        kind, files = serialize(item.to_json())
-        manifest = store.write_version(
-            path,
-            kind,
-            files,
-            code_version=unified_ai.__version__,
-            policy_version=project.policy_version,
-        )
-        store.set_current(
-            path,
-            manifest.version,
+        put_record(
+            store,
+            project,
+            _item_path(project.name, item.review_id),
+            item.to_json(),
             action=ROUTE_ACTION,
             actor="serve",
             reason=f"routed {item.row_id}: {item.reasons}"
             + (" (decision held)" if item.held else ""),
-            policy_version=project.policy_version,
         )
 
 

@@ -14,9 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import unified_ai
-from unified_ai.io.formats import serialize
 from unified_ai.io.frame_chunks import FrameChunks
+from unified_ai.io.json_records import put_record
 from unified_ai.io.store import LineageStore, LineageStoreError
 from unified_ai.names import TRAIN_SPLIT
 from unified_ai.policies.review import TrainingProfile
@@ -54,17 +53,14 @@ def split_profile(
         return kept
     profile = _profile_in_chunks(store, split, version, numeric, categorical, source)
     try:
-        kind, files = serialize(_as_json(profile, numeric, categorical))
-        manifest = store.write_version(
+        put_record(
+            store,
+            project,
             path,
-            kind,
-            files,
-            code_version=unified_ai.__version__,
-            policy_version=project.policy_version,
+            _as_json(profile, numeric, categorical),
+            action=PROFILE_ACTION,
+            reason=f"built from {source}",
             upstream={"/".join(split): version},
-        )
-        store.set_current(
-            path, manifest.version, action=PROFILE_ACTION, reason=f"built from {source}"
         )
     except (TypeError, ValueError, OSError, LineageStoreError):
         # Not kept (an infinite training value JSON cannot hold, a store this process may
