@@ -286,9 +286,8 @@ def labeled_batch_reads(project: str, ref: LabeledBatch) -> list[tuple[list[str]
 
 def record_reads(reader: StoreReader, reads: Iterable[tuple[Sequence[str], str]]) -> None:
     """Put versions read with `labeled_batch_values` and used into the step's lineage."""
-    if reader.log is not None:
-        for path, version in reads:
-            reader.log.add(path, version)
+    for path, version in reads:
+        reader.record(path, version)
 
 
 def deployment_ledger(reader: StoreReader, project: str) -> list[dict[str, Any]]:

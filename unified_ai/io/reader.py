@@ -87,9 +87,13 @@ class StoreReader:
 
     def read_value(self, asset_path: Sequence[str], version: str) -> Any:
         value = self.store.read_value(asset_path, version)
+        self.record(asset_path, version)
+        return value
+
+    def record(self, asset_path: Sequence[str], version: str) -> None:
+        """Put a version the step used but did not read here (in chunks, say) in its lineage."""
         if self.log is not None:
             self.log.add(asset_path, version)
-        return value
 
     def current_version(self, asset_path: Sequence[str]) -> str | None:
         return self.store.current_version(asset_path)

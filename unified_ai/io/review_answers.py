@@ -431,10 +431,9 @@ def answered_labels(
         used.append(stored if stored is not None else (queue, queue_version))
     if not found:
         return empty
-    if reader.log is not None:
-        for asset_path, noted in dict.fromkeys((tuple(p), v) for p, v in used):
-            if noted is not None:
-                reader.log.add(list(asset_path), noted)
-        for manifest in manifests:
-            reader.log.add(path, manifest.version)
+    for asset_path, noted in dict.fromkeys((tuple(p), v) for p, v in used):
+        if noted is not None:
+            reader.record(list(asset_path), noted)
+    for manifest in manifests:
+        reader.record(path, manifest.version)
     return pd.DataFrame(found, columns=columns)

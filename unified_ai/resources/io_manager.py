@@ -35,12 +35,18 @@ from unified_ai.names import (
 from unified_ai.resources.storage import LineageStorage
 
 
-def _is_table_or_chunks(_context: dg.TypeCheckContext, value: object) -> bool:
-    # A value can only be a DataFrame once pandas is imported, so the check never imports it.
+def is_data_frame(value: object) -> bool:
+    """Whether `value` is a pandas DataFrame, without importing pandas.
+
+    A value can only be a DataFrame once pandas is imported, so the check never imports it
+    (the code location loads without pandas).
+    """
     pandas = sys.modules.get("pandas")
-    return isinstance(value, FrameChunks) or (
-        pandas is not None and isinstance(value, pandas.DataFrame)
-    )
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
+def _is_table_or_chunks(_context: dg.TypeCheckContext, value: object) -> bool:
+    return isinstance(value, FrameChunks) or is_data_frame(value)
 
 
 #: The Dagster type of an input that takes a large stored frame in chunks (`FrameChunks`), a
@@ -85,9 +91,7 @@ def _code_version(context: dg.OutputContext) -> str:
 
 def _column_schema(obj) -> dg.TableSchema | None:
     """The columns of a table value, as the UI shows them; None for anything else."""
-    # A value that is a frame was built by a module that imported pandas already.
-    pandas = sys.modules.get("pandas")
-    if pandas is None or not isinstance(obj, pandas.DataFrame):
+    if not is_data_frame(obj):
         return None
     return dg.TableSchema(
         columns=[

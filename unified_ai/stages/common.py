@@ -10,7 +10,6 @@ IO manager's: the type is what asks it for chunks).
 
 import hashlib
 import json
-import sys
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dagster as dg
@@ -19,13 +18,11 @@ import unified_ai
 from unified_ai import names
 from unified_ai.io.frame_chunks import FrameChunks
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.resources.io_manager import TABLE_OR_CHUNKS
+from unified_ai.resources.io_manager import TABLE_OR_CHUNKS, is_data_frame
 
 
 def _is_data_frame(_context: dg.TypeCheckContext, value: Any) -> bool:
-    # A value can only be a DataFrame once pandas is imported, so the check never imports it.
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(value, pandas.DataFrame)
+    return is_data_frame(value)
 
 
 #: The Dagster type of a table input (a pandas DataFrame), checked when the step runs.

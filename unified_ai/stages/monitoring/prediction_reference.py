@@ -84,8 +84,7 @@ def reference_scores(
 
     train_path = key(project, TRAIN_SPLIT).path
     train_version = reader.require_current(train_path)
-    if reader.log is not None:
-        reader.log.add(train_path, train_version)
+    reader.record(train_path, train_version)
     seed = project.split.seed
     name = f"{model_version}-{train_version}-{seed}-{PREDICTION_REFERENCE_ROWS}"
     cache = [project.name, PREDICTION_REFERENCE, name]
@@ -156,6 +155,5 @@ def recorded_card(reader: StoreReader, project: ProjectConfig, model_version: st
     data = card_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest.files["card.json"]:
         raise IntegrityError(f"{where}: {card_path} does not match its checksum; refusing it")
-    if reader.log is not None:
-        reader.log.add(path, model_version)
+    reader.record(path, model_version)
     return dict(json.loads(data))

@@ -167,12 +167,10 @@ def _predictions(
     path = [*key(project, PREDICTIONS).path, PARTITIONS, batch]
     version = reader.require_current(path)
     if isinstance(scored, pd.DataFrame):
-        if reader.log is not None:
-            reader.log.add(path, version)
+        reader.record(path, version)
         return scored
     if stored_frame_rows(reader.store, path, version) > chunk_rows():
-        if reader.log is not None:
-            reader.log.add(path, version)
+        reader.record(path, version)
         return FrameChunks(reader.store, path, version, chunk_rows())
     return reader.read_value(path, version)
 
@@ -309,8 +307,8 @@ def training_profile(
     profile that flags nothing; its `source` says why.
     """
     profile = split_profile(reader.store, project, card)
-    if card is not None and reader.log is not None and profile.source.startswith(TRAIN_SPLIT):
-        reader.log.add(key(project, TRAIN_SPLIT).path, str(card["train_split_version"]))
+    if card is not None and profile.source.startswith(TRAIN_SPLIT):
+        reader.record(key(project, TRAIN_SPLIT).path, str(card["train_split_version"]))
     return profile
 
 
