@@ -339,11 +339,22 @@ def flagged_rows(
 
 
 def _draws(review: ReviewPolicy, batch: str, frame: "pd.DataFrame") -> Any:
+    return audit_draw_array(review.seed, batch, frame[ROW_ID].tolist())
+
+
+def audit_draw_array(seed: int, batch: str, row_ids: Sequence[object]) -> Any:
+    """`audit_draw` of each row id, as a float64 array in their order (a batch's many rows)."""
     import numpy as np
 
-    rows = frame[ROW_ID]
-    draw = audit_draws(review.seed, batch)
-    return np.fromiter(map(draw, rows.tolist()), dtype="float64", count=len(rows))
+    copy = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8).copy
+
+    def digest(row_id: object) -> bytes:
+        hashed = copy()
+        hashed.update(str(row_id).encode())
+        return hashed.digest()
+
+    # The digests as big-endian 64-bit integers, each divided as `audit_draw` divides it.
+    return np.frombuffer(b"".join(map(digest, row_ids)), dtype=">u8") / 2.0**64
 
 
 def beyond_training_rows(inputs: "pd.DataFrame", profile: TrainingProfile) -> Any:

@@ -186,7 +186,8 @@ def test_a_large_batch_is_routed_in_chunks_as_it_is_routed_whole(
     for field in ("routed", "left_by_cap", "left_by_quota", "flagged"):
         assert metadata[field].value == _materialization(whole).metadata[field].value
 
-    # Scored again in chunks, then routed in the same step from the chunks it stored.
+    # Scored again in chunks, and routed in the same step from the chunks as they were
+    # scored: the stored predictions are not read again (`route_chunks` is not called).
     from unified_ai.stages.monitoring import chunked_scoring
 
     _, predictions = current(home, "small", f"{names.PREDICTIONS}/partitions/{shifted}")
@@ -204,7 +205,7 @@ def test_a_large_batch_is_routed_in_chunks_as_it_is_routed_whole(
         raise_on_error=False,
     )
     assert rescored.success, step_failures(rescored)
-    assert calls == [1, 2, 1]
+    assert calls == [1, 2]
     version, again = current(home, "small", f"{names.REVIEW_QUEUE}/partitions/{shifted}")
     pd.testing.assert_frame_equal(
         queue.drop(columns=times, errors="ignore"), again.drop(columns=times, errors="ignore")
@@ -214,6 +215,11 @@ def test_a_large_batch_is_routed_in_chunks_as_it_is_routed_whole(
     )
     scored_version, _ = current(home, "small", f"{names.PREDICTIONS}/partitions/{shifted}")
     assert manifest.upstream[f"small/{names.PREDICTIONS}/partitions/{shifted}"] == scored_version
+    # Its out_of_range ranges came from the scoring model's train split, in its lineage.
+    assert f"small/{names.TRAIN_SPLIT}" in manifest.upstream
+    again_metadata = _materialization(rescored).metadata
+    for field in ("routed", "left_by_cap", "left_by_quota", "flagged", "training_profile"):
+        assert again_metadata[field].value == metadata[field].value
     assert len(predictions) == 200
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from unified_ai import names
 from unified_ai.policies.review import route_batch
-from unified_ai.policies.review_chunks import route_chunks
+from unified_ai.policies.review_chunks import FlaggedRows, route_chunks
 from unified_ai.projects.schema_review import ReviewPolicy
 from unified_ai.projects.tasks import BINARY
 from unified_ai_tests.policies.test_review_routing import NOW, PROFILE, _binary
@@ -78,6 +78,27 @@ def test_chunked_routing_equals_whole_routing(rows, policy):
     pd.testing.assert_frame_equal(whole.rows, chunked.rows)
     assert whole.flagged == chunked.flagged
     assert (whole.left_by_cap, whole.left_by_quota) == (chunked.left_by_cap, chunked.left_by_quota)
+
+
+@pytest.mark.parametrize("rows", [97, ROWS])
+def test_rows_flagged_as_each_chunk_is_scored_route_as_the_whole_batch(rows):
+    """A scoring step hands each chunk's rows and predictions over as it makes them (the
+    inputs also hold columns no rule reads): the batch is routed as when routed whole."""
+    predictions, inputs = _batch()
+    inputs = inputs.assign(unread=1.0)
+    review = ReviewPolicy.model_validate(
+        {"unsure": {"band": 0.1}, "out_of_range": True, "audit_share": 0.01, "daily_cap": 150}
+    )
+    rules = {"review": review, "task": BINARY, "batch": "b1"}
+    rest = {"project": "p", "now": NOW, "segments": ["region"], "routed_today": 20}
+    whole = route_batch(predictions, inputs=inputs, profile=PROFILE, **rules, **rest)
+    flagged = FlaggedRows(**rules, profile=PROFILE)
+    for start in range(0, ROWS, rows):
+        flagged.add(predictions.iloc[start : start + rows], inputs.iloc[start : start + rows])
+    gathered = flagged.route(**rest)
+    assert gathered.rows["reasons"].str.contains("out_of_range").any()
+    pd.testing.assert_frame_equal(whole.rows, gathered.rows)
+    assert (whole.flagged, whole.left_by_cap) == (gathered.flagged, gathered.left_by_cap)
 
 
 def test_chunked_out_of_range_needs_inputs_and_a_profile():

@@ -64,10 +64,11 @@ def test_equal_values_of_different_types_are_judged_apart():
 def test_the_audit_draw_of_many_rows_is_each_row_s_own():
     """`audit_draws` (many rows: the seed and batch hashed once) gives every row the number
     `audit_draw` gives it alone, so a request's few rows and a batch draw alike."""
-    from unified_ai.policies.review import audit_draw, audit_draws
+    from unified_ai.policies.review import audit_draw, audit_draw_array, audit_draws
 
     rows = [0, 7, "b1:3", "serve-x:12", 10**12, 2.5, "é"]
     draw = audit_draws(42, "batch-1.csv")
     assert [draw(row) for row in rows] == [audit_draw(42, "batch-1.csv", row) for row in rows]
+    assert audit_draw_array(42, "batch-1.csv", rows).tolist() == [draw(row) for row in rows]
     assert all(0 <= draw(row) < 1 for row in rows)
     assert audit_draws(43, "batch-1.csv")(7) != draw(7)

@@ -280,10 +280,13 @@ def stream_scores(
     reference: "np.ndarray | None" = None,
     shadows: list[Shadow] | None = None,
     min_rows: int = COMPILED_MAX_ROWS + 1,
+    each: "Callable[[pd.DataFrame, pd.DataFrame], None] | None" = None,
 ) -> tuple[ChunkedScoring, "Iterator[pd.DataFrame]", "Callable[[], dict[str, Any]]"]:
     """The predictions of a stored batch as chunks to store, and their metadata once stored.
 
-    The shadow sample is scored here, before the chunks (see `score_stored_batch`).
+    The shadow sample is scored here, before the chunks (see `score_stored_batch`). `each`,
+    if given, is called with every chunk's rows and predictions before the chunk is stored
+    (what else needs them, such as review routing, without reading the batch again).
 
     Returns:
         The scoring (its counts once the chunks are consumed), the predictions' chunks (they
@@ -320,8 +323,11 @@ def stream_scores(
     def chunks() -> "Iterator[pd.DataFrame]":
         # Knowing the row count, no chunk is held back to join a small last one.
         for chunk in at_least(source, min_rows, source.rows):
-            yield scoring.score(chunk)
-            del chunk  # stored: the reader gives its memory back before the next is read
+            scored = scoring.score(chunk)
+            if each is not None:
+                each(chunk, scored)
+            yield scored
+            del chunk, scored  # stored: the reader gives its memory back before the next is read
         if scoring.non_finite:
             # Raised inside the writer: its staging is discarded, no version is published.
             raise NonFiniteScores(

@@ -3,7 +3,7 @@
 The batch itself (validated, quarantined when it breaks the schema) is `production_batch`.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dagster as dg
 
@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from unified_ai.ml.chunked_batches import ChunkedScoring
+
+    #: Given the model that scores a batch in chunks, what to call with each chunk's rows
+    #: and predictions as they are made (or None): see `scored_batch`.
+    ChunkWatcher: TypeAlias = Callable[[Any], Callable[[pd.DataFrame, pd.DataFrame], None] | None]
 
 # Public names, with those now kept in `prediction_reference` and `shadow_scoring`.
 __all__ = [
@@ -107,8 +111,14 @@ def scored_batch(
     reader: StoreReader,
     project: ProjectConfig,
     production_batch: TableOrChunks,
+    *,
+    watch: "ChunkWatcher | None" = None,
 ) -> dg.Output:
-    """The value of `predictions` (a frame, or chunks for a large batch) and its metadata."""
+    """The value of `predictions` (a frame, or chunks for a large batch) and its metadata.
+
+    For a batch scored in chunks, `watch(model)` may give a function to call with each
+    chunk's rows and predictions as they are scored, before each is stored.
+    """
     try:
         deployment, manifest, model = deployed_model_of(reader, project.name)
     except NothingDeployedError as exc:
@@ -116,7 +126,14 @@ def scored_batch(
     _refuse_other_task(project, manifest.model_version, model)
     if isinstance(production_batch, FrameChunks):
         return _chunked_predictions(
-            context, reader, project, deployment, manifest, model, production_batch
+            context,
+            reader,
+            project,
+            deployment,
+            manifest,
+            model,
+            production_batch,
+            watch(model) if watch is not None else None,
         )
     predicted = predict(model, production_batch, FeatureColumns(**model.card["features"]))
     _refuse_non_finite(project.name, manifest.model_version, production_batch, predicted)
@@ -172,6 +189,7 @@ def _chunked_predictions(
     manifest: Deployment,
     model,
     batch: FrameChunks,
+    each: "Callable[[pd.DataFrame, pd.DataFrame], None] | None" = None,
 ) -> dg.Output:
     """`predictions` of a batch larger than one chunk: scored and stored chunk by chunk.
 
@@ -190,6 +208,7 @@ def _chunked_predictions(
         model_version=manifest.model_version,
         reference=reference,
         shadows=shadows,
+        each=each,
     )
     sampled = len(scoring.shadow_sample())
     if sampled < batch.rows:

@@ -66,6 +66,7 @@ from unified_ai.stages.monitoring.scoring import (
     scored_batch,
 )
 from unified_ai.stages.placement import stage_op_tags
+from unified_ai.stages.review.gathered import GatheredRouting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,12 +141,15 @@ def build_scored_and_routed(project: ProjectConfig) -> dg.AssetsDefinition:
         production_batch: TableOrChunks,
     ):
         reader = lineage.reader(context)
-        scored = None
+        scored: object = None
         if scored_key in context.selected_asset_keys:
-            output = scored_batch(context, reader, project, production_batch)
+            # A batch scored in chunks is routed from those chunks as they are made.
+            gathering = GatheredRouting(reader, project, context.partition_key)
+            watch = gathering.watch if queue_key in context.selected_asset_keys else None
+            output = scored_batch(context, reader, project, production_batch, watch=watch)
             # Stored (and its pointer moved) by the IO manager before the next line runs.
             yield dg.Output(output.value, output_name=PREDICTIONS, metadata=output.metadata)
-            scored = output.value
+            scored = gathering if gathering.rows is not None else output.value
         if queue_key in context.selected_asset_keys:
             predictions = _predictions(reader, project, context.partition_key, scored)
             queue = routed_queue(context, reader, notifier, project, predictions, production_batch)
@@ -156,17 +160,17 @@ def build_scored_and_routed(project: ProjectConfig) -> dg.AssetsDefinition:
 
 def _predictions(
     reader: StoreReader, project: ProjectConfig, batch: str, scored: object
-) -> TableOrChunks:
+) -> "TableOrChunks | GatheredRouting":
     """The batch's predictions as stored, in the queue's lineage.
 
-    The frame the step has just scored and stored, else read from the store (in chunks when
-    large: a chunked batch's, or routing a batch again alone).
+    The frame the step has just scored and stored, or the rows it flagged as it scored them
+    in chunks; else read from the store (in chunks when large: routing a batch again alone).
     """
     import pandas as pd
 
     path = [*key(project, PREDICTIONS).path, PARTITIONS, batch]
     version = reader.require_current(path)
-    if isinstance(scored, pd.DataFrame):
+    if isinstance(scored, pd.DataFrame | GatheredRouting):
         reader.record(path, version)
         return scored
     if stored_frame_rows(reader.store, path, version) > chunk_rows():
@@ -180,7 +184,7 @@ def routed_queue(
     reader: StoreReader,
     notifier: Notifier,
     project: ProjectConfig,
-    predictions: TableOrChunks,
+    predictions: "TableOrChunks | GatheredRouting",
     production_batch: TableOrChunks,
 ) -> dg.Output:
     """The value of `review_queue` (the routed rows) and its metadata."""
@@ -189,15 +193,21 @@ def routed_queue(
     batch = context.partition_key
     now = datetime.now(timezone.utc)
     where = f"{project.name}/{REVIEW_QUEUE}[{batch}]"
-    chunked = isinstance(predictions, FrameChunks)
-    first = next(iter(predictions), None) if chunked else predictions
-    task, card = _scoring_model(reader, project, first, where)
     inputs, profile = None, None
-    if review.out_of_range:
-        inputs = _batch_inputs(production_batch, chunked)
-        profile = training_profile(reader, project, card)
-        if not profile.source.startswith(TRAIN_SPLIT):
-            context.log.warning(f"{where}: inputs not compared: {profile.source}")
+    if isinstance(predictions, GatheredRouting):
+        card: dict[str, Any] | None = predictions.card
+        task, profile = str(predictions.card.get("task") or BINARY), predictions.profile
+        if profile is not None:
+            _record_profile(reader, project, card, profile)
+    else:
+        chunked = isinstance(predictions, FrameChunks)
+        first = next(iter(predictions), None) if chunked else predictions
+        task, card = _scoring_model(reader, project, first, where)
+        if review.out_of_range:
+            inputs = _batch_inputs(production_batch, chunked)
+            profile = training_profile(reader, project, card)
+    if profile is not None and not profile.source.startswith(TRAIN_SPLIT):
+        context.log.warning(f"{where}: inputs not compared: {profile.source}")
     route = _router(
         predictions,
         where,
@@ -240,12 +250,14 @@ def routed_queue(
 
 
 def _router(
-    predictions: TableOrChunks, where: str, **routing_args: Any
+    predictions: "TableOrChunks | GatheredRouting", where: str, **routing_args: Any
 ) -> Callable[[int], Routing]:
-    """Routes the batch (whole or in chunks) given the items routed earlier that day."""
+    """Routes the batch (whole, in chunks or gathered) given the items routed earlier that day."""
 
     def route(earlier: int) -> Routing:
         try:
+            if isinstance(predictions, GatheredRouting):
+                return predictions.route(**routing_args, routed_today=earlier)
             if isinstance(predictions, FrameChunks):
                 chunks = predictions
                 return route_chunks(lambda: iter(chunks), **routing_args, routed_today=earlier)
@@ -307,9 +319,19 @@ def training_profile(
     profile that flags nothing; its `source` says why.
     """
     profile = split_profile(reader.store, project, card)
+    _record_profile(reader, project, card, profile)
+    return profile
+
+
+def _record_profile(
+    reader: StoreReader,
+    project: ProjectConfig,
+    card: dict[str, Any] | None,
+    profile: TrainingProfile,
+) -> None:
+    """Puts the train split a profile was built from in the step's lineage."""
     if card is not None and profile.source.startswith(TRAIN_SPLIT):
         reader.record(key(project, TRAIN_SPLIT).path, str(card["train_split_version"]))
-    return profile
 
 
 def routed_by_events(
