@@ -155,13 +155,44 @@ def write_batch(home: Path, project, rows: int, seed: int) -> str:
     return name
 
 
-def compute_floor(home: Path, project, batch: str) -> tuple[float, float, float]:
-    """Seconds to read the batch file with pandas, to score it with the raw `predict_proba`
-    and to compute the numpy drift floor on it, in this process."""
+def shadow_models(instance: dg.DagsterInstance, home: Path, project, batch: str) -> list:
+    """The shadow models that scored `batch` (as its `predictions` materialization names them,
+    the live model itself left out: its scores are copied, not computed again)."""
+    from unified_ai.io.store import LineageStore
+    from unified_ai.names import CANDIDATE_MODEL, PREDICTIONS
+    from unified_ai.serving.follower import load_deployment
+
+    store = LineageStore(home / "store")
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey([project.name, PREDICTIONS]), asset_partitions=[batch]
+        ),
+        limit=1,
+    ).records
+    metadata = records[0].asset_materialization.metadata
+    models = []
+    for role in ("previous", "candidate"):
+        owner = str(getattr(metadata.get(f"shadow_{role}"), "value", "none"))
+        if owner == "none" or "live model itself" in owner:
+            continue
+        if role == "previous":  # a deployment version
+            models.append(load_deployment(store, project, owner).model)
+        else:  # a model version
+            models.append(store.read_value([project.name, CANDIDATE_MODEL], owner))
+    return models
+
+
+def compute_floor(
+    home: Path, project, batch: str, shadows: list
+) -> tuple[float, float, float, float]:
+    """Seconds to read the batch file with pandas, to score it with the raw `predict_proba`,
+    to score the shadow sample's size of its rows with each shadow's, and to compute the numpy
+    drift floor on it, in this process."""
     import pandas as pd
 
     from benchmarks.drift import floor as drift_floor
     from unified_ai.io.store import LineageStore
+    from unified_ai.ml.data import FeatureColumns
     from unified_ai.ml.training import model_inputs
     from unified_ai.names import DEPLOYED_MODEL, TRAIN_SPLIT
     from unified_ai.serving.follower import load_deployment
@@ -176,6 +207,14 @@ def compute_floor(home: Path, project, batch: str) -> tuple[float, float, float]
     start = time.perf_counter()
     served.model.pipeline.predict_proba(inputs)
     predict = time.perf_counter() - start
+    sample = frame.sample(n=min(project.monitoring.shadow_rows, len(frame)), random_state=0)
+    shadow = 0.0
+    for model in shadows:
+        inputs = model_inputs(sample, FeatureColumns(**model.card["features"]))
+        pipeline = model.pipeline  # loaded before the clock starts, as the live model's
+        start = time.perf_counter()
+        pipeline.predict_proba(inputs)
+        shadow += time.perf_counter() - start
     split = [project.name, TRAIN_SPLIT]
     train = store.read_value(split, store.require_current(split))
     numeric = served.features.numeric
@@ -183,7 +222,7 @@ def compute_floor(home: Path, project, batch: str) -> tuple[float, float, float]
     current = frame[numeric].astype("float64").fillna(0.0)
     start = time.perf_counter()
     drift_floor(reference, current)
-    return read, predict, time.perf_counter() - start
+    return read, predict, shadow, time.perf_counter() - start
 
 
 def one_row(home: Path, project, quick: bool) -> Row:
@@ -255,8 +294,10 @@ def run(quick: bool, shared: Path) -> list[Row]:
             wait_for_webserver(port, process, root / "webserver.log")
             launcher = Launcher(port, instance, root / "webserver.log")
 
+            scored_batches: dict[str, str] = {}
+
             def score(scored, batch_rows: int, seed: int) -> float:
-                batch = write_batch(home, scored, batch_rows, seed)
+                batch = scored_batches[scored.name] = write_batch(home, scored, batch_rows, seed)
                 instance.add_dynamic_partitions(batches_partitions(scored.name), [batch])
                 tags = {"dagster/partition": batch, ACTOR_TAG: "benchmark"}
                 return launcher.launch("unified_ai", score_batch_job(scored.name), tags)
@@ -311,24 +352,31 @@ def run(quick: bool, shared: Path) -> list[Row]:
             if not quick:
                 big = 1_000_000
                 walls = [score(project, big, 100)]
+                shadows = shadow_models(instance, home, project, scored_batches[project.name])
                 # The same rows again (same seed), measured here without Dagster.
-                read, predict, drift = compute_floor(
-                    home, project, write_batch(home, project, big, 100)
+                read, predict, shadow, drift = compute_floor(
+                    home, project, write_batch(home, project, big, 100), shadows
                 )
-                # The run cannot score rows it has not read: the floor reads the file too.
-                floors = [floor.min + read + predict + drift]
-                without_read = walls[0] / (floor.min + predict + drift)
+                # The run cannot score rows it has not read: the floor reads the file too. It
+                # scores what the project asks: every row with the live model, and the shadow
+                # sample (monitoring.shadow_rows) with each shadow model.
+                floors = [floor.min + read + predict + shadow + drift]
+                without_read = walls[0] / (floor.min + predict + shadow + drift)
+                live_only = walls[0] / (floor.min + read + predict + drift)
                 rows.append(
                     Row(
                         "batch_latency",
                         f"{big:,}-row score_batch run",
                         Stats(walls),
                         Stats(floors),
-                        "trivial-run floor + pandas read_csv of the file + raw predict_proba + "
+                        "trivial-run floor + pandas read_csv of the file + raw predict_proba "
+                        "of the live model on every row and of each shadow on its sample + "
                         "numpy/scipy drift floor",
                         target=1.5,
-                        note=f"read_csv {read:.1f} s, predict_proba {predict:.1f} s, drift "
-                        f"{drift:.1f} s; against the floor without the read: {without_read:.2f}x",
+                        note=f"read_csv {read:.1f} s, predict_proba {predict:.1f} s, "
+                        f"{len(shadows)} shadow(s) {shadow:.1f} s, drift {drift:.1f} s; "
+                        f"against the floor without the read: {without_read:.2f}x, without "
+                        f"the shadows: {live_only:.2f}x",
                     )
                 )
     return rows
