@@ -250,7 +250,9 @@ def compute_floor(
 
     store = LineageStore(home / "store")
     served = load_deployment(store, project, store.require_current([project.name, DEPLOYED_MODEL]))
-    path = next((home / "inbox" / project.name).rglob(batch))
+    inbox = home / "inbox" / project.name
+    # The batch file (in the inbox or, once read, in processed/), not its pending labels.
+    path = next(p for p in inbox.rglob(batch) if not p.parent.name.startswith("."))
     start = time.perf_counter()
     frame = pd.read_csv(path)
     read = time.perf_counter() - start
