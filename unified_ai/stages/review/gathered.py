@@ -62,8 +62,8 @@ class GatheredRouting:
         if self.error is None and self.rows is not None:
             try:
                 self.rows.add(scored, inputs)
-            except ValueError as exc:
-                self.error = str(exc)
+            except Exception as exc:  # the predictions are still stored; the queue says why
+                self.error = f"routing failed: {type(exc).__name__}: {exc}"[:500]
 
     def route(self, **routing: Any) -> Routing:
         """`route_batch` of the gathered rows; `routing` as `route_batch`'s keywords.
