@@ -135,14 +135,20 @@ def audit_draws(seed: int, batch: str) -> Callable[[object], float]:
 
     The hash of the seed and batch is computed once and copied for each row.
     """
-    prefix = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8)
+    digest = _row_digests(seed, batch)
+    return lambda row_id: int.from_bytes(digest(row_id), "big") / 2.0**64
 
-    def draw(row_id: object) -> float:
-        hashed = prefix.copy()
+
+def _row_digests(seed: int, batch: str) -> Callable[[object], bytes]:
+    """The 8-byte digest `audit_draw` hashes for each row id of one seed and batch."""
+    copy = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8).copy
+
+    def digest(row_id: object) -> bytes:
+        hashed = copy()
         hashed.update(str(row_id).encode())
-        return int.from_bytes(hashed.digest(), "big") / 2.0**64
+        return hashed.digest()
 
-    return draw
+    return digest
 
 
 def route_batch(
@@ -346,15 +352,9 @@ def audit_draw_array(seed: int, batch: str, row_ids: Sequence[object]) -> Any:
     """`audit_draw` of each row id, as a float64 array in their order (a batch's many rows)."""
     import numpy as np
 
-    copy = hashlib.blake2b(f"{seed}\0{batch}\0".encode(), digest_size=8).copy
-
-    def digest(row_id: object) -> bytes:
-        hashed = copy()
-        hashed.update(str(row_id).encode())
-        return hashed.digest()
-
+    digests = b"".join(map(_row_digests(seed, batch), row_ids))
     # The digests as big-endian 64-bit integers, each divided as `audit_draw` divides it.
-    return np.frombuffer(b"".join(map(digest, row_ids)), dtype=">u8") / 2.0**64
+    return np.frombuffer(digests, dtype=">u8") / 2.0**64
 
 
 def beyond_training_rows(inputs: "pd.DataFrame", profile: TrainingProfile) -> Any:

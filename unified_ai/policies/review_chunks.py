@@ -67,7 +67,7 @@ class FlaggedRows:
         }
         self._kept: list[pd.DataFrame] = []
         self._beyond: list[pd.DataFrame] = []
-        self._beyond_ids: Any = None
+        self._beyond_ids: Any = None  # the row ids in `_beyond`, once there are some
 
     def add_inputs(self, inputs: "pd.DataFrame") -> None:
         """Keeps the input rows `out_of_range` routes (their row id and profiled features).
@@ -81,18 +81,17 @@ class FlaggedRows:
         beyond = chunk.loc[beyond_training_rows(chunk, self.profile)]
         self._beyond.append(beyond)
         if len(beyond):
-            self._beyond_ids = None
+            import pandas as pd
+
+            ids = pd.Index(beyond[ROW_ID])
+            self._beyond_ids = ids if self._beyond_ids is None else self._beyond_ids.append(ids)
 
     def add(self, predictions: "pd.DataFrame", inputs: "pd.DataFrame | None" = None) -> None:
         """Keeps the flagged rows of one chunk of predictions (after its `inputs`, if given)."""
         if inputs is not None:
             self.add_inputs(inputs)
         flagged = flagged_rows(predictions, **self._rules)
-        if any(len(b) for b in self._beyond):
-            if self._beyond_ids is None:
-                import pandas as pd
-
-                self._beyond_ids = pd.Index(pd.concat([b[ROW_ID] for b in self._beyond]))
+        if self._beyond_ids is not None:
             flagged |= predictions[ROW_ID].isin(self._beyond_ids).to_numpy()
         self._kept.append(predictions[flagged])
 

@@ -20,7 +20,8 @@ REVIEW = """\
 
 
 class _Model:
-    card = {"task": "binary_classification", "features": {"numeric": ["x1"]}}
+    task = "binary_classification"
+    card = {"task": task, "features": {"numeric": ["x1"]}}
 
 
 @pytest.fixture

@@ -196,7 +196,7 @@ def routed_queue(
     inputs, profile = None, None
     if isinstance(predictions, GatheredRouting):
         card: dict[str, Any] | None = predictions.card
-        task, profile = str(predictions.card.get("task") or BINARY), predictions.profile
+        task, profile = predictions.task, predictions.profile
         if profile is not None:
             _record_profile(reader, project, card, profile)
     else:

@@ -14,7 +14,6 @@ from unified_ai.io.training_profiles import split_profile
 from unified_ai.policies.review import Routing, TrainingProfile
 from unified_ai.policies.review_chunks import FlaggedRows
 from unified_ai.projects.schema import ProjectConfig
-from unified_ai.projects.tasks import BINARY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,8 +33,17 @@ class GatheredRouting:
         self.reader, self.project, self.batch = reader, project, batch
         self.rows: FlaggedRows | None = None
         self.card: dict[str, Any] = {}
-        self.profile: TrainingProfile | None = None
         self.error: str | None = None
+
+    @property
+    def task(self) -> str:
+        """The scoring model's task (the project's before the gathering starts)."""
+        return self.project.task if self.rows is None else self.rows.task
+
+    @property
+    def profile(self) -> TrainingProfile | None:
+        """What the scoring model was trained on, with `out_of_range`."""
+        return None if self.rows is None else self.rows.profile
 
     def watch(self, model: Any) -> Callable[["pd.DataFrame", "pd.DataFrame"], None] | None:
         review = self.project.policy.review
@@ -47,7 +55,7 @@ class GatheredRouting:
                 profile = split_profile(self.reader.store, self.project, card)
             rows = FlaggedRows(
                 review=review,
-                task=str(card.get("task") or BINARY),
+                task=model.task,
                 batch=self.batch,
                 threshold=self.project.evaluation.threshold,
                 profile=profile,
@@ -55,7 +63,7 @@ class GatheredRouting:
         except Exception:
             # Nothing gathered: the queue routes the stored predictions and says why it fails.
             return None
-        self.card, self.profile, self.rows = card, profile, rows
+        self.card, self.rows = card, rows
         return self.add
 
     def add(self, inputs: "pd.DataFrame", scored: "pd.DataFrame") -> None:
